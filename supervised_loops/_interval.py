@@ -1,0 +1,60 @@
+"""Turn discord.ext.tasks-style interval arguments into a schedule.
+
+``loop(seconds=..., minutes=..., hours=..., time=...)`` and
+``change_interval(...)`` take the same arguments and must reject the same
+mistakes with the same messages, so both go through :func:`schedule_from`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from .schedule import DailyAt, Every, Schedule
+
+
+def schedule_from(
+    *,
+    seconds: float = 0,
+    minutes: float = 0,
+    hours: float = 0,
+    time: dt.time | Sequence[dt.time] | None = None,
+    schedule: Schedule | None = None,
+) -> Schedule:
+    """Build the schedule that the arguments describe.
+
+    Exactly one way of saying when to run may be used: relative parts
+    (``seconds``/``minutes``/``hours``), ``time`` (times of day), or a ready
+    ``schedule`` object.
+
+    Raises:
+        TypeError: ``time`` or ``schedule`` mixed with relative parts or with
+            each other; ``time`` of the wrong type (see :class:`DailyAt`);
+            ``schedule`` without a ``next_after`` method.
+        ValueError: a negative total interval, a non-finite part, an empty
+            ``time`` sequence.
+    """
+    relative = any(_given(part) for part in (seconds, minutes, hours))
+    if schedule is not None:
+        if relative or time is not None:
+            raise TypeError(
+                "'schedule' cannot be mixed with seconds/minutes/hours or time; pass one of them"
+            )
+        if not callable(getattr(schedule, "next_after", None)):
+            raise TypeError(f"'schedule' must have a next_after(moment) method (got {schedule!r})")
+        return schedule
+    if time is not None:
+        if relative:
+            raise TypeError(
+                "'time' cannot be mixed with seconds/minutes/hours; "
+                "use either a relative interval or times of day"
+            )
+        return DailyAt(time)
+    return Every(seconds=seconds, minutes=minutes, hours=hours)
+
+
+def _given(part: Any) -> bool:
+    # A relative part counts as given when it is anything but a plain zero:
+    # bad values (NaN, strings) must reach Every's validation, not be ignored.
+    return not (isinstance(part, int | float) and not isinstance(part, bool) and part == 0)

@@ -1,0 +1,218 @@
+"""One run of a Loop: its state, and where its schedule puts the next iteration.
+
+A Loop is started, stopped and started again; each start is a :class:`Run`.
+Keeping the state per run (not on the Loop) is what lets a new run be
+accepted while the previous one is still in its ``after_loop``: the old run
+finishes with its own flags (``is_being_cancelled()`` stays true in its
+``after_loop``) while messages already address the new one.
+
+Where the next iteration falls is decided here, by small functions of the
+run, the schedule, ``now`` (the event loop's monotonic seconds) and the wall
+clock (read only for wall-clock schedules):
+
+* an :class:`~supervised_loops.schedule.Every` schedule keeps an absolute
+  grid in monotonic time, ``due = anchor + tick × interval``, computed by
+  multiplication so it never drifts, and immune to wall-clock steps;
+* any other schedule (``DailyAt``, ``Cron``, a user's) is a sequence of
+  wall-clock *slots*, each strictly after the previous one, so a slot runs at
+  most once; the sleep towards a slot re-reads the wall clock regularly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import math
+from typing import Any
+
+from .backoff import BackoffTracker, RetryRule
+from .clock import Clock
+from .messages import State
+from .schedule import Every, Schedule
+
+Pending = list[tuple[Any, "asyncio.Future[Any]"]]
+
+
+class Run:
+    """The mutable state of one run of a Loop (internal)."""
+
+    __slots__ = (
+        "acks_begin",
+        "acks_end",
+        "acks_plan",
+        "acks_run_now",
+        "active",
+        "anchor",
+        "args",
+        "attention",
+        "began",
+        "cancel_sent",
+        "cancelling",
+        "consecutive_failures",
+        "current_loop",
+        "due",
+        "due_wall",
+        "ended",
+        "extra",
+        "failed",
+        "kwargs",
+        "last_start",
+        "paused",
+        "previous",
+        "ready",
+        "rescheduled",
+        "restart",
+        "resumed",
+        "retry_at",
+        "run_now",
+        "slot",
+        "state",
+        "stop",
+        "task",
+        "tick",
+        "trackers",
+        "waiter",
+    )
+
+    def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, restart: bool) -> None:
+        self.args = args
+        self.kwargs = kwargs
+        self.restart = restart
+        self.task: asyncio.Task[None] = None  # type: ignore[assignment]  # set right after
+        self.previous: Run | None = None
+        self.state = State.STARTING
+        self.current_loop = 0
+        self.began = False
+        self.ended = False
+        # Requests, set by control handlers and read by the runner.
+        self.attention = False  # "look at the flags below before going on"
+        self.stop = False
+        self.cancelling = False
+        self.cancel_sent = False  # the runner's task was cancelled by us
+        self.paused = False
+        self.resumed = False
+        self.rescheduled = False
+        self.run_now = False
+        # Outcome.
+        self.failed = False
+        # Schedule position.
+        self.anchor = 0.0
+        self.tick = 0
+        self.slot: dt.datetime | None = None
+        self.due = 0.0
+        self.due_wall: dt.datetime | None = None
+        self.last_start: float | None = None
+        self.retry_at: float | None = None  # when a failed iteration runs again
+        self.extra = False
+        self.consecutive_failures = 0
+        self.trackers: dict[RetryRule, BackoffTracker] = {}
+        self.active = 0  # iterations running concurrently (overlap)
+        # Waiting and replies.
+        self.waiter: asyncio.Future[bool] | None = None
+        self.ready: asyncio.Future[None] | None = None
+        self.acks_begin: Pending = []
+        self.acks_end: Pending = []
+        self.acks_plan: Pending = []
+        self.acks_run_now: Pending = []
+
+    def attend(self) -> None:
+        """Flag that a request arrived, and wake the runner if it is waiting."""
+        self.attention = True
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(False)
+
+    def ending_or_replaced(self) -> bool:
+        """Whether a new start may follow this run (it is ending or ended)."""
+        return self.stop or self.cancelling or self.ended
+
+
+# -- where the next iteration falls ------------------------------------------
+
+
+def plan_first(run: Run, schedule: Schedule, now: float, clock: Clock, wait_first: bool) -> None:
+    """Place the first iteration: at once (or one interval later), or at the first slot."""
+    if isinstance(schedule, Every):
+        run.anchor = now
+        run.tick = 1 if wait_first else 0
+        _grid_due(run, schedule)
+    else:
+        wall = clock.wall()
+        _slot_due(run, schedule.next_after(wall), now, wall)
+
+
+def advance(run: Run, schedule: Schedule, now: float, clock: Clock, skip_missed: bool) -> None:
+    """Move to the grid point after the iteration that just succeeded.
+
+    When that point has already passed (the iteration overran), it is due at
+    once either way; with ``skip_missed`` the grid is re-anchored on it, so
+    the points missed meanwhile are skipped instead of run back to back.
+    """
+    if isinstance(schedule, Every):
+        run.tick += 1
+        run.due = run.anchor + run.tick * schedule.interval
+        if skip_missed and run.due < now:
+            run.anchor = run.due = now
+            run.tick = 0
+    else:
+        wall = clock.wall()
+        slot = schedule.next_after(run.slot if run.slot is not None else wall)
+        if skip_missed and slot < wall:
+            slot = wall
+        _slot_due(run, slot, now, wall)
+
+
+def replan(run: Run, schedule: Schedule, now: float, clock: Clock) -> None:
+    """Recompute the next iteration after a schedule change, from the last iteration."""
+    if isinstance(schedule, Every):
+        if run.last_start is not None:
+            run.anchor = run.last_start
+            run.tick = 1
+        _grid_due(run, schedule)
+    else:
+        wall = clock.wall()
+        base = wall
+        if run.last_start is not None:
+            base = wall - dt.timedelta(seconds=now - run.last_start)
+        _slot_due(run, schedule.next_after(base), now, wall)
+
+
+def resume(run: Run, schedule: Schedule, now: float, clock: Clock) -> None:
+    """Make the next iteration due at the first grid point at or after now."""
+    if isinstance(schedule, Every):
+        interval = schedule.interval
+        if interval <= 0:
+            run.anchor, run.tick = now, 0
+        elif now > run.anchor:
+            run.tick = max(run.tick, math.ceil((now - run.anchor) / interval))
+        _grid_due(run, schedule)
+    else:
+        wall = clock.wall()
+        _slot_due(run, schedule.next_after(wall), now, wall)
+
+
+def next_regular_tick(run: Run, schedule: Schedule, now: float, clock: Clock) -> float:
+    """Monotonic time of the regular iteration after the current one."""
+    if isinstance(schedule, Every):
+        return run.anchor + (run.tick + 1) * schedule.interval
+    wall = clock.wall()
+    base = run.slot if run.slot is not None else wall
+    return now + (schedule.next_after(base) - wall).total_seconds()
+
+
+def refresh_wall_due(run: Run, now: float, clock: Clock) -> None:
+    """Re-derive the monotonic due time of a slot from the wall clock."""
+    if run.due_wall is not None:
+        run.due = now + (run.due_wall - clock.wall()).total_seconds()
+
+
+def _grid_due(run: Run, schedule: Every) -> None:
+    run.due = run.anchor + run.tick * schedule.interval
+    run.due_wall = None
+    run.slot = None
+
+
+def _slot_due(run: Run, slot: dt.datetime, now: float, wall: dt.datetime) -> None:
+    run.slot = slot
+    run.due_wall = slot
+    run.due = now + (slot - wall).total_seconds()

@@ -1,0 +1,339 @@
+"""The actor: a mailbox, request/reply, dead letters and a parent link.
+
+An actor is anything that runs in the background and is steered by messages:
+a Loop, a Supervisor, a worker. This module knows nothing of loops or
+supervisors; it holds what they share.
+
+The mailbox has two lanes:
+
+* **Control lane.** Instances of :class:`~supervised_loops.messages.ControlMessage`
+  are handled *synchronously in the sender's call*, by the subclass's
+  ``_on_control``. asyncio runs one thing at a time, so the handler runs while
+  the actor's own task is suspended at an ``await``: it only records the
+  request (a flag, a new schedule, a reply to send later) and wakes the actor.
+  That is what makes the lane impossible to block or fill: there is no queue
+  to overflow, redundant requests coalesce into the same flag, and a control
+  message always overtakes user traffic. Urgent messages (``Cancel``,
+  ``Restart``) preempt by cancelling the actor's task right there.
+* **User lane.** Any other message is queued (FIFO, bounded by
+  ``mailbox_size``) and handled by :meth:`Actor.handle_message` in the actor's
+  own task, one at a time, at the points where the actor is idle.
+
+Nothing is dropped silently. A message that cannot be delivered (the actor is
+not running, the user lane is full, the actor ended with it still queued) is
+a *dead letter*: counted in :data:`dead_letters`, published as a
+:class:`~supervised_loops.events.DeadLetter` event, and, if it was asked,
+answered with a clear error instead of leaving the asker hanging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, TypeAlias
+
+from . import _validate
+from .clock import SystemClock, get_clock
+from .errors import ActorNotRunning, ActorStopped, AskTimeout, UnhandledMessage
+from .events import DeadLetter, Event, EventHub, Subscription
+from .messages import ActorStatus, ControlMessage
+
+__all__ = ["DEFAULT_ASK_TIMEOUT", "Actor", "DeadLetters", "dead_letters"]
+
+logger = logging.getLogger("supervised_loops")
+
+#: Seconds ``ask`` waits for a reply unless told otherwise. Long enough for a
+#: ``Stop`` to let an ordinary iteration finish; pass ``timeout=`` for more.
+DEFAULT_ASK_TIMEOUT = 30.0
+
+#: Default bound of the user lane, in messages.
+DEFAULT_MAILBOX_SIZE = 1000
+
+Reply: TypeAlias = "asyncio.Future[Any] | None"
+
+
+class DeadLetters:
+    """The process-wide count of undeliverable messages, and the latest few.
+
+    Attributes:
+        count: dead letters since the process started (or the last ``clear``).
+        recent: the latest dead letters, oldest first (at most 100).
+    """
+
+    __slots__ = ("_lock", "count", "recent")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.recent: collections.deque[DeadLetter] = collections.deque(maxlen=100)
+        self._lock = threading.Lock()
+
+    def _record(self, letter: DeadLetter) -> None:
+        with self._lock:  # dead letters may come from tell_threadsafe's thread
+            self.count += 1
+            self.recent.append(letter)
+
+    def clear(self) -> None:
+        """Reset the count and forget the recent letters (for tests)."""
+        with self._lock:
+            self.count = 0
+            self.recent.clear()
+
+    def __repr__(self) -> str:
+        return f"<DeadLetters count={self.count}>"
+
+
+#: The process-wide dead-letter office.
+dead_letters = DeadLetters()
+
+
+class Actor:
+    """Base class of everything that lives in a supervision tree.
+
+    Subclasses implement :meth:`is_running`, :meth:`status` and
+    ``_on_control``; they call :meth:`_drain_inbox` wherever they are idle, and
+    :meth:`_discard_inbox` when a run ends. Users subclass a Loop or a
+    Supervisor and override :meth:`handle_message` to accept their own
+    message types.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_event_loop",
+        "_hub",
+        "_inbox",
+        "_mailbox_size",
+        "_name",
+        "_parent",
+    )
+
+    def __init__(self, name: str, *, mailbox_size: int = DEFAULT_MAILBOX_SIZE) -> None:
+        if not isinstance(name, str) or not name or "/" in name:
+            raise ValueError(f"'name' must be a non-empty string without '/' (got {name!r})")
+        self._name = name
+        self._mailbox_size = _validate.positive_int("mailbox_size", mailbox_size)
+        self._parent: Actor | None = None
+        self._hub: EventHub | None = None
+        self._inbox: collections.deque[tuple[Any, Reply]] = collections.deque()
+        self._event_loop: asyncio.AbstractEventLoop | None = None
+
+    # -- identity ---------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The actor's name, unique among its siblings."""
+        return self._name
+
+    @property
+    def path(self) -> str:
+        """The ``/``-separated names from the root of the tree to this actor."""
+        if self._parent is None:
+            return self._name
+        return f"{self._parent.path}/{self._name}"
+
+    @property
+    def parent(self) -> Actor | None:
+        """The supervising actor, or None for a standalone actor."""
+        return self._parent
+
+    # -- what subclasses provide ------------------------------------------
+
+    def is_running(self) -> bool:
+        """Whether a run of the actor is in progress (including its ending)."""
+        raise NotImplementedError
+
+    def status(self) -> ActorStatus:
+        """Return a snapshot of the actor."""
+        raise NotImplementedError
+
+    def _on_control(self, message: ControlMessage, reply: Reply) -> None:
+        """Handle a control message synchronously (see the module docstring)."""
+        raise NotImplementedError
+
+    async def handle_message(self, message: Any) -> Any:
+        """Handle a user message in the actor's own task; return the reply.
+
+        Override this to give an actor messages of its own. It is called for
+        one message at a time, in arrival order, while the actor is idle. An
+        exception is sent back to an asker; for a message that was only told,
+        it is a failure of the actor, escalated like any other.
+
+        Raises:
+            UnhandledMessage: the default, for any message.
+        """
+        raise UnhandledMessage(self.path, message)
+
+    # -- sending ----------------------------------------------------------
+
+    def tell(self, message: Any) -> None:
+        """Deliver ``message`` without waiting; never blocks, never raises for delivery.
+
+        A message that cannot be delivered becomes a dead letter.
+        """
+        self._deliver(message, None)
+
+    async def ask(self, message: Any, *, timeout: float | None = DEFAULT_ASK_TIMEOUT) -> Any:
+        """Deliver ``message`` and wait for the reply.
+
+        For a control message the reply is an
+        :class:`~supervised_loops.messages.Ack` (or an
+        :class:`~supervised_loops.messages.ActorStatus` for ``GetStatus``) sent
+        when the message has taken effect. Cancelling ``ask`` abandons the
+        reply; the message stays delivered.
+
+        Args:
+            message: the message.
+            timeout: seconds to wait for the reply; None waits forever.
+
+        Raises:
+            ActorNotRunning: the message needs a running actor and this one is not.
+            ActorStopped: the actor ended before answering.
+            AskTimeout: no reply within ``timeout`` seconds.
+            Exception: whatever ``handle_message`` raised for a user message.
+        """
+        if timeout is not None:
+            timeout = _validate.seconds("timeout", timeout)
+        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._deliver(message, reply)
+        if reply.done() or timeout is None:
+            return await reply
+        try:
+            async with asyncio.timeout(timeout):
+                return await asyncio.shield(reply)
+        except TimeoutError:
+            if reply.done():  # answered on the very tick the timeout fired
+                return reply.result()
+            raise AskTimeout(self.path, message, timeout) from None
+
+    def tell_threadsafe(self, message: Any) -> None:
+        """Deliver ``message`` from another thread; returns at once.
+
+        The message is handed to the actor's event loop and delivered there as
+        by :meth:`tell`. If the actor has never run, or its event loop is
+        closed, the message becomes a dead letter here.
+        """
+        event_loop = self._event_loop
+        if event_loop is None or event_loop.is_closed():
+            self._dead_letter(message, None, "no event loop to deliver to")
+            return
+        try:
+            event_loop.call_soon_threadsafe(self._deliver, message, None)
+        except RuntimeError:  # the loop closed between the check and the call
+            self._dead_letter(message, None, "no event loop to deliver to")
+
+    def _deliver(self, message: Any, reply: Reply) -> None:
+        if isinstance(message, ControlMessage):
+            self._on_control(message, reply)
+        else:
+            self._deliver_user(message, reply)
+
+    def _deliver_user(self, message: Any, reply: Reply) -> None:
+        if not self.is_running():
+            self._dead_letter(message, reply, "not running")
+            return
+        if len(self._inbox) >= self._mailbox_size:
+            self._dead_letter(message, reply, "mailbox full")
+            return
+        self._inbox.append((message, reply))
+        self._wake()
+
+    def _wake(self) -> None:
+        """Make the actor's task look at its mailbox (subclasses override)."""
+
+    # -- user lane --------------------------------------------------------
+
+    async def _drain_inbox(self) -> None:
+        """Handle every queued user message, in order, in the actor's task.
+
+        Raises:
+            Exception: what ``handle_message`` raised for a told message.
+        """
+        inbox = self._inbox
+        while inbox:
+            message, reply = inbox.popleft()
+            try:
+                result = await self.handle_message(message)
+            except Exception as error:
+                if reply is None:
+                    raise
+                if not reply.done():
+                    reply.set_exception(error)
+            else:
+                if reply is not None and not reply.done():
+                    reply.set_result(result)
+
+    def _discard_inbox(self) -> None:
+        """Turn every queued user message into a dead letter (the run ended)."""
+        inbox = self._inbox
+        while inbox:
+            message, reply = inbox.popleft()
+            self._dead_letter(message, reply, "actor ended")
+
+    # -- dead letters and replies -------------------------------------------
+
+    def _dead_letter(self, message: Any, reply: Reply, reason: str) -> None:
+        letter = DeadLetter(path=self.path, at=self._now(), message=repr(message), reason=reason)
+        dead_letters._record(letter)
+        if reply is not None and not reply.done():
+            if reason == "actor ended":
+                reply.set_exception(ActorStopped(self.path, message))
+            else:
+                reply.set_exception(ActorNotRunning(self.path, message))
+        self._publish(letter)
+
+    def _now(self) -> dt.datetime:
+        event_loop = self._event_loop
+        if event_loop is None:
+            try:
+                event_loop = asyncio.get_running_loop()
+            except RuntimeError:  # a tell outside asyncio, to an actor that never ran
+                return SystemClock().wall()
+        return get_clock(event_loop).wall()
+
+    # -- events -------------------------------------------------------------
+
+    def events(self, *, max_pending: int = 1000) -> Subscription:
+        """Subscribe to the events of this actor and everything below it.
+
+        The subscription is an async iterator; close it (or use it as an
+        async context manager) when done. A subscriber that falls more than
+        ``max_pending`` events behind loses the oldest ones and is told so by
+        an ``EventsDropped`` marker; the actors are never slowed down.
+
+        Raises:
+            ValueError: ``max_pending`` is not a positive int.
+        """
+        if self._hub is None:
+            self._hub = EventHub()
+        return self._hub.subscribe(max_pending)
+
+    def _has_listeners(self) -> bool:
+        actor: Actor | None = self
+        while actor is not None:
+            if actor._hub:
+                return True
+            actor = actor._parent
+        return False
+
+    def _publish(self, event: Event) -> None:
+        actor: Actor | None = self
+        while actor is not None:
+            if actor._hub:
+                actor._hub.publish(event)
+            actor = actor._parent
+
+    def _emit(self, factory: Callable[..., Event], **fields: Any) -> None:
+        """Build and publish an event, if anyone up the tree listens."""
+        if self._has_listeners():
+            self._publish(factory(path=self.path, at=self._now(), **fields))
+
+    # -- tree links -----------------------------------------------------------
+
+    def _on_child_exit(self, child: Actor, exit: Any) -> None:
+        """Called by a child whose run ended (supervisors override)."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.path!r}>"

@@ -1,0 +1,103 @@
+"""Exceptions that callers are expected to catch.
+
+Misuse (a bad argument, a call in the wrong state) raises the builtins
+``TypeError``, ``ValueError`` and ``RuntimeError``; the classes here are for
+conditions a correct program still meets at run time.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ActorNotRunning",
+    "ActorStopped",
+    "AskTimeout",
+    "RestartIntensityExceeded",
+    "UnhandledMessage",
+]
+
+
+class ActorNotRunning(RuntimeError):
+    """A message that needs a running actor was sent to one that is not running.
+
+    Raised by ``ask``; with ``tell`` the message becomes a dead letter instead.
+
+    Attributes:
+        actor: the path of the actor.
+        message: the message that could not be delivered.
+    """
+
+    def __init__(self, actor: str, message: object) -> None:
+        super().__init__(f"actor {actor!r} is not running; {message!r} was not delivered")
+        self.actor = actor
+        self.message = message
+
+
+class ActorStopped(RuntimeError):
+    """The actor ended before it could answer a message it had accepted.
+
+    Attributes:
+        actor: the path of the actor.
+        message: the message left without a reply.
+    """
+
+    def __init__(self, actor: str, message: object) -> None:
+        super().__init__(f"actor {actor!r} ended before answering {message!r}")
+        self.actor = actor
+        self.message = message
+
+
+class AskTimeout(TimeoutError):
+    """``ask`` got no reply within its timeout.
+
+    The message itself was delivered and may still take effect later.
+
+    Attributes:
+        actor: the path of the actor.
+        message: the message asked.
+        timeout: the timeout in seconds.
+    """
+
+    def __init__(self, actor: str, message: object, timeout: float) -> None:
+        super().__init__(f"actor {actor!r} did not answer {message!r} within {timeout} seconds")
+        self.actor = actor
+        self.message = message
+        self.timeout = timeout
+
+
+class UnhandledMessage(TypeError):
+    """The actor has no handler for this type of message.
+
+    Attributes:
+        actor: the path of the actor.
+        message: the message.
+    """
+
+    def __init__(self, actor: str, message: object) -> None:
+        super().__init__(
+            f"actor {actor!r} does not handle {type(message).__name__} messages "
+            f"(got {message!r}); override handle_message() to accept it"
+        )
+        self.actor = actor
+        self.message = message
+
+
+class RestartIntensityExceeded(RuntimeError):
+    """A supervisor restarted children more often than its intensity allows.
+
+    The supervisor stopped all its children and failed; this is its error, and
+    ``__cause__`` is the child failure that tipped it over.
+
+    Attributes:
+        supervisor: the path of the supervisor.
+        restarts: the ``max_restarts`` limit.
+        seconds: the ``max_seconds`` window.
+    """
+
+    def __init__(self, supervisor: str, restarts: int, seconds: float) -> None:
+        super().__init__(
+            f"supervisor {supervisor!r} exceeded its restart intensity "
+            f"(more than {restarts} restarts in {seconds} seconds)"
+        )
+        self.supervisor = supervisor
+        self.restarts = restarts
+        self.seconds = seconds

@@ -1,0 +1,662 @@
+"""``Loop`` and ``loop()``: periodic work as an actor, a drop-in for discord.ext.tasks.
+
+A Loop runs its body on a schedule in one asyncio task. Everything that
+steers it from outside is a message (see :mod:`supervised_loops.messages`);
+the familiar methods (``stop()``, ``cancel()``, ``restart()``,
+``change_interval()``) only build and send those messages.
+
+How one run goes::
+
+    start() ─▶ before_loop ─▶ ┌─ wait until due (or a message) ◀──────────┐
+                              │  run the body                             │
+                              │  ├─ ok: advance the schedule ─────────────┘
+                              │  ├─ transient error: retry after a backoff
+                              │  └─ other error: error handler, fail
+                              └─▶ after_loop ─▶ report the exit to the parent
+
+The engine that runs it lives in :mod:`supervised_loops._loop_engine` and the
+per-run bookkeeping in :mod:`supervised_loops._run`; this module is the
+public face: construction, validation, per-instance binding, the
+discord.ext.tasks methods and the control-message handlers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import inspect
+import weakref
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, ClassVar, Literal, TypeAlias
+
+from . import _validate
+from ._interval import schedule_from
+from ._loop_engine import LoopEngine
+from ._run import Run
+from .actor import DEFAULT_MAILBOX_SIZE, Actor, Reply
+from .backoff import DEFAULT_RETRY_EXCEPTIONS, ExponentialBackoff, RetryRule
+from .events import describe
+from .messages import (
+    Ack,
+    ActorStatus,
+    Cancel,
+    ChangeInterval,
+    ControlMessage,
+    GetStatus,
+    Pause,
+    Restart,
+    Resume,
+    RunNow,
+    State,
+    Stop,
+)
+from .schedule import DailyAt, Every, Schedule
+
+__all__ = ["Loop", "loop"]
+
+CoroFunction: TypeAlias = Callable[..., Awaitable[Any]]
+Missed: TypeAlias = Literal["catch_up", "skip"]
+
+_NEVER_RETRIED = (KeyboardInterrupt, SystemExit, GeneratorExit, asyncio.CancelledError)
+
+
+def _coroutine_function(name: str, function: Any) -> CoroFunction:
+    if not inspect.iscoroutinefunction(function):
+        raise TypeError(f"{name!r} must be a coroutine function (got {function!r})")
+    return function  # type: ignore[no-any-return]
+
+
+class Loop(LoopEngine):
+    """A periodic background task that is also an actor.
+
+    Create one with the :func:`loop` decorator. All discord.ext.tasks names
+    work as documented there; the differences are improvements listed in the
+    docs (stop() during a long sleep ends at once, change_interval works in
+    every state, hooks are supervised, ...).
+
+    Used as a method decorator in a class, each instance gets its own Loop
+    (``self.printer``), with a copy of every customisation made on the class
+    attribute (hooks, exception types, schedule) at the time of first access.
+    """
+
+    __slots__ = ()
+
+    _control_handlers: ClassVar[dict[type, Callable[[Loop, Any, Reply], None]]]
+
+    def __init__(
+        self,
+        coro: CoroFunction,
+        *,
+        schedule: Schedule,
+        count: int | None = None,
+        reconnect: bool = True,
+        name: str | None = None,
+        missed: Missed = "catch_up",
+        overlap: bool | int = False,
+        wait_first: bool = False,
+        max_consecutive_failures: int | None = None,
+        backoff: ExponentialBackoff | None = None,
+        retry: Iterable[RetryRule] = (),
+        mailbox_size: int = DEFAULT_MAILBOX_SIZE,
+    ) -> None:
+        self._coro = _coroutine_function("loop", coro)
+        if count is not None:
+            _validate.positive_int("count", count)
+        if not isinstance(reconnect, bool):
+            raise TypeError(f"'reconnect' must be a bool (got {reconnect!r})")
+        if missed not in ("catch_up", "skip"):
+            raise ValueError(f"'missed' must be 'catch_up' or 'skip' (got {missed!r})")
+        if not isinstance(wait_first, bool):
+            raise TypeError(f"'wait_first' must be a bool (got {wait_first!r})")
+        if max_consecutive_failures is not None:
+            _validate.positive_int("max_consecutive_failures", max_consecutive_failures)
+        if backoff is not None and not isinstance(backoff, ExponentialBackoff):
+            raise TypeError(f"'backoff' must be an ExponentialBackoff (got {backoff!r})")
+        rules = tuple(retry)
+        for index, rule in enumerate(rules):
+            if not isinstance(rule, RetryRule):
+                raise TypeError(f"'retry[{index}]' must be a RetryRule (got {rule!r})")
+        Actor.__init__(self, name or coro.__name__, mailbox_size=mailbox_size)
+        self._reset_engine()
+        self._schedule = schedule
+        self._count = count
+        self._reconnect = reconnect
+        self._missed: Missed = missed
+        self._overlap = _overlap_limit(overlap)
+        self._wait_first = wait_first
+        self._max_consecutive_failures = max_consecutive_failures
+        self._backoff = backoff if backoff is not None else ExponentialBackoff()
+        self._retry_rules = rules
+        self._exception_types: tuple[type[BaseException], ...] = DEFAULT_RETRY_EXCEPTIONS
+        self._before: CoroFunction | None = None
+        self._after: CoroFunction | None = None
+        self._error: CoroFunction | None = None
+        self._instance: Any = None
+        self._attr_name: str | None = None
+        self._instances: Any = None
+
+    # -- per-instance binding ---------------------------------------------
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._attr_name = name
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Loop:
+        if obj is None:
+            return self
+        name = self._attr_name or self._coro.__name__
+        cache = getattr(obj, "__dict__", None)
+        if cache is not None:
+            bound = cache.get(name)
+            if bound is None:
+                bound = cache[name] = self._bind(obj)
+            return bound  # type: ignore[no-any-return]
+        return self._bound_without_dict(obj)
+
+    def _bound_without_dict(self, obj: Any) -> Loop:
+        # A class with __slots__ has no __dict__ to cache the copy in. Keep it
+        # here instead: weakly when the instance allows weak references, else
+        # strongly by identity (the instance then lives as long as this Loop).
+        if self._instances is None:
+            self._instances = {}
+        instances = self._instances
+        try:
+            table = instances.setdefault("weak", weakref.WeakKeyDictionary())
+            bound = table.get(obj)
+            if bound is None:
+                bound = table[obj] = self._bind(obj)
+            return bound  # type: ignore[no-any-return]
+        except TypeError:  # not weak-referenceable
+            table = instances.setdefault("strong", {})
+            entry = table.get(id(obj))
+            if entry is None or entry[0] is not obj:
+                entry = table[id(obj)] = (obj, self._bind(obj))
+            return entry[1]  # type: ignore[no-any-return]
+
+    def _bind(self, obj: Any) -> Loop:
+        bound = type(self).__new__(type(self))
+        Actor.__init__(bound, self._name, mailbox_size=self._mailbox_size)
+        bound._reset_engine()
+        for slot in _CONFIGURATION:
+            setattr(bound, slot, getattr(self, slot))
+        bound._instance = obj
+        bound._instances = None
+        return bound
+
+    # -- calling the body directly ------------------------------------------
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the body once, outside the schedule, and return its result."""
+        if self._instance is not None:
+            return await self._coro(self._instance, *args, **kwargs)
+        return await self._coro(*args, **kwargs)
+
+    # -- hooks ----------------------------------------------------------------
+
+    def before_loop(self, coro: CoroFunction) -> CoroFunction:
+        """Register a coroutine to run before the first iteration of each run.
+
+        The next sibling in a supervision tree starts only once it returns
+        (this is the Loop's readiness). An exception it raises is a failure
+        of the loop: the error handler runs and ``failed()`` becomes true.
+
+        Raises:
+            TypeError: ``coro`` is not a coroutine function.
+        """
+        self._before = _coroutine_function("before_loop", coro)
+        return coro
+
+    def after_loop(self, coro: CoroFunction) -> CoroFunction:
+        """Register a coroutine to run once at the end of each run, whatever ended it.
+
+        Check ``is_being_cancelled()`` inside it to tell cancellation apart.
+
+        Raises:
+            TypeError: ``coro`` is not a coroutine function.
+        """
+        self._after = _coroutine_function("after_loop", coro)
+        return coro
+
+    def error(self, coro: CoroFunction) -> CoroFunction:
+        """Register a coroutine called with the error that ends the loop.
+
+        It receives the loop's start arguments followed by the exception
+        (``self`` first in a class). The default logs the error with its
+        traceback on the ``supervised_loops`` logger.
+
+        Raises:
+            TypeError: ``coro`` is not a coroutine function.
+        """
+        self._error = _coroutine_function("error", coro)
+        return coro
+
+    # -- exception types --------------------------------------------------------
+
+    def add_exception_type(self, *exceptions: type[BaseException]) -> None:
+        """Add exception classes that are retried with backoff (``reconnect=True``).
+
+        Raises:
+            TypeError: an argument is not an exception class.
+            ValueError: an argument is KeyboardInterrupt, SystemExit,
+                GeneratorExit or CancelledError, which are never retried.
+        """
+        for index, exception in enumerate(exceptions):
+            _validate.exception_class(f"exceptions[{index}]", exception)
+            if issubclass(exception, _NEVER_RETRIED):
+                raise ValueError(
+                    f"'exceptions[{index}]' must not be {exception.__name__}: "
+                    "it is never retried (got {exception!r})"
+                )
+        self._exception_types = (*self._exception_types, *exceptions)
+
+    def remove_exception_type(self, *exceptions: type[BaseException]) -> bool:
+        """Stop retrying the given exception classes.
+
+        Returns:
+            True if every class given was in the list and is now removed.
+        """
+        before = len(self._exception_types)
+        self._exception_types = tuple(e for e in self._exception_types if e not in exceptions)
+        return len(self._exception_types) == before - len(exceptions)
+
+    def clear_exception_types(self) -> None:
+        """Retry no exception class (rules given with ``retry=`` still apply)."""
+        self._exception_types = ()
+
+    def add_retry_rule(self, rule: RetryRule) -> None:
+        """Add a retry rule (class plus predicate, own backoff); rules match in order.
+
+        Raises:
+            TypeError: ``rule`` is not a RetryRule.
+        """
+        if not isinstance(rule, RetryRule):
+            raise TypeError(f"'rule' must be a RetryRule (got {rule!r})")
+        self._retry_rules = (*self._retry_rules, rule)
+
+    # -- discord.ext.tasks control methods ------------------------------------
+
+    def start(self, *args: Any, **kwargs: Any) -> asyncio.Task[None]:
+        """Start the loop in the running event loop; return its task.
+
+        After ``stop()`` or ``cancel()`` a new start is accepted at once: the
+        new run begins as soon as the previous one has ended.
+
+        Raises:
+            RuntimeError: the loop is already running (and not ending), or
+                no event loop is running.
+        """
+        run = self._run
+        if run is not None and not run.task.done() and not run.ending_or_replaced():
+            raise RuntimeError(
+                f"loop {self.path!r} is already running; "
+                "stop() or cancel() it first, or call restart()"
+            )
+        return self._launch(args, kwargs, restart=False).task
+
+    def stop(self) -> None:
+        """Send :class:`~supervised_loops.messages.Stop`: end after the current iteration."""
+        self.tell(Stop())
+
+    def cancel(self) -> None:
+        """Send :class:`~supervised_loops.messages.Cancel`: end now, after_loop still runs."""
+        self.tell(Cancel())
+
+    def restart(self, *args: Any, **kwargs: Any) -> None:
+        """Send :class:`~supervised_loops.messages.Restart` with these arguments.
+
+        With no arguments the last ones are reused. A loop that is not
+        running is started.
+        """
+        self.tell(Restart(args or None, kwargs or None))
+
+    def change_interval(
+        self,
+        *,
+        seconds: float = 0,
+        minutes: float = 0,
+        hours: float = 0,
+        time: dt.time | Sequence[dt.time] | None = None,
+    ) -> None:
+        """Send :class:`~supervised_loops.messages.ChangeInterval`; works in every state.
+
+        Raises:
+            TypeError, ValueError: as ``loop()`` does; raised here, nothing is sent.
+        """
+        self.tell(ChangeInterval(seconds=seconds, minutes=minutes, hours=hours, time=time))
+
+    def pause(self) -> None:
+        """Send :class:`~supervised_loops.messages.Pause`."""
+        self.tell(Pause())
+
+    def resume(self) -> None:
+        """Send :class:`~supervised_loops.messages.Resume`."""
+        self.tell(Resume())
+
+    def run_now(self) -> None:
+        """Send :class:`~supervised_loops.messages.RunNow`."""
+        self.tell(RunNow())
+
+    # -- discord.ext.tasks queries --------------------------------------------
+
+    def get_task(self) -> asyncio.Task[None] | None:
+        """The task of the latest run, or None if the loop never started."""
+        run = self._run
+        return None if run is None else run.task
+
+    def is_running(self) -> bool:
+        """Whether a run is in progress, its ``after_loop`` included."""
+        run = self._run
+        return run is not None and not run.task.done()
+
+    def failed(self) -> bool:
+        """Whether the latest run ended (or is ending) with an escalated error."""
+        run = self._view()
+        return run is not None and run.failed
+
+    def is_being_cancelled(self) -> bool:
+        """Whether the run is being cancelled (true inside ``after_loop`` after a cancel)."""
+        run = self._view()
+        return run is not None and run.cancelling and not run.task.done()
+
+    @property
+    def schedule(self) -> Schedule:
+        """The schedule in force."""
+        return self._schedule
+
+    @property
+    def seconds(self) -> float | None:
+        """Seconds part of a relative interval; None for other schedules."""
+        schedule = self._schedule
+        return schedule.seconds if isinstance(schedule, Every) else None
+
+    @property
+    def minutes(self) -> float | None:
+        """Minutes part of a relative interval; None for other schedules."""
+        schedule = self._schedule
+        return schedule.minutes if isinstance(schedule, Every) else None
+
+    @property
+    def hours(self) -> float | None:
+        """Hours part of a relative interval; None for other schedules."""
+        schedule = self._schedule
+        return schedule.hours if isinstance(schedule, Every) else None
+
+    @property
+    def time(self) -> list[dt.time] | None:
+        """The times of day of a ``time=`` loop; None for other schedules."""
+        schedule = self._schedule
+        return list(schedule.times) if isinstance(schedule, DailyAt) else None
+
+    @property
+    def count(self) -> int | None:
+        """Iterations per run, or None to run until stopped."""
+        return self._count
+
+    @property
+    def current_loop(self) -> int:
+        """Iterations completed in the current (or last) run."""
+        run = self._view()
+        return 0 if run is None else run.current_loop
+
+    @property
+    def next_iteration(self) -> dt.datetime | None:
+        """When the next iteration is due (aware UTC); None when not scheduled."""
+        run = self._run
+        return None if run is None else self._next_iteration_of(run)
+
+    # -- status ----------------------------------------------------------------
+
+    def status(self) -> ActorStatus:
+        """Return a frozen snapshot of the loop."""
+        run = self._run
+        error = self._last_error
+        return ActorStatus(
+            name=self._name,
+            path=self.path,
+            kind="loop",
+            state=State.IDLE if run is None else _visible_state(run),
+            current_loop=0 if run is None else run.current_loop,
+            next_iteration=None if run is None else self._next_iteration_of(run),
+            failures=self._failure_count,
+            restarts=self._restart_count,
+            last_error=None if error is None else describe(error),
+            schedule=str(self._schedule),
+        )
+
+    # -- control messages ----------------------------------------------------------
+
+    def _on_control(self, message: ControlMessage, reply: Reply) -> None:
+        handler = self._control_handlers.get(type(message))
+        if handler is None:
+            # A control message of a subclass's own: handled like user traffic.
+            self._deliver_user(message, reply)
+            return
+        handler(self, message, reply)
+
+    def _control_stop(self, message: Stop, reply: Reply) -> None:
+        run = self._active_run(message, reply)
+        if run is None:
+            return
+        if reply is not None:
+            run.acks_end.append((message, reply))
+        if not run.stop:
+            run.stop = True
+            run.attend()
+
+    def _control_cancel(self, message: Cancel, reply: Reply) -> None:
+        run = self._active_run(message, reply)
+        if run is None:
+            return
+        if reply is not None:
+            run.acks_end.append((message, reply))
+        self._cancel_run(run)
+
+    def _control_restart(self, message: Restart, reply: Reply) -> None:
+        run = self._run
+        args = message.args
+        kwargs = message.kwargs
+        if run is not None and not run.task.done() and not run.began and run.restart:
+            # A restart that has not begun yet absorbs this one (the latest arguments win).
+            if args is not None:
+                run.args = args
+            if kwargs is not None:
+                run.kwargs = dict(kwargs)
+        else:
+            last = run if run is not None else None
+            if args is None:
+                args = last.args if last is not None else ()
+            if kwargs is None:
+                kwargs = last.kwargs if last is not None else {}
+            try:
+                run = self._launch(tuple(args), dict(kwargs), restart=True)
+            except RuntimeError:  # no running event loop to start in
+                self._dead_letter(message, reply, "no running event loop")
+                return
+        if reply is not None:
+            run.acks_begin.append((message, reply))
+
+    def _control_change_interval(self, message: ChangeInterval, reply: Reply) -> None:
+        self._schedule = message.schedule
+        run = self._run
+        if run is None or run.task.done():
+            if reply is not None and not reply.done():
+                reply.set_result(Ack(message, self.current_loop, None))
+            return
+        run.rescheduled = True
+        if reply is not None:
+            run.acks_plan.append((message, reply))
+        run.attend()
+
+    def _control_pause(self, message: Pause, reply: Reply) -> None:
+        run = self._active_run(message, reply)
+        if run is None:
+            return
+        run.paused = True
+        run.attend()
+        if reply is not None and not reply.done():
+            reply.set_result(Ack(message, run.current_loop, None))
+
+    def _control_resume(self, message: Resume, reply: Reply) -> None:
+        run = self._active_run(message, reply)
+        if run is None:
+            return
+        if not run.paused:
+            if reply is not None and not reply.done():
+                reply.set_result(Ack(message, run.current_loop, self._next_iteration_of(run)))
+            return
+        run.paused = False
+        run.resumed = True
+        if reply is not None:
+            run.acks_plan.append((message, reply))
+        run.attend()
+
+    def _control_run_now(self, message: RunNow, reply: Reply) -> None:
+        run = self._active_run(message, reply)
+        if run is None:
+            return
+        run.run_now = True
+        if reply is not None:
+            run.acks_run_now.append((message, reply))
+        run.attend()
+
+    def _control_get_status(self, message: GetStatus, reply: Reply) -> None:
+        if reply is not None and not reply.done():
+            reply.set_result(self.status())
+
+    def _active_run(self, message: ControlMessage, reply: Reply) -> Run | None:
+        run = self._run
+        if run is None or run.task.done():
+            self._dead_letter(message, reply, "not running")
+            return None
+        return run
+
+    def _wake(self) -> None:
+        run = self._run
+        if run is not None:
+            run.attend()
+
+
+Loop._control_handlers = {
+    Stop: Loop._control_stop,
+    Cancel: Loop._control_cancel,
+    Restart: Loop._control_restart,
+    ChangeInterval: Loop._control_change_interval,
+    Pause: Loop._control_pause,
+    Resume: Loop._control_resume,
+    RunNow: Loop._control_run_now,
+    GetStatus: Loop._control_get_status,
+}
+
+
+def _visible_state(run: Run) -> State:
+    # Requests take effect at the runner's next step; the status shows them at once.
+    state = run.state
+    if run.task.done() or run.ended:
+        return state
+    if run.stop and state is not State.STARTING:
+        return State.STOPPING
+    if run.paused and state in (State.SLEEPING, State.RETRYING):
+        return State.PAUSED
+    return state
+
+
+def _overlap_limit(overlap: bool | int) -> int:
+    if overlap is True:
+        return 0  # no limit
+    if overlap is False:
+        return 1
+    return _validate.positive_int("overlap", overlap)
+
+
+def loop(
+    *,
+    seconds: float = 0,
+    minutes: float = 0,
+    hours: float = 0,
+    time: dt.time | Sequence[dt.time] | None = None,
+    schedule: Schedule | None = None,
+    count: int | None = None,
+    reconnect: bool = True,
+    name: str | None = None,
+    missed: Missed = "catch_up",
+    overlap: bool | int = False,
+    wait_first: bool = False,
+    max_consecutive_failures: int | None = None,
+    backoff: ExponentialBackoff | None = None,
+    retry: Iterable[RetryRule] = (),
+    mailbox_size: int = DEFAULT_MAILBOX_SIZE,
+) -> Callable[[CoroFunction], Loop]:
+    """Decorate a coroutine function into a :class:`Loop`.
+
+    The discord.ext.tasks arguments mean what they mean there; all durations
+    are start-to-start, on an absolute grid (the n-th iteration is due at
+    ``first + n × interval``; no drift).
+
+    Args:
+        seconds, minutes, hours: the interval (added up; 0 runs back to back).
+        time: time(s) of day instead of an interval (naive = UTC).
+        schedule: any schedule object (``Every``, ``DailyAt``, ``Cron``, ...)
+            instead of the two above.
+        count: iterations per run; None runs until stopped.
+        reconnect: retry whitelisted (transient) errors with backoff.
+        name: the loop's name (default: the function's ``__name__``).
+        missed: after an overrun, ``"catch_up"`` runs the missed grid points
+            back to back (discord.ext.tasks' behaviour); ``"skip"`` runs once
+            at once and re-anchors the grid on that run.
+        overlap: ``True`` lets iterations run concurrently when one overruns
+            its interval; an int caps how many run at once. ``False`` (the
+            default) runs one at a time.
+        wait_first: make the first iteration due one interval after the start.
+        max_consecutive_failures: give up retrying after this many
+            consecutive transient failures and escalate the last one.
+        backoff: the backoff policy for the whitelisted exception types.
+        retry: extra :class:`~supervised_loops.backoff.RetryRule` objects,
+            matched in order before the whitelist.
+        mailbox_size: bound of the user-message lane.
+
+    Raises:
+        TypeError: the decorated object is not a coroutine function; ``time``
+            mixed with a relative interval; a bad ``time`` element.
+        ValueError: a negative or non-finite interval; ``count`` <= 0; an
+            empty ``time`` sequence; a bad option value.
+    """
+    built = schedule_from(
+        seconds=seconds, minutes=minutes, hours=hours, time=time, schedule=schedule
+    )
+
+    def decorator(coro: CoroFunction) -> Loop:
+        return Loop(
+            coro,
+            schedule=built,
+            count=count,
+            reconnect=reconnect,
+            name=name,
+            missed=missed,
+            overlap=overlap,
+            wait_first=wait_first,
+            max_consecutive_failures=max_consecutive_failures,
+            backoff=backoff,
+            retry=retry,
+            mailbox_size=mailbox_size,
+        )
+
+    return decorator
+
+
+#: The slots a per-instance copy takes over from the class attribute.
+_CONFIGURATION = (
+    "_after",
+    "_attr_name",
+    "_backoff",
+    "_before",
+    "_coro",
+    "_count",
+    "_error",
+    "_exception_types",
+    "_max_consecutive_failures",
+    "_missed",
+    "_overlap",
+    "_reconnect",
+    "_retry_rules",
+    "_schedule",
+    "_wait_first",
+)
