@@ -144,6 +144,7 @@ class LoopEngine(Actor):
                 self._cancel_run(previous)
         self._run = run
         self._event_loop = event_loop
+        run.ready = event_loop.create_future()
         run.task = event_loop.create_task(self._runner(run), name=f"loop:{self.path}")
         run.task.add_done_callback(lambda _task: self._finished(run))
         return run

@@ -292,6 +292,25 @@ class Loop(LoopEngine):
             )
         return self._launch(args, kwargs, restart=False).task
 
+    async def wait_ready(self) -> bool:
+        """Wait until the latest run has finished ``before_loop``.
+
+        This is the Loop's readiness: a supervisor starts the next sibling
+        only after it. Cancelling the wait does not affect the loop.
+
+        Returns:
+            True if the run is iterating, False if it ended before that.
+
+        Raises:
+            RuntimeError: the loop was never started.
+        """
+        run = self._run
+        if run is None:
+            raise RuntimeError(f"loop {self.path!r} was never started")
+        assert run.ready is not None
+        await asyncio.shield(run.ready)
+        return not run.ended and not run.task.done()
+
     def stop(self) -> None:
         """Send :class:`~supervised_loops.messages.Stop`: end after the current iteration."""
         self.tell(Stop())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import time as perf
 from collections.abc import Iterator
@@ -236,8 +237,14 @@ def test_daily_at_naive_times_mean_utc() -> None:
 
 def test_daily_at_drops_duplicates() -> None:
     daily = DailyAt(
-        [time(9), time(9), time(9, tzinfo=UTC), time(9, tzinfo=timezone(timedelta(0)))]
-        + [time(9, tzinfo=TOKYO), time(9, tzinfo=ZoneInfo("Asia/Tokyo"))]
+        [
+            time(9),
+            time(9),
+            time(9, tzinfo=UTC),
+            time(9, tzinfo=timezone(timedelta(0))),
+            time(9, tzinfo=TOKYO),
+            time(9, tzinfo=ZoneInfo("Asia/Tokyo")),
+        ]
     )
     # Sorted by wall time, then by zone name: "Asia/Tokyo" < "UTC".
     assert daily.times == (time(9, tzinfo=TOKYO), time(9, tzinfo=UTC))
@@ -336,6 +343,14 @@ def test_daily_at_spring_forward_shifts_the_gap_time_only_that_day() -> None:
         "03-09 02:30-0400",
         "03-10 02:30-0400",
     ]
+
+
+def test_daily_at_second_pass_of_a_repeated_hour_belongs_to_other_zones_only() -> None:
+    # 06:30 UTC is 01:30 EST on 2026-11-01, the second 01:30 in New York: it
+    # runs for the UTC entry, not a second time for the New York one.
+    daily = DailyAt([time(1, 30, tzinfo=NEW_YORK), time(6, 30)])
+    found = runs(daily, utc(2026, 11, 1), utc(2026, 11, 2))
+    assert found == [utc(2026, 11, 1, 5, 30), utc(2026, 11, 1, 6, 30)]
 
 
 def test_daily_at_fall_back_runs_the_repeated_time_once() -> None:
@@ -845,7 +860,8 @@ def is_listed_or_gap_shifted(result: datetime, item: time) -> bool:
     wall = item.replace(tzinfo=None, fold=0)
     local = result.astimezone(zone)
     if local.time() == wall:
-        return True
+        # The second pass of a repeated hour (fold=1) is never a slot.
+        return local.fold == 0
     for day in (local.date(), local.date() - timedelta(days=1)):
         missing = datetime.combine(day, wall)
         shift = local.replace(tzinfo=None) - missing
@@ -884,11 +900,11 @@ def test_daily_at_iteration_runs_every_slot_once(
     found = runs(DailyAt(times), moment, end)
     # Exactly the definition's slots: none skipped, none twice, in order.
     assert found == reference_slots(times, moment, end)
-    assert all(a < b for a, b in zip(found, found[1:], strict=False))
+    assert all(a < b for a, b in itertools.pairwise(found))
     # At most one run per listed time per day: a time's runs are about a day apart.
     for item in times:
         own = [r for r in found if is_listed_or_gap_shifted(r, item)]
-        for a, b in zip(own, own[1:], strict=False):
+        for a, b in itertools.pairwise(own):
             assert b - a >= timedelta(hours=22)
 
 
