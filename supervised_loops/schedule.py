@@ -65,6 +65,9 @@ class Schedule(Protocol):
     def next_after(self, moment: datetime) -> datetime:
         """Return the earliest due instant strictly after ``moment``.
 
+        The one exception is a zero interval (``Every()``, back to back),
+        which is due at ``moment`` itself.
+
         Args:
             moment: an aware datetime, in any zone.
 
@@ -72,6 +75,7 @@ class Schedule(Protocol):
             An aware datetime in UTC.
 
         Raises:
+            TypeError: ``moment`` is not a datetime.
             ValueError: ``moment`` is naive.
         """
         ...
@@ -198,12 +202,19 @@ def _normalize_times(value: time | Sequence[time]) -> tuple[time, ...]:
         if not isinstance(item, time):
             raise TypeError(f"{name!r} must be a datetime.time (got {item!r})")
         zone = UTC if item.tzinfo is None else item.tzinfo
-        _check_zone(name, zone)
+        if not _gives_offset(zone):
+            raise ValueError(f"{name!r} must have a tzinfo that gives a UTC offset (got {zone!r})")
         # fold is dropped: a repeated local time always runs at its first
         # occurrence, so fold=1 would only name the same slot differently.
         wall = item.replace(tzinfo=None, fold=0)
         unique.setdefault((wall, zone), wall.replace(tzinfo=zone))
-    return tuple(sorted(unique.values(), key=lambda t: (t.replace(tzinfo=None), _label(t.tzinfo))))
+    # repr breaks ties between zones with one label (ZoneInfo("UTC") and UTC).
+    return tuple(
+        sorted(
+            unique.values(),
+            key=lambda t: (t.replace(tzinfo=None), _label(t.tzinfo), repr(t.tzinfo)),
+        )
+    )
 
 
 @attrs.frozen
@@ -224,9 +235,10 @@ class DailyAt:
     matter and equal schedules compare equal: naive times get
     ``datetime.UTC``, ``fold`` is set to 0, times with the same wall-clock
     value and an equal ``tzinfo`` are one entry, and the tuple is sorted by
-    wall-clock time of day, then by zone name (``UTC``, ``+09:00``,
-    ``Asia/Tokyo``). Times in different zones that are the same instant stay
-    separate entries (their zones may disagree on other days).
+    wall-clock time of day, then by the zone's label as shown in the repr
+    (``+09:00`` < ``Asia/Tokyo`` < ``UTC``). Times in different zones that
+    are the same instant stay separate entries (their zones may disagree on
+    other days) but run as one slot.
 
     Args:
         times: one ``datetime.time`` or a sequence of them (a ``str`` is not
@@ -236,6 +248,9 @@ class DailyAt:
         TypeError: ``times`` is neither a time nor a sequence; an element is
             not a time (the message names its index, ``'time[2]'``).
         ValueError: the sequence is empty; a ``tzinfo`` gives no UTC offset.
+
+    Messages name the value ``time``, the ``loop(time=...)`` argument that
+    users pass, rather than this attribute.
     """
 
     times: tuple[time, ...] = attrs.field(converter=_normalize_times)
@@ -301,10 +316,14 @@ class Cron:
     the gap (runs that land on the same instant are one run), and in the
     repeated hour of a fall-back night only the first pass runs (``fold=0``).
     That keeps "at 01:30" to one run, but it also means an interval-like
-    expression such as ``*/15 * * * *`` pauses for an hour on that night and
-    fires its 02:xx and 03:xx runs together on a spring-forward night. Use
-    ``tz=UTC`` (the default) or :class:`Every` for work that must keep an
-    even pace.
+    expression such as ``*/15 * * * *`` in a DST zone pauses for an hour on
+    a fall-back night (the clock's second pass through 01:xx has no runs);
+    on a spring-forward night the missing 02:xx runs land on the 03:xx
+    instants and run once there. Use ``tz=UTC`` (the default) or
+    :class:`Every` for work that must keep an even pace.
+
+    Equality compares the expression text and the zone: ``Cron('@daily')``
+    and ``Cron('0 0 * * *')`` run alike but are not equal.
 
     ``next_after`` walks months, days and hours that can match and skips the
     rest, so a rare expression (``0 0 29 2 *``, the 29th of February) costs a
@@ -332,7 +351,8 @@ class Cron:
                 "'tz' must be a datetime.tzinfo such as zoneinfo.ZoneInfo('Europe/Berlin')"
                 f" (got {self.tz!r})"
             )
-        _check_zone("tz", self.tz)
+        if not _gives_offset(self.tz):
+            raise ValueError(f"'tz' must give a UTC offset (got {self.tz!r})")
         object.__setattr__(self, "_fields", parse(self.expression))
 
     def next_after(self, moment: datetime) -> datetime:
@@ -353,7 +373,8 @@ class Cron:
         zone = self.tz
         local = after.astimezone(zone)
         # Wall times before moment's own can still be ahead if a spring-forward
-        # gap just passed: they run shifted by the gap. Start that much earlier.
+        # gap just passed: they run shifted by the gap. Start that much earlier
+        # (zones change offset at most once a day, and gaps are under a day).
         gap = _offset(local) - _offset((after - _DAY).astimezone(zone))
         start = local.replace(tzinfo=None) - max(gap, timedelta(0))
         best: datetime | None = None
@@ -397,11 +418,10 @@ def _offset(moment: datetime) -> timedelta:
     return offset
 
 
-def _check_zone(name: str, zone: tzinfo) -> None:
-    # A tzinfo whose utcoffset() is None would make datetimes naive, and
+def _gives_offset(zone: tzinfo) -> bool:
+    # A tzinfo whose utcoffset() is None makes datetimes naive, and
     # astimezone() would then silently read them in the host's local zone.
-    if datetime(2000, 1, 1, tzinfo=zone).utcoffset() is None:
-        raise ValueError(f"{name!r} must have a tzinfo that gives a UTC offset (got {zone!r})")
+    return datetime(2000, 1, 1, tzinfo=zone).utcoffset() is not None
 
 
 def _label(zone: tzinfo | None) -> str:

@@ -24,8 +24,10 @@ PLUS_9 = timezone(timedelta(hours=9))
 MINUS_5 = timezone(timedelta(hours=-5))
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, us: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, us, tzinfo=UTC)
 
 
 def runs(schedule: Schedule, start: datetime, end: datetime) -> list[datetime]:
@@ -189,7 +191,7 @@ def test_every_non_numbers_are_type_errors(kwargs: dict[str, object], message: s
 def test_every_accepts_other_real_numbers() -> None:
     from fractions import Fraction
 
-    assert Every(seconds=Fraction(1, 4)).interval == 0.25
+    assert Every(seconds=Fraction(1, 4)).interval == 0.25  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -265,6 +267,11 @@ def test_daily_at_order_of_input_does_not_matter() -> None:
         time(9, tzinfo=TOKYO),
         time(17, tzinfo=UTC),
     )
+
+
+def test_daily_at_order_does_not_matter_for_zones_with_the_same_label() -> None:
+    times = [time(9, tzinfo=ZoneInfo("UTC")), time(9, tzinfo=UTC)]
+    assert DailyAt(times) == DailyAt(list(reversed(times)))
 
 
 def test_daily_at_times_that_are_one_instant_are_one_slot() -> None:
@@ -490,6 +497,12 @@ def test_daily_at_validation(value: object, error: type[Exception], message: str
 
 class _NoOffset(tzinfo):
     def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def tzname(self, dt: datetime | None) -> str | None:
         return None
 
     def __repr__(self) -> str:
@@ -753,7 +766,7 @@ def test_cron_type_errors() -> None:
 def test_cron_refuses_a_tzinfo_without_offset() -> None:
     with pytest.raises(ValueError) as info:
         Cron("* * * * *", tz=_NoOffset())
-    assert str(info.value) == "'tz' must have a tzinfo that gives a UTC offset (got _NoOffset())"
+    assert str(info.value) == "'tz' must give a UTC offset (got _NoOffset())"
 
 
 @pytest.mark.parametrize(
@@ -955,23 +968,43 @@ def cron_specs(draw: st.DrawFn) -> tuple[str, dict[str, set[int]], bool]:
     return expression, sets, either
 
 
+def matches(sets: dict[str, set[int]], either: bool, wall: datetime) -> bool:
+    by_date = wall.day in sets["dom"]
+    by_weekday = wall.isoweekday() % 7 in sets["dow"]
+    return (
+        wall.minute in sets["minute"]
+        and wall.hour in sets["hour"]
+        and wall.month in sets["month"]
+        and ((by_date or by_weekday) if either else (by_date and by_weekday))
+    )
+
+
 def brute_force_next(
     sets: dict[str, set[int]], either: bool, moment: datetime, window: timedelta
 ) -> datetime | None:
     """The first matching minute after ``moment`` in UTC, trying every minute."""
     candidate = moment.replace(second=0, microsecond=0) + timedelta(minutes=1)
     while candidate <= moment + window:
-        by_date = candidate.day in sets["dom"]
-        by_weekday = candidate.isoweekday() % 7 in sets["dow"]
-        if (
-            candidate.minute in sets["minute"]
-            and candidate.hour in sets["hour"]
-            and candidate.month in sets["month"]
-            and ((by_date or by_weekday) if either else (by_date and by_weekday))
-        ):
+        if matches(sets, either, candidate):
             return candidate
         candidate += timedelta(minutes=1)
     return None
+
+
+def brute_force_next_in_zone(
+    sets: dict[str, set[int]], either: bool, moment: datetime, zone: tzinfo, window: timedelta
+) -> datetime | None:
+    """The earliest slot after ``moment``: every local wall minute around it, fold=0."""
+    wall = datetime.combine(moment.astimezone(zone).date() - timedelta(days=1), time(0))
+    last = wall + window + timedelta(days=3)
+    best = None
+    while wall <= last:
+        if matches(sets, either, wall):
+            slot = wall.replace(tzinfo=zone).astimezone(UTC)
+            if slot > moment and (best is None or slot < best):
+                best = slot
+        wall += timedelta(minutes=1)
+    return best if best is not None and best <= moment + window else None
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -1013,3 +1046,23 @@ def test_cron_daily_expression_agrees_with_daily_at_across_dst(
         cron_moment = cron.next_after(cron_moment)
         daily_moment = daily.next_after(daily_moment)
         assert cron_moment == daily_moment
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=cron_specs(), zone=st.sampled_from(DST_ZONES), moment=near_transitions)
+def test_cron_matches_brute_force_wall_scan_across_dst(
+    spec: tuple[str, dict[str, set[int]], bool], zone: ZoneInfo, moment: datetime
+) -> None:
+    expression, sets, either = spec
+    try:
+        cron = Cron(expression, tz=zone)
+    except ValueError as error:
+        assume("must match at least one day" not in str(error))
+        raise
+    window = timedelta(days=2)
+    expected = brute_force_next_in_zone(sets, either, moment, zone, window)
+    result = cron.next_after(moment)
+    if expected is None:
+        assert result > moment + window
+    else:
+        assert result == expected
