@@ -272,7 +272,9 @@ class LoopEngine(Actor):
                 "loop %r failed at iteration %d", self.path, run.current_loop, exc_info=error
             )
             return error
-        handler_error = await self._guard(run, self._error, *run.args, error)
+        # discord.ext.tasks passes the exception alone (plus the instance in a
+        # class), never the start arguments: handlers written for it must work.
+        handler_error = await self._guard(run, self._error, error)
         if handler_error is None:
             return error
         logger.error("error handler of loop %r raised", self.path, exc_info=handler_error)
@@ -291,7 +293,11 @@ class LoopEngine(Actor):
         """After the task has ended: answer, clean up, tell the parent."""
         task = run.task
         run.ended = True
-        if task.cancelled():
+        if task.cancelled() and run.failed and self._last_error is not None:
+            # An unrequested CancelledError was escalated and re-raised, which
+            # makes the task look cancelled: report the failure it really is.
+            exit = Exit(ExitKind.FAILED, self._last_error)
+        elif task.cancelled():
             exit = Exit(ExitKind.CANCELLED)
             if not run.began:  # cancelled from outside before its first step
                 run.state = State.CANCELLED

@@ -169,6 +169,12 @@ def replan(run: Run, schedule: Schedule, now: float, clock: Clock) -> None:
             run.anchor = run.last_start
             run.tick = 1
         _grid_due(run, schedule)
+        if run.due < now:
+            # The new interval has already elapsed since the last iteration:
+            # run once at once and anchor the new grid there. Catching up the
+            # points of a grid that did not exist until now would be a burst.
+            run.anchor, run.tick = now, 0
+            _grid_due(run, schedule)
     else:
         wall = clock.wall()
         base = wall

@@ -219,9 +219,9 @@ class Loop(LoopEngine):
     def error(self, coro: CoroFunction) -> CoroFunction:
         """Register a coroutine called with the error that ends the loop.
 
-        It receives the loop's start arguments followed by the exception
-        (``self`` first in a class). The default logs the error with its
-        traceback on the ``supervised_loops`` logger.
+        It receives the exception alone (``self`` first in a class), as in
+        discord.ext.tasks; the start arguments are not passed. The default
+        logs the error with its traceback on the ``supervised_loops`` logger.
 
         Raises:
             TypeError: ``coro`` is not a coroutine function.
@@ -244,7 +244,7 @@ class Loop(LoopEngine):
             if issubclass(exception, _NEVER_RETRIED):
                 raise ValueError(
                     f"'exceptions[{index}]' must not be {exception.__name__}: "
-                    "it is never retried (got {exception!r})"
+                    f"it is never retried (got {exception!r})"
                 )
         self._exception_types = (*self._exception_types, *exceptions)
 

@@ -205,9 +205,10 @@ def virtual_time(
                 kwargs["clock"] = clock
             return clock.run(function(*args, **kwargs))  # type: ignore[arg-type,unused-ignore]
 
-        if wants_clock:
-            parameters = [p for p in signature.parameters.values() if p.name != "clock"]
-            wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+        # Always set: once __wrapped__ is gone, the wrapper's own signature
+        # would be (*args, **kwargs) and pytest would pass no fixtures at all.
+        parameters = [p for p in signature.parameters.values() if p.name != "clock"]
+        wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
         del wrapper.__wrapped__  # pytest must see the plain function, not the coroutine
         return wrapper
 
