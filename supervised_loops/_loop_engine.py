@@ -178,8 +178,10 @@ class LoopEngine(Actor):
         try:
             previous = run.previous
             if previous is not None:
-                if not previous.task.done():
-                    await asyncio.wait((previous.task,))
+                # Wait even when the task is already done: its done callback
+                # (_finished: the exit report to the parent, the stopped event)
+                # is queued and must run before this run's start is announced.
+                await asyncio.wait((previous.task,))
                 run.previous = None
             self._begin(run)
             if not run.stop:
