@@ -472,12 +472,20 @@ class LoopEngine(Actor):
         if tracker is None:
             tracker = run.trackers[rule] = (rule.backoff or self._backoff).tracker()
         now = time()
-        if run.extra:
-            next_tick = run.due
+        next_tick: float | None
+        if run.extra and run.due > now:
+            next_tick = run.due  # an extra run's retry must not delay the pending regular one
         else:
-            next_tick = plan.next_regular_tick(run, self._schedule, now, clock)
+            next_tick = plan.retry_deadline(run, self._schedule, now, clock)
         delay = retry_delay(rule, tracker, error, now=now, next_tick=next_tick)
         run.retry_at = now + delay
+        if next_tick is not None and delay >= next_tick - now and not run.extra:
+            if delay == next_tick - now:
+                run.retry_at = next_tick  # exactly on the tick, free of float rounding
+            if self._overlap == 1:
+                # The retry runs in place of the regular ticks it reaches, so a
+                # success is not followed at once by a run of those ticks.
+                plan.stand_in(run, self._schedule, run.retry_at, now, clock)
         logger.info(
             "loop %r: %s; retry %d in %.3f s", self.path, describe(error), tracker.attempt, delay
         )

@@ -206,6 +206,57 @@ def next_regular_tick(run: Run, schedule: Schedule, now: float, clock: Clock) ->
     return now + (schedule.next_after(base) - wall).total_seconds()
 
 
+def retry_deadline(run: Run, schedule: Schedule, now: float, clock: Clock) -> float | None:
+    """Monotonic time of the first regular tick strictly after ``now``, or None.
+
+    A retry capped by the schedule is never due later than this: the schedule
+    would run the body then anyway. It is the first tick after *now*, not the
+    tick after the failing iteration: once a retry has reached that tick and
+    failed again, the next cap is the tick after it, never a zero delay that
+    would retry back to back. A back-to-back loop (interval 0) has no tick to
+    wait for, so there is no cap (None) and the backoff applies in full.
+    """
+    if isinstance(schedule, Every):
+        interval = schedule.interval
+        if interval <= 0:
+            return None
+        tick = max(0, math.floor((now - run.anchor) / interval) + 1)
+        while run.anchor + tick * interval <= now:  # float rounding of the division
+            tick += 1
+        return run.anchor + tick * interval
+    wall = clock.wall()
+    return now + (schedule.next_after(wall) - wall).total_seconds()
+
+
+def stand_in(run: Run, schedule: Schedule, retry_at: float, now: float, clock: Clock) -> None:
+    """Let a retry due at ``retry_at`` run in place of the regular ticks it reaches.
+
+    The retried iteration then counts as the latest of those ticks, and the
+    schedule goes on from there: the ticks are not run again, back to back,
+    once the retry succeeds (for a ``time=`` loop that would be a second run
+    in one slot).
+    """
+    if isinstance(schedule, Every):
+        interval = schedule.interval
+        if interval <= 0:
+            return
+        tick = max(run.tick, math.floor((retry_at - run.anchor) / interval))
+        while run.anchor + (tick + 1) * interval <= retry_at:  # float rounding
+            tick += 1
+        while tick > run.tick and run.anchor + tick * interval > retry_at:
+            tick -= 1
+        run.tick = tick
+        _grid_due(run, schedule)
+        return
+    wall = clock.wall()
+    retry_wall = wall + dt.timedelta(seconds=retry_at - now)
+    slot = run.slot if run.slot is not None else wall
+    upcoming = schedule.next_after(slot)
+    while upcoming <= retry_wall:
+        slot, upcoming = upcoming, schedule.next_after(upcoming)
+    _slot_due(run, slot, now, wall)
+
+
 def refresh_wall_due(run: Run, now: float, clock: Clock) -> None:
     """Re-derive the monotonic due time of a slot from the wall clock."""
     if run.due_wall is not None:

@@ -38,10 +38,12 @@ import asyncio
 import datetime as dt
 import functools
 import inspect
+import math
 import selectors
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
+from . import _validate
 from .clock import attach_clock
 
 __all__ = ["VirtualClock", "VirtualEventLoop", "virtual_time"]
@@ -50,6 +52,15 @@ T = TypeVar("T")
 
 #: Where virtual wall time starts unless told otherwise.
 DEFAULT_START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+def _aware_utc(name: str, moment: object) -> dt.datetime:
+    """Return ``moment`` in UTC (naive means UTC), or raise TypeError."""
+    if not isinstance(moment, dt.datetime):
+        raise TypeError(f"{name!r} must be a datetime (got {moment!r})")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)
 
 
 class _JumpingSelector(selectors.BaseSelector):
@@ -114,11 +125,7 @@ class VirtualClock:
     """
 
     def __init__(self, start: dt.datetime = DEFAULT_START) -> None:
-        if not isinstance(start, dt.datetime):
-            raise TypeError(f"'start' must be a datetime (got {start!r})")
-        if start.tzinfo is None:
-            start = start.replace(tzinfo=dt.UTC)
-        self._start = start.astimezone(dt.UTC)
+        self._start = _aware_utc("start", start)
         self._monotonic = 0.0
         self._wall_offset = 0.0
 
@@ -138,13 +145,24 @@ class VirtualClock:
         """Step the wall clock alone by ``seconds`` (negative: backwards), like NTP.
 
         Monotonic time, and so every relative timer, is unaffected.
+
+        Raises:
+            TypeError: ``seconds`` is not a number.
+            ValueError: ``seconds`` is NaN or infinite.
         """
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise TypeError(f"'seconds' must be a number of seconds (got {seconds!r})")
+        if not math.isfinite(seconds):
+            raise ValueError(f"'seconds' must be finite (got {seconds!r})")
         self._wall_offset += float(seconds)
 
     def set_wall(self, moment: dt.datetime) -> None:
-        """Step the wall clock alone to ``moment`` (aware; naive means UTC)."""
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=dt.UTC)
+        """Step the wall clock alone to ``moment`` (aware; naive means UTC).
+
+        Raises:
+            TypeError: ``moment`` is not a datetime.
+        """
+        moment = _aware_utc("moment", moment)
         self.step_wall((moment - self.wall()).total_seconds())
 
     def suspend(self, seconds: float) -> None:
@@ -153,8 +171,12 @@ class VirtualClock:
         This is what Linux's ``CLOCK_MONOTONIC`` does across a suspend:
         timers fire late by the time spent suspended unless they re-check
         the wall clock.
+
+        Raises:
+            TypeError: ``seconds`` is not a number.
+            ValueError: ``seconds`` is negative, NaN or infinite.
         """
-        self.step_wall(seconds)
+        self.step_wall(_validate.seconds("seconds", seconds))
 
     async def sleep(self, seconds: float) -> None:
         """Sleep ``seconds`` of virtual time (just ``asyncio.sleep`` on this loop)."""
@@ -190,7 +212,13 @@ def virtual_time(
     parameter is hidden from the signature so pytest does not look for a
     fixture of that name. Other parameters (pytest fixtures, parametrize
     arguments) pass through.
+
+    Raises:
+        TypeError: ``start`` is not a datetime (raised here, where the test
+            is decorated, not when it runs); the decorated object is not a
+            coroutine function.
     """
+    _aware_utc("start", start)
 
     def decorator(function: Callable[..., Awaitable[T]]) -> Callable[..., T]:
         if not inspect.iscoroutinefunction(function):
