@@ -166,10 +166,15 @@ class LoopEngine(Actor):
         previous = None if run is None else run.previous
         if previous is not None and not previous.task.done():
             try:
-                if asyncio.current_task() is previous.task:
-                    return previous
+                current = asyncio.current_task()
             except RuntimeError:
-                pass
+                return run
+            # Several runs may be queued (start, cancel, start, cancel, start
+            # in one go): each waits for the one before, so walk the chain.
+            while previous is not None and not previous.task.done():
+                if previous.task is current:
+                    return previous
+                previous = previous.previous
         return run
 
     async def _runner(self, run: Run) -> None:

@@ -740,7 +740,7 @@ def test_decorating_a_plain_function_is_a_type_error() -> None:
     with pytest.raises(
         TypeError, match=exactly(f"'loop' must be a coroutine function (got {plain!r})")
     ):
-        loop(seconds=1)(plain)
+        loop(seconds=1)(plain)  # type: ignore[arg-type]
 
 
 def test_decorating_an_async_generator_function_is_a_type_error() -> None:
