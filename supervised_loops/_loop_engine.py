@@ -470,7 +470,10 @@ class LoopEngine(Actor):
             IterationFailed, iteration=run.current_loop, error=describe(error), retried=retried
         )
         if not retried:
-            return False
+            return False  # escalated next: _noted keeps _escalate from counting it twice
+        # Retried: this failure is counted. The body may raise the very same
+        # exception object again (a cached instance), and that is a new failure.
+        self._noted = None
         assert rule is not None
         run.consecutive_failures += 1
         tracker = run.trackers.get(rule)

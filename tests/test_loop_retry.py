@@ -700,6 +700,35 @@ async def test_error_in_before_loop_is_escalated_not_swallowed() -> None:
 
 
 @virtual_time()
+async def test_a_whitelisted_error_in_before_loop_is_escalated_not_retried() -> None:
+    calls = 0
+    handled: list[BaseException] = []
+    refused = ConnectionRefusedError("no database yet")
+
+    @loop(seconds=10, backoff=EXACT)
+    async def process() -> None:
+        pass
+
+    @process.before_loop
+    async def setup() -> None:
+        nonlocal calls
+        calls += 1
+        raise refused
+
+    @process.error
+    async def on_error(exc: BaseException) -> None:
+        handled.append(exc)
+
+    task = process.start()
+    with pytest.raises(ConnectionRefusedError):
+        await task
+
+    assert calls == 1
+    assert handled == [refused]
+    assert process.current_loop == 0
+
+
+@virtual_time()
 async def test_error_in_after_loop_is_escalated_not_swallowed() -> None:
     handled: list[BaseException] = []
     boom = RuntimeError("flush failed")
@@ -824,6 +853,26 @@ async def test_status_counts_failures_and_keeps_the_last_error() -> None:
     assert status.last_error == "ConnectionError: reset #2"
     assert status.current_loop == 1
     assert status.state is State.STOPPED
+
+
+@virtual_time()
+async def test_status_counts_every_failure_even_when_the_same_exception_object_recurs() -> None:
+    cached = ConnectionError("down")  # some clients raise one prebuilt instance
+    calls = 0
+
+    @loop(hours=1, count=1, backoff=EXACT, max_consecutive_failures=3)
+    async def fetch() -> None:
+        nonlocal calls
+        calls += 1
+        if calls <= 4:
+            raise cached
+
+    task = fetch.start()
+    with pytest.raises(ConnectionError):
+        await task
+
+    assert calls == 4
+    assert fetch.status().failures == 4  # three retried, the fourth escalated
 
 
 @virtual_time()

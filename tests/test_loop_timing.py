@@ -452,6 +452,25 @@ def test_next_iteration_of_a_nonexistent_local_time_is_the_gap_shifted_instant(
     assert clock.run(scenario()) == expected
 
 
+def test_a_gap_shifted_time_and_the_time_it_lands_on_are_one_run() -> None:
+    # On 2026-03-08 in New York, 02:30 does not exist and runs at 03:30 EDT,
+    # the very instant listed as 03:30: one run, not two back to back.
+    clock = VirtualClock(start=utc(2026, 3, 8))
+    walls: list[dt.datetime] = []
+
+    @loop(time=[dt.time(2, 30, tzinfo=NEW_YORK), dt.time(3, 30, tzinfo=NEW_YORK)])
+    async def nightly() -> None:
+        walls.append(clock.wall())
+
+    clock.run(run_for(nightly, 2 * DAY))
+
+    assert walls == [
+        utc(2026, 3, 8, 7, 30),
+        utc(2026, 3, 9, 6, 30),  # 02:30 EDT
+        utc(2026, 3, 9, 7, 30),  # 03:30 EDT
+    ]
+
+
 # --------------------------------------------------------------------------
 # Long sleeps.
 
