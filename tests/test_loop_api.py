@@ -993,3 +993,57 @@ def test_stop_and_cancel_on_a_loop_that_never_ran_do_nothing_but_count_dead_lett
     assert printer.is_running() is False
     assert printer.get_task() is None
     assert dead_letters.count == 2
+
+
+@virtual_time()
+async def test_cancelling_the_task_returned_by_start_is_like_cancel() -> None:
+    observed: list[tuple[bool, bool]] = []
+    printer = loop(seconds=10)(nothing)
+
+    @printer.after_loop
+    async def after() -> None:
+        await asyncio.sleep(1)  # after_loop may still await
+        observed.append((printer.is_being_cancelled(), printer.failed()))
+
+    task = printer.start()
+    await asyncio.sleep(5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert observed == [(True, False)]
+    assert printer.status().state is State.CANCELLED
+
+
+@virtual_time()
+async def test_an_error_raised_by_the_error_handler_is_escalated_not_swallowed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.ERROR, logger="supervised_loops")
+
+    @loop(seconds=10)
+    async def job() -> None:
+        raise KeyError("original")
+
+    @job.error
+    async def clumsy(error: BaseException) -> None:
+        raise RuntimeError("handler broke")
+
+    with pytest.raises(RuntimeError, match="handler broke") as raised:
+        await job.start()
+    assert isinstance(raised.value.__context__, KeyError)  # the original stays reachable
+    assert job.failed() is True
+    assert [r.getMessage() for r in caplog.records] == ["error handler of loop 'job' raised"]
+
+
+@virtual_time()
+async def test_change_interval_on_one_instance_leaves_the_class_and_other_instances_alone() -> None:
+    class Cog:
+        @loop(seconds=10)
+        async def printer(self) -> None:
+            pass
+
+    one, two = Cog(), Cog()
+    one.printer.change_interval(minutes=1)
+    assert (one.printer.seconds, one.printer.minutes) == (0.0, 1.0)
+    assert (two.printer.seconds, two.printer.minutes) == (10.0, 0.0)
+    assert (Cog.printer.seconds, Cog.printer.minutes) == (10.0, 0.0)
