@@ -530,9 +530,19 @@ class LoopEngine(Actor):
         plan.plan_first(run, self._schedule, time(), clock, self._wait_first)
         self._planned(run, event_loop, clock)
 
+        reaping = False  # set once the finally below cancels the iterations
+
         def done(task: asyncio.Task[None]) -> None:
             running.discard(task)
-            if not task.cancelled() and task.exception() is not None:
+            if task.cancelled():
+                if not reaping:
+                    # Only the finally below cancels an iteration: this one
+                    # raised a CancelledError nobody asked for, a failure.
+                    try:
+                        task.result()
+                    except asyncio.CancelledError as unrequested:
+                        failure.append(unrequested)
+            elif task.exception() is not None:
                 failure.append(task.exception())  # type: ignore[arg-type]
             run.attend()
 
@@ -573,6 +583,7 @@ class LoopEngine(Actor):
                 run.state = State.STOPPING
                 await self._wait(run, None, clock)
         finally:
+            reaping = True
             for task in list(running):
                 task.cancel()
             if running:

@@ -103,6 +103,51 @@ async def test_owner_cancel_is_not_a_failure_and_skips_the_error_handler() -> No
     assert events[-1] == ActorStopped(path="fetch", at=events[-1].at, cancelled=True)
 
 
+@virtual_time()
+async def test_unrequested_cancelled_error_in_an_overlapping_iteration_is_a_failure() -> None:
+    handled: list[type[BaseException]] = []
+
+    @loop(seconds=10, overlap=True)
+    async def fetch() -> None:
+        doomed = asyncio.get_running_loop().create_future()
+        doomed.cancel()
+        await doomed
+
+    @fetch.error
+    async def on_error(error: BaseException) -> None:
+        handled.append(type(error))
+
+    task = fetch.start()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert handled == [asyncio.CancelledError]
+    assert fetch.failed() is True
+    assert fetch.current_loop == 0
+
+
+@virtual_time()
+async def test_owner_cancel_of_overlapping_iterations_is_not_a_failure(
+    clock: VirtualClock,
+) -> None:
+    log: list[Any] = []
+
+    @loop(seconds=10, overlap=True)
+    async def slow() -> None:
+        await asyncio.sleep(25)
+        log.append("finished")  # never: each is cancelled first
+
+    @slow.after_loop
+    async def after() -> None:
+        log.append(("after", slow.is_being_cancelled(), slow.failed(), clock.monotonic()))
+
+    task = slow.start()
+    await asyncio.sleep(22)  # three iterations are running
+    slow.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert log == [("after", True, False, 22.0)]
+
+
 # --------------------------------------------------------------------------
 # stop() does not wait out a long sleep.
 
