@@ -11,11 +11,23 @@ from .actor import DeadLetters as DeadLetters
 from .actor import dead_letters as dead_letters
 from .backoff import ExponentialBackoff as ExponentialBackoff
 from .backoff import RetryRule as RetryRule
+from .child_spec import INFINITY as INFINITY
+from .child_spec import AutoShutdown as AutoShutdown
+from .child_spec import ChildCounts as ChildCounts
+from .child_spec import ChildInfo as ChildInfo
+from .child_spec import ChildSpec as ChildSpec
+from .child_spec import Directive as Directive
+from .child_spec import Quarantine as Quarantine
+from .child_spec import RestartType as RestartType
+from .child_spec import Strategy as Strategy
+from .child_spec import child as child
 from .clock import Clock as Clock
 from .clock import SystemClock as SystemClock
 from .errors import ActorNotRunning as ActorNotRunning
 from .errors import ActorStopped as ActorStopped
 from .errors import AskTimeout as AskTimeout
+from .errors import ChildNotFound as ChildNotFound
+from .errors import ChildStartFailed as ChildStartFailed
 from .errors import RestartIntensityExceeded as RestartIntensityExceeded
 from .errors import UnhandledMessage as UnhandledMessage
 from .loop import Loop as Loop
@@ -35,38 +47,60 @@ from .schedule import Cron as Cron
 from .schedule import DailyAt as DailyAt
 from .schedule import Every as Every
 from .schedule import Schedule as Schedule
+from .supervisor import Child as Child
+from .supervisor import Supervisor as Supervisor
+from .worker import Worker as Worker
+from .worker import current_worker as current_worker
+from .worker import worker as worker
 
 __all__ = [
     "DEFAULT_ASK_TIMEOUT",
+    "INFINITY",
     "Ack",
     "Actor",
     "ActorNotRunning",
     "ActorStatus",
     "ActorStopped",
     "AskTimeout",
+    "AutoShutdown",
     "Cancel",
     "ChangeInterval",
+    "Child",
+    "ChildCounts",
+    "ChildInfo",
+    "ChildNotFound",
+    "ChildSpec",
+    "ChildStartFailed",
     "Clock",
     "Cron",
     "DailyAt",
     "DeadLetters",
+    "Directive",
     "Every",
     "ExponentialBackoff",
     "GetStatus",
     "Loop",
     "Pause",
+    "Quarantine",
     "Restart",
     "RestartIntensityExceeded",
+    "RestartType",
     "Resume",
     "RetryRule",
     "RunNow",
     "Schedule",
     "State",
     "Stop",
+    "Strategy",
+    "Supervisor",
     "SystemClock",
     "UnhandledMessage",
+    "Worker",
+    "child",
+    "current_worker",
     "dead_letters",
     "loop",
+    "worker",
 ]
 
 for _name in __all__:

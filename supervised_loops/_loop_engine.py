@@ -112,7 +112,7 @@ class LoopEngine(Actor):
     _overlap: int
     _wait_first: bool
     _max_consecutive_failures: int | None
-    _backoff: ExponentialBackoff
+    _backoff: ExponentialBackoff | None  # None: the supervisor's choice, else the default
     _retry_rules: tuple[RetryRule, ...]
     _exception_types: tuple[type[BaseException], ...]
     _before: CoroFunction | None
@@ -466,6 +466,13 @@ class LoopEngine(Actor):
         rule = self._retry_rule(error) if self._reconnect and not run.stop else None
         limit = self._max_consecutive_failures
         retried = rule is not None and (limit is None or run.consecutive_failures < limit)
+        parent = self._parent
+        if parent is not None and not run.stop:
+            # The supervisor's should_retry hook has the last word (SPEC 2).
+            attempt = run.consecutive_failures + 1
+            retried = parent._child_should_retry(self, error, attempt, retried)
+            if retried and rule is None:
+                rule = _SUPERVISOR_RULE
         self._emit(
             IterationFailed, iteration=run.current_loop, error=describe(error), retried=retried
         )
@@ -478,7 +485,7 @@ class LoopEngine(Actor):
         run.consecutive_failures += 1
         tracker = run.trackers.get(rule)
         if tracker is None:
-            tracker = run.trackers[rule] = (rule.backoff or self._backoff).tracker()
+            tracker = run.trackers[rule] = (rule.backoff or self._retry_backoff()).tracker()
         now = time()
         next_tick: float | None
         if run.extra and run.due > now:
@@ -499,6 +506,14 @@ class LoopEngine(Actor):
         )
         self._emit(RetryScheduled, iteration=run.current_loop, attempt=tracker.attempt, delay=delay)
         return True
+
+    def _retry_backoff(self) -> ExponentialBackoff:
+        """The loop's own backoff, else its supervisor's choice, else the default."""
+        if self._backoff is not None:
+            return self._backoff
+        parent = self._parent
+        chosen = None if parent is None else parent._child_backoff(self)
+        return _DEFAULT_BACKOFF if chosen is None else chosen
 
     def _recovered(self, run: Run) -> None:
         run.consecutive_failures = 0
@@ -639,6 +654,12 @@ class LoopEngine(Actor):
 
 
 _DEFAULT_RULES: dict[tuple[type[BaseException], ...], RetryRule] = {}
+
+#: The backoff of a loop that has none of its own and no supervisor's (discord's).
+_DEFAULT_BACKOFF = ExponentialBackoff()
+
+#: The rule of an error retried because the supervisor's should_retry said so.
+_SUPERVISOR_RULE = RetryRule(Exception)
 
 
 def _default_rule(types: tuple[type[BaseException], ...]) -> RetryRule:

@@ -34,13 +34,16 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from . import _validate
 from .clock import SystemClock, get_clock
 from .errors import ActorNotRunning, ActorStopped, AskTimeout, UnhandledMessage
 from .events import DeadLetter, Event, EventHub, Subscription
 from .messages import ActorStatus, ControlMessage
+
+if TYPE_CHECKING:
+    from .backoff import ExponentialBackoff
 
 __all__ = ["DEFAULT_ASK_TIMEOUT", "Actor", "DeadLetters", "dead_letters"]
 
@@ -334,6 +337,43 @@ class Actor:
 
     def _on_child_exit(self, child: Actor, exit: Any) -> None:
         """Called by a child whose run ended (supervisors override)."""
+
+    def _child_should_retry(
+        self, child: Actor, error: BaseException, attempt: int, default: bool
+    ) -> bool:
+        """Whether a child retries a failed iteration (supervisors override).
+
+        Called synchronously in the child's task, before it retries or
+        escalates; ``default`` is the child's own answer (its whitelist).
+        """
+        return default
+
+    def _child_backoff(self, child: Actor) -> ExponentialBackoff | None:
+        """The retry backoff for a child that has none of its own (supervisors override)."""
+        return None
+
+    def _start_supervised(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], *, restart: bool
+    ) -> None:
+        """Begin a run on behalf of the supervisor (sync; readiness via ``wait_ready``).
+
+        Called only when the actor is not running. ``restart`` counts the run
+        as a restart in the actor's status.
+
+        Raises:
+            TypeError: the actor cannot be supervised (the default).
+        """
+        raise TypeError(
+            f"{type(self).__name__} cannot be supervised: it does not implement _start_supervised"
+        )
+
+    async def wait_ready(self) -> bool:
+        """Wait until the latest run is ready; True if it is running, False if it ended.
+
+        Raises:
+            RuntimeError: the actor was never started.
+        """
+        raise NotImplementedError
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.path!r}>"

@@ -11,6 +11,8 @@ __all__ = [
     "ActorNotRunning",
     "ActorStopped",
     "AskTimeout",
+    "ChildNotFound",
+    "ChildStartFailed",
     "RestartIntensityExceeded",
     "UnhandledMessage",
 ]
@@ -101,3 +103,35 @@ class RestartIntensityExceeded(RuntimeError):
         self.supervisor = supervisor
         self.restarts = restarts
         self.seconds = seconds
+
+
+class ChildStartFailed(RuntimeError):
+    """A child ended with an error before it was ready, while it was being started.
+
+    Raised by ``Supervisor.start()`` (the supervisor then fails, as in OTP: a
+    tree that cannot start is not half-started), by ``start_child`` and by
+    ``restart_child``. ``__cause__`` is the child's error.
+
+    Attributes:
+        supervisor: the path of the supervisor.
+        child: the name of the child.
+    """
+
+    def __init__(self, supervisor: str, child: str) -> None:
+        super().__init__(f"child {child!r} of supervisor {supervisor!r} failed to start")
+        self.supervisor = supervisor
+        self.child = child
+
+
+class ChildNotFound(LookupError):
+    """No child has this name (or no actor this path) under the supervisor.
+
+    Attributes:
+        supervisor: the path of the supervisor searched.
+        name: the name or relative path looked up.
+    """
+
+    def __init__(self, supervisor: str, name: str) -> None:
+        super().__init__(f"supervisor {supervisor!r} has no child {name!r}")
+        self.supervisor = supervisor
+        self.name = name

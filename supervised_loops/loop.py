@@ -125,7 +125,7 @@ class Loop(LoopEngine):
         self._overlap = _overlap_limit(overlap)
         self._wait_first = wait_first
         self._max_consecutive_failures = max_consecutive_failures
-        self._backoff = backoff if backoff is not None else ExponentialBackoff()
+        self._backoff = backoff  # None: the supervisor's backoff, else the default
         self._retry_rules = rules
         self._exception_types: tuple[type[BaseException], ...] = DEFAULT_RETRY_EXCEPTIONS
         self._before: CoroFunction | None = None
@@ -291,6 +291,11 @@ class Loop(LoopEngine):
                 "stop() or cancel() it first, or call restart()"
             )
         return self._launch(args, kwargs, restart=False).task
+
+    def _start_supervised(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], *, restart: bool
+    ) -> None:
+        self._launch(args, kwargs, restart=restart)
 
     async def wait_ready(self) -> bool:
         """Wait until the latest run has finished ``before_loop``.
@@ -627,7 +632,9 @@ def loop(
         wait_first: make the first iteration due one interval after the start.
         max_consecutive_failures: give up retrying after this many
             consecutive transient failures and escalate the last one.
-        backoff: the backoff policy for the whitelisted exception types.
+        backoff: the backoff policy for the whitelisted exception types
+            (default: the supervisor's backoff for its children, else
+            discord.ext.tasks' ``ExponentialBackoff()``).
         retry: extra :class:`~supervised_loops.backoff.RetryRule` objects,
             matched in order before the whitelist.
         mailbox_size: bound of the user-message lane.

@@ -1,0 +1,632 @@
+"""``Supervisor``: an OTP-style supervisor for Loops, workers and other supervisors.
+
+::
+
+    tree = Supervisor(
+        child(poller, restart="permanent"),
+        child(flusher, shutdown=10.0),
+        Supervisor(child(a), child(b), strategy="one_for_all", name="pair"),
+        strategy="rest_for_one", max_restarts=3, max_seconds=5.0, name="app",
+    )
+    async with tree:          # or: await tree.start() ... await tree.stop()
+        ...
+
+A supervisor starts its children in order, each once the previous one is
+ready; restarts them by their restart type and its strategy; fails (and so
+escalates to its own parent) when it restarts too often; and shuts them down
+in reverse order, each in three phases (Stop, Cancel, give up). The engine is
+in :mod:`supervised_loops._supervisor_engine`; this module is the face users
+see and subclass: settings, hooks, lifecycle, the OTP verbs, lookup by path,
+and the control messages.
+
+Subclassing is the way to customise it: declare children and settings on the
+class and override the hooks documented on :class:`Supervisor`; their call
+order is in ``docs/subclassing.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any
+
+from . import _validate
+from ._child import Child
+from ._supervisor_engine import SupervisorEngine, _as_spec
+from .actor import DEFAULT_ASK_TIMEOUT, DEFAULT_MAILBOX_SIZE, Actor, Reply, dead_letters
+from .backoff import ExponentialBackoff
+from .child_spec import (
+    AutoShutdown,
+    ChildCounts,
+    ChildInfo,
+    ChildSpec,
+    Directive,
+    Quarantine,
+    RestartType,
+    Strategy,
+    child,
+)
+from .errors import ActorNotRunning, ActorStopped, ChildNotFound, ChildStartFailed, UnhandledMessage
+from .events import ChildRestarted, DeadLetter, describe
+from .messages import (
+    ActorStatus,
+    Cancel,
+    ChangeInterval,
+    ControlMessage,
+    Exit,
+    ExitKind,
+    GetStatus,
+    Pause,
+    Restart,
+    Resume,
+    RunNow,
+    State,
+    Stop,
+)
+
+__all__ = ["Child", "Supervisor", "child"]
+
+#: Library control messages that only mean something to a Loop.
+_LOOP_ONLY = (Restart, ChangeInterval, Pause, Resume, RunNow)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+class Supervisor(SupervisorEngine):
+    """Supervises children: Loops, workers, other supervisors, any actor.
+
+    Settings (class attributes, or the constructor's keyword arguments,
+    which win; validated at construction, then readable on the instance
+    as the values in force, e.g. ``tree.strategy``; changing them later has
+    no effect):
+
+    * ``strategy`` — ``"one_for_one"`` (default), ``"one_for_all"`` or
+      ``"rest_for_one"``; see :class:`~supervised_loops.Strategy`.
+    * ``max_restarts``, ``max_seconds`` — the restart intensity: more than
+      ``max_restarts`` restarts (default 3) within ``max_seconds`` seconds
+      (default 5.0), counted across all children, and the supervisor stops
+      its children and fails with :class:`RestartIntensityExceeded`.
+      ``restart_child`` and quarantine probes do not count.
+    * ``auto_shutdown`` — ``"never"`` (default), ``"any_significant"`` or
+      ``"all_significant"``: end normally when significant children end.
+    * ``backoff`` — the retry backoff of children that have none of their
+      own (default None: discord.ext.tasks' ``ExponentialBackoff()``).
+    * ``quarantine`` — a :class:`~supervised_loops.Quarantine` policy for
+      every child that has none in its spec (default None: no quarantine).
+
+    Children: the constructor's positional arguments (a :class:`ChildSpec`
+    from :func:`child`, or a bare actor with every default), or a subclass's
+    :meth:`children` (a method, or a class-level list).
+
+    Args:
+        *children: the children, in start order.
+        name: the supervisor's name (default: the class name in snake case,
+            ``"supervisor"`` for this class).
+        mailbox_size: bound of the user-message lane.
+
+    Raises:
+        TypeError, ValueError: a bad setting or child; the message names it.
+    """
+
+    # Declared defaults; each instance holds the validated value in force.
+    strategy: Strategy | str = Strategy.ONE_FOR_ONE
+    max_restarts: int = 3
+    max_seconds: float = 5.0
+    auto_shutdown: AutoShutdown | str = AutoShutdown.NEVER
+    backoff: ExponentialBackoff | None = None
+    quarantine: Quarantine | None = None
+
+    def __init__(
+        self,
+        *children: ChildSpec | Actor,
+        strategy: Strategy | str | None = None,
+        max_restarts: int | None = None,
+        max_seconds: float | None = None,
+        auto_shutdown: AutoShutdown | str | None = None,
+        backoff: ExponentialBackoff | None = None,
+        quarantine: Quarantine | None = None,
+        name: str | None = None,
+        mailbox_size: int = DEFAULT_MAILBOX_SIZE,
+    ) -> None:
+        cls = type(self)
+        Actor.__init__(
+            self, _snake(cls.__name__) if name is None else name, mailbox_size=mailbox_size
+        )
+        self._strategy = Strategy.parse("strategy", cls.strategy if strategy is None else strategy)
+        restarts = cls.max_restarts if max_restarts is None else max_restarts
+        if isinstance(restarts, bool) or not isinstance(restarts, int):
+            raise TypeError(f"'max_restarts' must be an int (got {restarts!r})")
+        if restarts < 0:
+            raise ValueError(f"'max_restarts' must be >= 0 (got {restarts!r})")
+        self._max_restarts = restarts
+        self._max_seconds = _validate.seconds(
+            "max_seconds", cls.max_seconds if max_seconds is None else max_seconds, allow_zero=False
+        )
+        self._auto_shutdown = AutoShutdown.parse(
+            "auto_shutdown", cls.auto_shutdown if auto_shutdown is None else auto_shutdown
+        )
+        chosen_backoff = cls.backoff if backoff is None else backoff
+        if chosen_backoff is not None and not isinstance(chosen_backoff, ExponentialBackoff):
+            raise TypeError(
+                f"'backoff' must be an ExponentialBackoff or None (got {chosen_backoff!r})"
+            )
+        self._backoff_default = chosen_backoff
+        chosen_quarantine = cls.quarantine if quarantine is None else quarantine
+        if chosen_quarantine is not None and not isinstance(chosen_quarantine, Quarantine):
+            raise TypeError(
+                f"'quarantine' must be a Quarantine or None (got {chosen_quarantine!r})"
+            )
+        self._quarantine_default = chosen_quarantine
+        # The values in force, readable as attributes (``tree.strategy``).
+        self.strategy = self._strategy
+        self.max_restarts = self._max_restarts
+        self.max_seconds = self._max_seconds
+        self.auto_shutdown = self._auto_shutdown
+        self.backoff = self._backoff_default
+        self.quarantine = self._quarantine_default
+        self._given = tuple(_as_spec(item) for item in children)
+        self._reset_engine()
+        if self._given:
+            # Adopt at once: paths, lookup and status work before the start,
+            # and a bad tree fails here, where it is written.
+            self._adopt_declared()
+
+    # -- hooks: override these in a subclass ----------------------------------------
+
+    def children(self) -> Iterable[ChildSpec | Actor]:
+        """Declare the children, in start order; called at each (re)start.
+
+        The default returns the children given to the constructor. Override
+        it (or set a class-level list named ``children``) to declare them on
+        the class; per-instance Loops defined with ``@loop`` in the class are
+        reached as ``self.poller``. A supervisor restarted by its parent
+        starts again from this declaration (as OTP's ``init``): children
+        added with :meth:`start_child` are not restarted with it.
+        """
+        return self._given
+
+    def _declared(self) -> Iterable[ChildSpec | Actor]:
+        source: Any = self.children
+        declared: Iterable[ChildSpec | Actor] = source() if callable(source) else source
+        return declared
+
+    async def before_start(self) -> None:
+        """Called in the supervisor's task before the first child starts (default: nothing).
+
+        An error it raises fails the start.
+        """
+
+    async def after_stop(self) -> None:
+        """Called in the supervisor's task once every child has stopped (default: nothing).
+
+        Called whatever ended the supervisor (stop, cancel, failure). An
+        error it raises fails the supervisor (unless it is failing already).
+        """
+
+    def should_retry(self, child: Child, error: BaseException, attempt: int) -> bool | None:
+        """Whether a child's failed iteration is retried in place, with backoff.
+
+        Called synchronously *in the child's task* (Loops and workers) when
+        its body raises, before it retries or escalates: keep it quick and
+        non-blocking. ``attempt`` counts consecutive failures from 1.
+        Return True to retry (even an error the child would escalate), False
+        to escalate (even a whitelisted error), None for the child's own
+        answer (its whitelist and ``max_consecutive_failures``); the default
+        returns None.
+        """
+        return None
+
+    def backoff_for(self, child: Child) -> ExponentialBackoff | None:
+        """The retry backoff of a child that has none of its own.
+
+        Used for a Loop's or worker's retries and for a ``RETRY`` directive.
+        The default: the spec's ``backoff``, else the supervisor's; None
+        means discord.ext.tasks' default ``ExponentialBackoff()``.
+        """
+        return child.spec.backoff or self._backoff_default
+
+    async def on_child_failure(self, child: Child, error: BaseException) -> None:
+        """React to a child's run ending with an escalated error (default: nothing).
+
+        Called in the supervisor's task after the child's own error handler,
+        for every failure, including one during a shutdown the supervisor is
+        making. Alert, count, change ``child.set_args(...)`` for its restart.
+        """
+
+    async def on_child_exit(self, child: Child, exit: Exit) -> None:
+        """React to a child's run ending by itself (default: nothing).
+
+        Called after :meth:`on_child_failure`, for every exit the supervisor
+        did not cause (normal, cancelled or failed), before :meth:`decide`.
+        """
+
+    def decide(self, child: Child, error: BaseException) -> Directive | str | None:
+        """Decide what a child's failure means: a :class:`Directive`.
+
+        Called in the supervisor's task after :meth:`on_child_exit`, for a
+        failure the supervisor did not cause. ``RESTART`` restarts with the
+        strategy (counting intensity), ``RETRY`` restarts after the child's
+        backoff delay, ``STOP`` leaves it down, ``ESCALATE`` fails the
+        supervisor with this very error, ``QUARANTINE`` parks it. None means
+        the restart type's answer, which is what the default returns:
+        ``RESTART`` for permanent and transient children, ``STOP`` for
+        temporary ones. Normal and cancelled exits always follow the
+        restart type.
+        """
+        return self._policy(child, Exit(ExitKind.FAILED, error))
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the supervisor and its children; return once every child is ready.
+
+        Children start in order, each once the previous one is ready. If the
+        start fails (a child fails before it is ready, ``before_start``
+        raises), the children already started are stopped in reverse order
+        and the error is raised here. Cancelling ``start()`` cancels the
+        tree (shut down at once, in order) and propagates.
+
+        Raises:
+            RuntimeError: it is already running, or no event loop runs.
+            ChildStartFailed: a child failed before it was ready (cause: its error).
+            Exception: whatever failed the supervisor while it started.
+        """
+        task = self._launch(restart=False)
+        try:
+            ready = await self.wait_ready()
+        except asyncio.CancelledError:
+            self.tell(Cancel())
+            raise
+        if not ready:
+            await asyncio.wait((task,))
+            ended = self._ended
+            assert ended is not None
+            exit = ended.result()
+            if exit.kind is ExitKind.FAILED:
+                assert exit.error is not None
+                raise exit.error
+
+    async def wait_ready(self) -> bool:
+        """Wait until every child has started and is ready; False if it ended first.
+
+        Cancelling the wait does not affect the supervisor.
+
+        Raises:
+            RuntimeError: it was never started.
+        """
+        ready = self._ready
+        if ready is None:
+            raise RuntimeError(f"supervisor {self.path!r} was never started")
+        return await asyncio.shield(ready)
+
+    async def stop(self) -> None:
+        """Stop the tree in order and return once all of it has ended.
+
+        Sends ``Stop``: children stop latest first, each given its
+        ``shutdown`` grace, then cancelled, then left behind as unkillable
+        after its ``cancel_timeout``. Does nothing if it is not running. Does
+        not raise the tree's failure (see :meth:`wait`). Cancelling ``stop()``
+        stops the waiting only; the shutdown goes on.
+        """
+        task = self._task
+        if task is None or task.done():
+            return
+        self.tell(Stop())
+        await asyncio.wait((task,))
+
+    async def wait(self) -> None:
+        """Wait until the supervisor ends; raise its error if it failed.
+
+        The error is what it escalates: a :class:`RestartIntensityExceeded`
+        (the child's error in ``__cause__``), :class:`ChildStartFailed`, an
+        error a hook raised, or a child's own error it escalated. Returns
+        None after a stop, an auto-shutdown or a cancellation. Cancelling
+        the wait does not affect the supervisor.
+
+        Raises:
+            RuntimeError: it was never started.
+        """
+        ended = self._ended
+        if ended is None:
+            raise RuntimeError(f"supervisor {self.path!r} was never started")
+        exit = await asyncio.shield(ended)
+        if exit.kind is ExitKind.FAILED:
+            assert exit.error is not None
+            raise exit.error
+
+    async def __aenter__(self) -> Supervisor:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Stop the tree; raise its failure if it failed and the body did not raise."""
+        await self.stop()
+        if exc is None:
+            await self.wait()
+
+    def is_running(self) -> bool:
+        """Whether a run is in progress (starting, running or shutting down)."""
+        task = self._task
+        return task is not None and not task.done()
+
+    def failed(self) -> bool:
+        """Whether the latest run failed (or is failing)."""
+        if self._failure is not None:
+            return True
+        ended = self._ended
+        return ended is not None and ended.done() and ended.result().kind is ExitKind.FAILED
+
+    def get_task(self) -> asyncio.Task[None] | None:
+        """The task of the latest run, or None if it never started."""
+        return self._task
+
+    # -- the OTP verbs ---------------------------------------------------------------------
+
+    def _find(self, name: str) -> Child:
+        record = self._by_name.get(name)
+        if record is None:
+            raise ChildNotFound(self.path, name)
+        return record
+
+    def _require_running(self, verb: str) -> None:
+        if not self.is_running() or self._halted():
+            raise ActorNotRunning(self.path, verb)
+
+    async def start_child(self, spec: ChildSpec | Actor) -> Actor:
+        """Add a child at the end and start it; return once it is ready.
+
+        Cancelling the call does not cancel the start.
+
+        Returns:
+            The child actor.
+
+        Raises:
+            ValueError: the name is taken, or the actor is supervised elsewhere.
+            ActorNotRunning: the supervisor is not running.
+            ChildStartFailed: the child failed before it was ready; it is not kept.
+        """
+        spec = _as_spec(spec)
+        self._require_running("start_child()")
+
+        async def run() -> Actor:
+            self._check_spec(spec, dict(self._by_name))
+            record = self._adopt(spec)
+            ready = await self._start(record, restart=False)
+            if ready is None:
+                raise ActorStopped(self.path, "start_child()")
+            if ready is False:
+                exit = await self._exit_of(record)
+                if exit is not None and exit.kind is ExitKind.FAILED:
+                    await self._consume_exit(record)
+                    self._remove(record)
+                    error = ChildStartFailed(self.path, spec.name)
+                    raise error from exit.error
+            return spec.actor
+
+        result: Actor = await self._command(run)
+        return result
+
+    async def terminate_child(self, name: str) -> None:
+        """Stop a child (three phases) and keep it down; its spec stays (OTP).
+
+        A temporary child is removed. The supervisor's strategy does not
+        restart it; :meth:`restart_child` does. Cancelling the call does not
+        cancel the termination.
+
+        Raises:
+            ChildNotFound: no child has this name.
+        """
+
+        async def run() -> None:
+            record = self._find(name)
+            record._quarantined = False
+            record._probation_until = None
+            record._kept_down = True
+            await self._terminate(record)
+            if record.spec.restart is RestartType.TEMPORARY:
+                self._remove(record)
+
+        if not self.is_running():
+            record = self._find(name)
+            record._kept_down = True
+            return
+        await self._command(run)
+
+    async def restart_child(self, name: str) -> Actor:
+        """Start a child again by hand (stopping it first if it runs); return once ready.
+
+        Also ends a quarantine at once. It does not count towards the restart
+        intensity (as in OTP). Cancelling the call does not cancel the restart.
+
+        Raises:
+            ChildNotFound: no child has this name.
+            ActorNotRunning: the supervisor is not running.
+            RuntimeError: the child was reported unkillable and still runs.
+            ChildStartFailed: it failed before it was ready; it stays down.
+        """
+        self._require_running("restart_child()")
+
+        async def run() -> Actor:
+            record = self._find(name)
+            if record._abandoned:
+                raise RuntimeError(
+                    f"child {record.path!r} was reported unkillable and still runs; "
+                    "it cannot be restarted"
+                )
+            record._cancel_timer()
+            record._quarantined = False
+            record._probation_until = None
+            await self._terminate(record)
+            record._restart_count += 1
+            record.actor._emit(ChildRestarted, reason="restart_child")
+            ready = await self._start(record, restart=True)
+            if ready is None:
+                raise ActorStopped(self.path, "restart_child()")
+            if ready is False:
+                exit = await self._exit_of(record)
+                if exit is not None and exit.kind is ExitKind.FAILED:
+                    await self._consume_exit(record)
+                    record._kept_down = True
+                    raise ChildStartFailed(self.path, name) from exit.error
+            return record.actor
+
+        result: Actor = await self._command(run)
+        return result
+
+    async def delete_child(self, name: str) -> None:
+        """Forget a child that is not running (OTP); the actor is released.
+
+        Raises:
+            ChildNotFound: no child has this name.
+            RuntimeError: the child is running; ``terminate_child`` it first.
+        """
+
+        async def run() -> None:
+            record = self._find(name)
+            if record.actor.is_running():
+                raise RuntimeError(
+                    f"child {name!r} of supervisor {self.path!r} is running; "
+                    "terminate_child() it first"
+                )
+            self._remove(record)
+
+        if not self.is_running():
+            await run()
+            return
+        await self._command(run)
+
+    def which_children(self) -> list[ChildInfo]:
+        """The children in start order, as :class:`ChildInfo` snapshots."""
+        return [record._info() for record in self._children]
+
+    def count_children(self) -> ChildCounts:
+        """How many children: specs, active, supervisors, workers (OTP's counts)."""
+        supervisors = sum(1 for record in self._children if isinstance(record.actor, Supervisor))
+        return ChildCounts(
+            specs=len(self._children),
+            active=sum(1 for record in self._children if record.actor.is_running()),
+            supervisors=supervisors,
+            workers=len(self._children) - supervisors,
+        )
+
+    def child(self, name: str) -> Child:
+        """The record of the child named ``name`` (what hooks receive).
+
+        Raises:
+            ChildNotFound: no child has this name.
+        """
+        return self._find(name)
+
+    # -- paths ------------------------------------------------------------------------------
+
+    def lookup(self, path: str) -> Actor:
+        """Find an actor by its path relative to this supervisor (``"pair/a"``).
+
+        ``""`` is the supervisor itself.
+
+        Raises:
+            TypeError: ``path`` is not a string.
+            ChildNotFound: nothing has this path.
+        """
+        if not isinstance(path, str):
+            raise TypeError(f"'path' must be a str (got {path!r})")
+        actor: Actor = self
+        for part in path.split("/"):
+            if not part:
+                continue
+            if not isinstance(actor, Supervisor):
+                raise ChildNotFound(self.path, path)
+            record = actor._by_name.get(part)
+            if record is None:
+                raise ChildNotFound(self.path, path)
+            actor = record.actor
+        return actor
+
+    def tell_at(self, path: str, message: Any) -> None:
+        """Tell ``message`` to the actor at ``path``; an unknown path makes a dead letter."""
+        try:
+            actor = self.lookup(path)
+        except ChildNotFound:
+            letter = DeadLetter(
+                path=f"{self.path}/{path}",
+                at=self._now(),
+                message=repr(message),
+                reason="no such actor",
+            )
+            dead_letters._record(letter)
+            self._publish(letter)
+            return
+        actor.tell(message)
+
+    async def ask_at(
+        self, path: str, message: Any, *, timeout: float | None = DEFAULT_ASK_TIMEOUT
+    ) -> Any:
+        """Ask ``message`` of the actor at ``path`` (see :meth:`Actor.ask`).
+
+        Raises:
+            ChildNotFound: nothing has this path.
+        """
+        return await self.lookup(path).ask(message, timeout=timeout)
+
+    # -- status and messages -------------------------------------------------------------
+
+    def status(self) -> ActorStatus:
+        """A frozen snapshot of the supervisor and, recursively, its children."""
+        state = self._state
+        if state in (State.STARTING, State.RUNNING) and self._halted():
+            state = State.STOPPING
+        error = self._last_error
+        return ActorStatus(
+            name=self._name,
+            path=self.path,
+            kind="supervisor",
+            state=state,
+            failures=self._failure_count,
+            restarts=self._restart_count,
+            last_error=None if error is None else describe(error),
+            children=tuple(record._status() for record in self._children),
+        )
+
+    def _on_control(self, message: ControlMessage, reply: Reply) -> None:
+        if isinstance(message, GetStatus):
+            if reply is not None and not reply.done():
+                reply.set_result(self.status())
+        elif isinstance(message, Stop | Cancel):
+            if not self.is_running():
+                self._dead_letter(message, reply, "not running")
+                return
+            if reply is not None:
+                self._acks_end.append((message, reply))
+            if isinstance(message, Cancel):
+                self._cancel_now()
+            else:
+                self._stop_requested = True
+                self._wake()
+        elif isinstance(message, _LOOP_ONLY):
+            self._refuse(message, reply, "a supervisor does not take this message")
+        else:
+            self._deliver_user(message, reply)  # a subclass's own control message
+
+    def _deliver_user(self, message: Any, reply: Reply) -> None:
+        if type(self).handle_message is Actor.handle_message:
+            # Queued, it would only fail the supervisor later: refuse it now.
+            self._refuse(message, reply, "no handle_message")
+            return
+        super()._deliver_user(message, reply)
+
+    def _refuse(self, message: Any, reply: Reply, reason: str) -> None:
+        self._dead_letter(message, None, reason)
+        if reply is not None and not reply.done():
+            reply.set_exception(UnhandledMessage(self.path, message))
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.path!r} {self._state.value}>"

@@ -1,0 +1,586 @@
+"""Workers: a plain long-running coroutine as a supervised actor.
+
+A Loop runs a body on a schedule; a worker runs one coroutine that lives as
+long as it likes (a queue consumer, a websocket reader, a server)::
+
+    async def consume(url: str) -> None:
+        async with connect(url) as connection:
+            current_worker().set_ready()         # with signals_ready=True
+            async for message in connection:
+                handle(message)
+
+    tree = Supervisor(child(worker(consume, "amqp://...", signals_ready=True)))
+
+Semantics, mirroring a Loop where it makes sense:
+
+* **Exit.** The coroutine returning is a normal exit; raising is a failure,
+  except for whitelisted errors (``OSError``, ``TimeoutError`` by default),
+  which are *retried*: the coroutine is called again after an exponential
+  backoff, in the same run (``reconnect=True``), exactly as a Loop retries an
+  iteration. The supervisor's ``should_retry`` hook has the last word, and
+  its ``backoff_for`` supplies the backoff when the worker has none. A
+  failure is logged once, with its traceback and the worker's path.
+* **Readiness.** By default a worker is ready as soon as it starts. With
+  ``signals_ready=True`` it is ready when the coroutine calls
+  ``current_worker().set_ready()`` (after connecting, say), and the next
+  sibling waits for that. A successful ``set_ready()`` after a retry also
+  counts as a success for the backoff (the exponent resets).
+* **Stop.** A plain coroutine has no "end of iteration" at which to stop, so
+  ``Stop`` cancels it at once (its ``finally`` blocks run) and the run ends
+  *normally*. With ``cooperative_stop=True``, ``Stop`` instead sets
+  ``current_worker().stopping`` (and wakes ``await until_stopping()``): the
+  coroutine is expected to return by itself, and the supervisor cancels it
+  after the child's ``shutdown`` grace if it does not. ``Cancel`` always
+  cancels; the run ends cancelled.
+* **Messages.** A worker takes the control messages ``Stop``, ``Cancel``,
+  ``Restart`` (stop, then start again, with new arguments if given) and
+  ``GetStatus``; other messages are refused as dead letters: give the
+  coroutine its own channel (an ``asyncio.Queue``) for data.
+
+A cancellation the worker did not ask for (a ``CancelledError`` raised by a
+library inside the coroutine) is a failure, not a quiet exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from . import _validate
+from .actor import DEFAULT_MAILBOX_SIZE, Actor, Reply
+from .backoff import (
+    DEFAULT_RETRY_EXCEPTIONS,
+    BackoffTracker,
+    ExponentialBackoff,
+    RetryRule,
+    retry_delay,
+)
+from .errors import ActorStopped, UnhandledMessage
+from .events import ActorFailed, ActorStarted, IterationFailed, RetryScheduled, describe
+from .events import ActorStopped as ActorStoppedEvent
+from .messages import (
+    Ack,
+    ActorStatus,
+    Cancel,
+    ControlMessage,
+    Exit,
+    ExitKind,
+    GetStatus,
+    Restart,
+    State,
+    Stop,
+)
+
+__all__ = ["Worker", "current_worker", "worker"]
+
+logger = logging.getLogger("supervised_loops")
+
+_current: contextvars.ContextVar[Worker] = contextvars.ContextVar("supervised_loops_worker")
+
+_DEFAULT_BACKOFF = ExponentialBackoff()
+_ANY_ERROR_RULE = RetryRule(Exception)
+
+
+def current_worker() -> Worker:
+    """The worker whose coroutine is running (to signal readiness, watch for stop).
+
+    Raises:
+        RuntimeError: called outside a worker's coroutine.
+    """
+    try:
+        return _current.get()
+    except LookupError:
+        raise RuntimeError("current_worker() must be called inside a worker's coroutine") from None
+
+
+def _fire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+class _WorkerRun:
+    """The state of one run of a worker (internal)."""
+
+    __slots__ = (
+        "acks_end",
+        "args",
+        "began",
+        "cancel_sent",
+        "cancelling",
+        "consecutive",
+        "ended",
+        "failed",
+        "kwargs",
+        "previous",
+        "ready",
+        "restart",
+        "state",
+        "stop",
+        "stop_waiters",
+        "task",
+        "tracker",
+        "waiter",
+    )
+
+    def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any], restart: bool) -> None:
+        self.args = args
+        self.kwargs = kwargs
+        self.restart = restart
+        self.task: asyncio.Task[None] = None  # type: ignore[assignment]  # set right after
+        self.previous: _WorkerRun | None = None
+        self.ready: asyncio.Future[bool] | None = None
+        self.state = State.STARTING
+        self.began = False
+        self.ended = False
+        self.stop = False
+        self.cancelling = False
+        self.cancel_sent = False
+        self.failed = False
+        self.consecutive = 0
+        self.tracker: BackoffTracker | None = None
+        self.waiter: asyncio.Future[None] | None = None
+        self.stop_waiters: list[asyncio.Future[None]] = []
+        self.acks_end: list[tuple[Any, asyncio.Future[Any]]] = []
+
+    def wake(self) -> None:
+        for future in (self.waiter, *self.stop_waiters):
+            if future is not None and not future.done():
+                future.set_result(None)
+
+
+class Worker(Actor):
+    """A long-running coroutine as an actor; build one with :func:`worker`.
+
+    Args:
+        function: the coroutine function.
+        *args, **kwargs: its arguments (a start with arguments replaces them).
+        name: the worker's name (default: the function's ``__name__``).
+        signals_ready: readiness waits for ``current_worker().set_ready()``.
+        cooperative_stop: ``Stop`` sets ``stopping`` instead of cancelling.
+        reconnect: retry whitelisted errors with backoff.
+        backoff: the retry backoff (default: the supervisor's, else
+            discord.ext.tasks' ``ExponentialBackoff()``).
+        retry: extra :class:`~supervised_loops.RetryRule` objects, matched
+            before the whitelist.
+        exception_types: the whitelist (default ``(OSError, TimeoutError)``).
+
+    Raises:
+        TypeError, ValueError: a bad argument, named in the message.
+    """
+
+    def __init__(
+        self,
+        function: Callable[..., Awaitable[Any]],
+        *args: Any,
+        name: str | None = None,
+        signals_ready: bool = False,
+        cooperative_stop: bool = False,
+        reconnect: bool = True,
+        backoff: ExponentialBackoff | None = None,
+        retry: Iterable[RetryRule] = (),
+        exception_types: Iterable[type[BaseException]] = DEFAULT_RETRY_EXCEPTIONS,
+        mailbox_size: int = DEFAULT_MAILBOX_SIZE,
+        **kwargs: Any,
+    ) -> None:
+        if not inspect.iscoroutinefunction(function):
+            raise TypeError(f"'function' must be a coroutine function (got {function!r})")
+        for flag, value in (
+            ("signals_ready", signals_ready),
+            ("cooperative_stop", cooperative_stop),
+            ("reconnect", reconnect),
+        ):
+            if not isinstance(value, bool):
+                raise TypeError(f"{flag!r} must be a bool (got {value!r})")
+        if backoff is not None and not isinstance(backoff, ExponentialBackoff):
+            raise TypeError(f"'backoff' must be an ExponentialBackoff or None (got {backoff!r})")
+        rules = tuple(retry)
+        for index, rule in enumerate(rules):
+            if not isinstance(rule, RetryRule):
+                raise TypeError(f"'retry[{index}]' must be a RetryRule (got {rule!r})")
+        types = tuple(exception_types)
+        for index, exception in enumerate(types):
+            _validate.exception_class(f"exception_types[{index}]", exception)
+        Actor.__init__(self, name or function.__name__, mailbox_size=mailbox_size)
+        self._function = function
+        self._args = args
+        self._kwargs = kwargs
+        self._signals_ready = signals_ready
+        self._cooperative_stop = cooperative_stop
+        self._reconnect = reconnect
+        self._backoff = backoff
+        self._rules = rules
+        self._whitelist = RetryRule(types) if types else None
+        self._run: _WorkerRun | None = None
+        self._restart_count = 0
+        self._failure_count = 0
+        self._last_error: BaseException | None = None
+
+    # -- starting and stopping ------------------------------------------------
+
+    def start(self, *args: Any, **kwargs: Any) -> asyncio.Task[None]:
+        """Start the worker in the running event loop; return its task.
+
+        Arguments given replace the ones given at construction (for this run
+        and the following ones). A new start is accepted once the previous
+        run is ending.
+
+        Raises:
+            RuntimeError: it is already running (and not ending), or no event loop runs.
+        """
+        run = self._run
+        if run is not None and not run.task.done() and not (run.stop or run.ended):
+            raise RuntimeError(f"worker {self.path!r} is already running; stop() it first")
+        return self._launch(args, kwargs, restart=False).task
+
+    def _start_supervised(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], *, restart: bool
+    ) -> None:
+        self._launch(args, kwargs, restart=restart)
+
+    def _launch(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], *, restart: bool
+    ) -> _WorkerRun:
+        event_loop = asyncio.get_running_loop()
+        if args or kwargs:
+            self._args, self._kwargs = tuple(args), dict(kwargs)
+        run = _WorkerRun(self._args, dict(self._kwargs), restart)
+        previous = self._run
+        if previous is not None and not previous.task.done():
+            run.previous = previous
+        self._run = run
+        self._event_loop = event_loop
+        run.ready = event_loop.create_future()
+        run.task = event_loop.create_task(self._runner(run), name=f"worker:{self.path}")
+        run.task.add_done_callback(lambda _task: self._finished(run))
+        return run
+
+    def stop(self) -> None:
+        """Send :class:`~supervised_loops.messages.Stop`."""
+        self.tell(Stop())
+
+    def cancel(self) -> None:
+        """Send :class:`~supervised_loops.messages.Cancel`."""
+        self.tell(Cancel())
+
+    # -- inside the coroutine -------------------------------------------------------
+
+    def set_ready(self) -> None:
+        """Signal readiness (with ``signals_ready=True``); later calls do nothing.
+
+        Also counts as a success for the retry backoff.
+        """
+        run = self._run
+        if run is None:
+            return
+        if run.tracker is not None:
+            run.tracker.success()
+            run.consecutive = 0
+        if run.ready is not None and not run.ready.done():
+            run.ready.set_result(True)
+        if run.state is State.STARTING:
+            run.state = State.RUNNING
+
+    @property
+    def stopping(self) -> bool:
+        """Whether a stop was asked (a cooperative worker returns when it sees this)."""
+        run = self._run
+        return run is not None and run.stop
+
+    async def until_stopping(self) -> None:
+        """Wait until a stop is asked; returns at once if it already was.
+
+        Cancelling the wait is safe.
+        """
+        run = self._run
+        if run is None or run.stop:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        run.stop_waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            run.stop_waiters.remove(waiter)
+
+    # -- the run ---------------------------------------------------------------------
+
+    async def _runner(self, run: _WorkerRun) -> None:
+        run.began = True
+        error: BaseException | None = None
+        try:
+            previous = run.previous
+            if previous is not None:
+                await asyncio.wait((previous.task,))
+                run.previous = None
+            _current.set(self)  # the task runs in its own copy of the context
+            if run.restart:
+                self._restart_count += 1
+            self._emit(ActorStarted)
+            if not self._signals_ready:
+                self.set_ready()
+            while not run.stop:
+                try:
+                    await self._function(*run.args, **run.kwargs)
+                    break
+                except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
+                    raise
+                except BaseException as exc:
+                    if not self._will_retry(run, exc):
+                        raise
+                    await self._back_off(run, exc)  # a stop meanwhile abandons the retry
+        except asyncio.CancelledError as cancelled:
+            if run.task.cancelling() == 0:
+                error = cancelled  # raised inside the coroutine, not asked for: a failure
+            elif run.cancel_sent:
+                run.cancel_sent = False
+                run.task.uncancel()
+            else:
+                run.cancelling = True  # cancelled from outside: end cancelled
+        except (KeyboardInterrupt, SystemExit):
+            run.failed = True
+            raise
+        except BaseException as exc:
+            error = exc
+        run.ended = True
+        self._set_ready(run, False)
+        if error is not None:
+            run.failed = True
+            self._note(error)
+            logger.error("worker %r failed", self.path, exc_info=error)
+            run.state = State.FAILED
+            raise error
+        if run.cancelling:
+            run.state = State.CANCELLED
+            raise asyncio.CancelledError
+        run.state = State.STOPPED
+
+    def _will_retry(self, run: _WorkerRun, error: BaseException) -> bool:
+        """Whether the coroutine is called again after ``error`` (the whitelist, then the hook)."""
+        self._note(error)
+        rule = self._rule_for(error) if self._reconnect and not run.stop else None
+        retried = rule is not None
+        parent = self._parent
+        if parent is not None and not run.stop:
+            retried = parent._child_should_retry(self, error, run.consecutive + 1, retried)
+        self._emit(IterationFailed, iteration=0, error=describe(error), retried=retried)
+        return retried
+
+    async def _back_off(self, run: _WorkerRun, error: BaseException) -> None:
+        """Wait out the backoff delay before calling the coroutine again."""
+        rule = self._rule_for(error) or _ANY_ERROR_RULE
+        run.consecutive += 1
+        tracker = run.tracker
+        if tracker is None:
+            tracker = run.tracker = (rule.backoff or self._retry_backoff()).tracker()
+        event_loop = asyncio.get_running_loop()
+        delay = retry_delay(rule, tracker, error, now=event_loop.time(), next_tick=None)
+        logger.info(
+            "worker %r: %s; retry %d in %.3f s", self.path, describe(error), tracker.attempt, delay
+        )
+        self._emit(RetryScheduled, iteration=0, attempt=tracker.attempt, delay=delay)
+        run.state = State.RETRYING
+        waiter: asyncio.Future[None] = event_loop.create_future()
+        run.waiter = waiter
+        handle = event_loop.call_later(delay, _fire, waiter)
+        try:
+            await waiter
+        finally:
+            run.waiter = None
+            handle.cancel()
+        run.state = State.RUNNING
+
+    def _rule_for(self, error: BaseException) -> RetryRule | None:
+        for rule in self._rules:
+            if rule.matches(error):
+                return rule
+        whitelist = self._whitelist
+        if whitelist is not None and whitelist.matches(error):
+            return whitelist
+        return None
+
+    def _retry_backoff(self) -> ExponentialBackoff:
+        if self._backoff is not None:
+            return self._backoff
+        parent = self._parent
+        chosen = None if parent is None else parent._child_backoff(self)
+        return _DEFAULT_BACKOFF if chosen is None else chosen
+
+    def _note(self, error: BaseException) -> None:
+        if error is not self._last_error:
+            self._failure_count += 1
+            self._last_error = error
+
+    def _set_ready(self, run: _WorkerRun, ready: bool) -> None:
+        if run.ready is not None and not run.ready.done():
+            run.ready.set_result(ready)
+
+    def _finished(self, run: _WorkerRun) -> None:
+        task = run.task
+        run.ended = True
+        self._set_ready(run, False)
+        if task.cancelled():
+            exit = Exit(ExitKind.CANCELLED)
+            if not run.began:
+                run.state = State.CANCELLED
+        else:
+            error = task.exception()  # also marks it retrieved: it was logged already
+            exit = Exit(ExitKind.NORMAL) if error is None else Exit(ExitKind.FAILED, error)
+        for message, future in run.acks_end:
+            if not future.done():
+                future.set_result(Ack(message, 0, None))
+        run.acks_end.clear()
+        run.wake()
+        if exit.kind is ExitKind.FAILED:
+            assert exit.error is not None
+            self._emit(ActorFailed, error=describe(exit.error))
+        else:
+            self._emit(ActorStoppedEvent, cancelled=exit.kind is ExitKind.CANCELLED)
+        parent = self._parent
+        if parent is not None:
+            parent._on_child_exit(self, exit)
+
+    # -- queries -----------------------------------------------------------------------
+
+    async def wait_ready(self) -> bool:
+        """Wait until the latest run is ready; True if it runs, False if it ended first.
+
+        Cancelling the wait does not affect the worker.
+
+        Raises:
+            RuntimeError: the worker was never started.
+        """
+        run = self._run
+        if run is None:
+            raise RuntimeError(f"worker {self.path!r} was never started")
+        assert run.ready is not None
+        return await asyncio.shield(run.ready)
+
+    def is_running(self) -> bool:
+        """Whether a run is in progress (including its ending)."""
+        run = self._run
+        return run is not None and not run.task.done()
+
+    def failed(self) -> bool:
+        """Whether the latest run ended (or is ending) with an escalated error."""
+        run = self._run
+        return run is not None and run.failed
+
+    def get_task(self) -> asyncio.Task[None] | None:
+        """The task of the latest run, or None if it never started."""
+        run = self._run
+        return None if run is None else run.task
+
+    def status(self) -> ActorStatus:
+        """A frozen snapshot of the worker."""
+        run = self._run
+        state = State.IDLE if run is None else run.state
+        if run is not None and run.stop and not run.task.done() and state is not State.STARTING:
+            state = State.STOPPING
+        error = self._last_error
+        return ActorStatus(
+            name=self._name,
+            path=self.path,
+            kind="worker",
+            state=state,
+            failures=self._failure_count,
+            restarts=self._restart_count,
+            last_error=None if error is None else describe(error),
+        )
+
+    # -- messages ------------------------------------------------------------------------
+
+    def _on_control(self, message: ControlMessage, reply: Reply) -> None:
+        if isinstance(message, GetStatus):
+            if reply is not None and not reply.done():
+                reply.set_result(self.status())
+            return
+        if isinstance(message, Restart):
+            self._control_restart(message, reply)
+            return
+        if not isinstance(message, Stop | Cancel):
+            self._refuse(message, reply)
+            return
+        run = self._run
+        if run is None or run.task.done():
+            self._dead_letter(message, reply, "not running")
+            return
+        if reply is not None:
+            run.acks_end.append((message, reply))
+        cancel = isinstance(message, Cancel)
+        if cancel:
+            run.cancelling = True
+        elif run.stop:
+            return  # duplicate Stops merge
+        run.stop = True
+        run.wake()
+        if (cancel or not self._cooperative_stop) and run.began and not run.cancel_sent:
+            run.cancel_sent = True
+            run.task.cancel()
+
+    def _control_restart(self, message: Restart, reply: Reply) -> None:
+        run = self._run
+        if run is not None and not run.task.done():
+            run.stop = True
+            run.wake()
+            if run.began and not run.cancel_sent:
+                run.cancel_sent = True
+                run.task.cancel()
+        args = () if message.args is None else message.args
+        kwargs = {} if message.kwargs is None else dict(message.kwargs)
+        try:
+            new = self._launch(args, kwargs, restart=True)
+        except RuntimeError:  # no running event loop
+            self._dead_letter(message, reply, "no running event loop")
+            return
+        if reply is not None and new.ready is not None:
+            ready = new.ready
+
+            def answer(_future: asyncio.Future[bool]) -> None:
+                if not reply.done():
+                    if ready.result():
+                        reply.set_result(Ack(message, 0, None))
+                    else:
+                        reply.set_exception(ActorStopped(self.path, message))
+
+            ready.add_done_callback(answer)
+
+    def _deliver_user(self, message: Any, reply: Reply) -> None:
+        self._refuse(message, reply)
+
+    def _refuse(self, message: Any, reply: Reply) -> None:
+        self._dead_letter(message, None, "a worker takes no such message")
+        if reply is not None and not reply.done():
+            reply.set_exception(UnhandledMessage(self.path, message))
+
+
+def worker(
+    function: Callable[..., Awaitable[Any]],
+    *args: Any,
+    name: str | None = None,
+    signals_ready: bool = False,
+    cooperative_stop: bool = False,
+    reconnect: bool = True,
+    backoff: ExponentialBackoff | None = None,
+    retry: Iterable[RetryRule] = (),
+    **kwargs: Any,
+) -> Worker:
+    """Wrap ``function(*args, **kwargs)`` as a :class:`Worker` (see there).
+
+    Keyword arguments that are not options of ``worker`` go to the
+    function; wrap it in ``functools.partial`` if one of its own parameters
+    has an option's name.
+    """
+    return Worker(
+        function,
+        *args,
+        name=name,
+        signals_ready=signals_ready,
+        cooperative_stop=cooperative_stop,
+        reconnect=reconnect,
+        backoff=backoff,
+        retry=retry,
+        **kwargs,
+    )
