@@ -35,6 +35,11 @@ def schedule_from(
         ValueError: a negative total interval, a non-finite part, an empty
             ``time`` sequence.
     """
+    # discord.ext.tasks reads a relative part of None as 0 (``seconds or 0``),
+    # and its ports document None as the default: accept it the same way.
+    seconds = 0 if seconds is None else seconds
+    minutes = 0 if minutes is None else minutes
+    hours = 0 if hours is None else hours
     relative = any(_given(part) for part in (seconds, minutes, hours))
     if schedule is not None:
         if relative or time is not None:
