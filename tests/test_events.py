@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 
 import pytest
 
-from supervised_loops import ExponentialBackoff, Pause, Stop, loop
+from supervised_loops import ExponentialBackoff, Pause, Stop, _loop_engine, loop
 from supervised_loops.events import (
     ActorFailed,
     ActorStarted,
@@ -467,3 +468,68 @@ async def test_closing_twice_and_hub_close_end_every_subscription() -> None:
     assert not hub
     assert await pending(first) == []
     assert await pending(second) == []
+
+
+# -- the cost of events on the hot path ------------------------------------------------------
+
+
+def _timed_run(kind: str, subscriber: bool, iterations: int) -> tuple[float, int]:
+    """Run a loop for real; return (µs per iteration, events its subscriber got)."""
+    calls = 0
+
+    @loop(
+        seconds=0, count=iterations, backoff=ExponentialBackoff(base=1e-9, cap=1e-9, jitter=False)
+    )
+    async def body() -> None:
+        nonlocal calls
+        calls += 1
+        if kind == "failure" and calls % 2:
+            raise OSError("flaky")  # retried at once: one failure per iteration
+
+    async def main() -> tuple[float, int]:
+        subscription = body.events(max_pending=10 * iterations) if subscriber else None
+        started = time.perf_counter()
+        await body.start()
+        elapsed = time.perf_counter() - started
+        if subscription is None:
+            return elapsed, 0
+        return elapsed, len(await pending(subscription))
+
+    elapsed, received = asyncio.run(main())
+    return elapsed / iterations * 1e6, received
+
+
+def test_success_publishes_nothing_and_without_subscribers_no_event_is_built(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Events stay off the hot path; prints the measured cost (run with -s to see it).
+
+    A successful iteration is not an event, so its cost does not depend on
+    subscribers. A failure pays a walk up the tree (``_has_listeners``) and,
+    only when someone listens, builds and publishes two events.
+    """
+    built: list[str] = []
+    for name in ("IterationFailed", "RetryScheduled"):
+        real = getattr(_loop_engine, name)
+
+        def counting(
+            *args: object, _real: type = real, _name: str = name, **kwargs: object
+        ) -> object:
+            built.append(_name)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(_loop_engine, name, counting)
+
+    iterations = 2000
+    _timed_run("success", False, iterations)  # warm-up, not measured
+    cost = {}
+    for kind in ("success", "failure"):
+        for subscriber in (False, True):
+            built.clear()
+            cost[kind, subscriber], received = _timed_run(kind, subscriber, iterations)
+            failures = iterations if kind == "failure" else 0
+            assert len(built) == (2 * failures if subscriber else 0)
+            assert received == (2 + 2 * failures if subscriber else 0)  # + start and stop
+    print()
+    for (kind, subscriber), microseconds in cost.items():
+        print(f"{kind:7} iteration, subscriber={subscriber!s:5}: {microseconds:6.2f} µs")
