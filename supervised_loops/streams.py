@@ -58,7 +58,7 @@ from typing import Any, TypeVar
 
 try:
     from aiostream import operator, pipable_operator, streamcontext
-except ImportError as error:  # pragma: no cover - exercised by a test that hides aiostream
+except ImportError as error:  # tested by hiding aiostream (tests/test_streams.py)
     raise ImportError(
         "supervised_loops.streams needs the optional dependency aiostream: "
         "pip install supervised-loops[streams]"
