@@ -194,6 +194,7 @@ class LoopEngine(Actor):
     async def _runner(self, run: Run, report: Callable[[asyncio.Task[None]], None]) -> None:
         run.began = True
         error: BaseException | None = None
+        ready = False  # whether run.ready is resolved: the end need not touch it again
         try:
             previous = run.previous
             if previous is not None:
@@ -207,6 +208,7 @@ class LoopEngine(Actor):
                 if self._before is not None:
                     await self._call_hook(self._before)
                 self._set_ready(run)
+                ready = True
                 if not run.stop:
                     if self._overlap == 1:
                         await self._iterate(run)
@@ -229,7 +231,8 @@ class LoopEngine(Actor):
                 after_error = await self._escalate(run, after_error)
                 error = after_error if error is None else error
         run.ended = True
-        self._set_ready(run)
+        if not ready:
+            self._set_ready(run)
         if error is not None:
             run.state = State.FAILED
             raise error
