@@ -157,6 +157,15 @@ class Child:
         """Whether it is parked in quarantine."""
         return self._quarantined
 
+    def is_on_probation(self) -> bool:
+        """Whether it is a quarantine probe that has not yet outlived its probation.
+
+        A failure on probation parks it again at once (a circuit breaker's
+        half-open state). Call it from the running event loop.
+        """
+        until = self._probation_until
+        return until is not None and asyncio.get_running_loop().time() < until
+
     # -- what hooks may change -----------------------------------------------
 
     def set_args(self, *args: Any, **kwargs: Any) -> None:

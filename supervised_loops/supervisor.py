@@ -34,7 +34,8 @@ from typing import Any
 
 from . import _validate
 from ._child import Child
-from ._supervisor_engine import SupervisorEngine, _as_spec
+from ._supervisor_core import _as_spec
+from ._supervisor_engine import SupervisorEngine
 from .actor import DEFAULT_ASK_TIMEOUT, DEFAULT_MAILBOX_SIZE, Actor, Reply, dead_letters
 from .backoff import ExponentialBackoff
 from .child_spec import (
@@ -492,6 +493,7 @@ class Supervisor(SupervisorEngine):
 
         async def run() -> None:
             record = self._find(name)
+            await self._settle(record)
             if record.actor.is_running():
                 raise RuntimeError(
                     f"child {name!r} of supervisor {self.path!r} is running; "

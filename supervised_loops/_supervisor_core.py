@@ -1,0 +1,424 @@
+"""The core of a Supervisor: its state, its children, and how its task waits.
+
+A supervisor is built in layers, one module each, lower never importing
+higher: this core (state, adoption of children, waiting and cancellation,
+starting one child, exit bookkeeping);
+:mod:`~supervised_loops._supervisor_shutdown` (stopping children in three
+phases); :mod:`~supervised_loops._supervisor_policy` (what an exit means:
+restart types, strategies, intensity, quarantine, escalation); and
+:mod:`~supervised_loops._supervisor_engine` (the task that runs it all).
+:class:`supervised_loops.Supervisor` is the public face on top.
+
+One task per supervisor does everything that changes the tree: starting
+children, reacting to their exits, running the dynamic verbs
+(``start_child``, ...), calling the hooks. Exits, verbs and timers are queued
+to it and handled one at a time, in arrival order, so two of them never race
+(a ``terminate_child`` never meets a half-done ``one_for_all`` restart).
+Control messages (``Stop``, ``Cancel``, ``GetStatus``) are handled at once in
+the sender's call, as for every actor: they only set flags and wake the task.
+
+Cancellation: every await of the task goes through :meth:`SupervisorCore._idle`
+or :meth:`SupervisorCore._call_hook`, which absorb a cancellation of the task
+and turn it into ``Cancel`` (shut the children down urgently). A cancellation
+nobody announced with ``Cancel`` is re-raised once the children are down, so
+the task still ends cancelled: shutdown order and budgets hold even for a
+stray ``task.cancel()``.
+
+Exit reports: a child reports the end of each run from its task's done
+callback. Between the moment its task is done (``is_running()`` is false)
+and that callback, the report is on its way; :meth:`SupervisorCore._settle`
+waits for it, so no failure is ever missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, ClassVar
+
+from ._child import Child
+from ._intensity import RestartWindow
+from .actor import Actor
+from .backoff import ExponentialBackoff
+from .child_spec import AutoShutdown, ChildSpec, Directive, Quarantine, Strategy
+from .events import Escalated, describe
+from .messages import Exit, ExitKind, State
+
+logger = logging.getLogger("supervised_loops")
+
+# Queue items: ("exit", child, run id, exit) | ("call", coroutine function,
+# future) | ("timer", child, kind).
+_Item = tuple[Any, ...]
+
+
+def _as_spec(value: ChildSpec | Actor) -> ChildSpec:
+    if isinstance(value, ChildSpec):
+        return value
+    if isinstance(value, Actor):
+        return ChildSpec(value)
+    raise TypeError(f"a child must be a ChildSpec or an Actor (got {value!r})")
+
+
+def _exit_reason(exit: Exit) -> str:
+    if exit.kind is ExitKind.FAILED:
+        assert exit.error is not None
+        return describe(exit.error)
+    return "exited" if exit.kind is ExitKind.NORMAL else "cancelled"
+
+
+class SupervisorCore(Actor):
+    """State, children and waiting of a supervisor (internal; see the module docstring)."""
+
+    _is_supervisor: ClassVar[bool] = True
+
+    _strategy: Strategy
+    _max_restarts: int
+    _max_seconds: float
+    _auto_shutdown: AutoShutdown
+    _backoff_default: ExponentialBackoff | None
+    _quarantine_default: Quarantine | None
+    _given: tuple[ChildSpec, ...]
+
+    def _reset_engine(self) -> None:
+        self._children: list[Child] = []
+        self._by_name: dict[str, Child] = {}
+        self._by_actor: dict[Actor, Child] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._state = State.IDLE
+        self._ready: asyncio.Future[bool] | None = None
+        self._ended: asyncio.Future[Exit] | None = None
+        self._restart_count = 0
+        self._failure_count = 0
+        self._last_error: BaseException | None = None
+        self._wake_callback: Callable[[Any], None] = lambda _future: self._wake()
+        self._new_run()
+
+    def _new_run(self) -> None:
+        self._queue: collections.deque[_Item] = collections.deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._stop_requested = False
+        self._cancelling = False
+        self._cancel_sent = False  # our task was cancelled by us (Cancel during a hook)
+        self._in_hook = False
+        self._auto_stop = False
+        self._failure: BaseException | None = None
+        self._cancel_deadline: float | None = None
+        self._acks_end: list[tuple[Any, asyncio.Future[Any]]] = []
+        self._intensity = RestartWindow(self._max_restarts, self._max_seconds)
+
+    # -- what the public face provides (hooks; see supervisor.py) ------------------------------
+
+    def _declared(self) -> Iterable[ChildSpec | Actor]:
+        raise NotImplementedError
+
+    async def before_start(self) -> None:
+        raise NotImplementedError
+
+    async def after_stop(self) -> None:
+        raise NotImplementedError
+
+    def should_retry(self, child: Child, error: BaseException, attempt: int) -> bool | None:
+        raise NotImplementedError
+
+    def backoff_for(self, child: Child) -> ExponentialBackoff | None:
+        raise NotImplementedError
+
+    async def on_child_failure(self, child: Child, error: BaseException) -> None:
+        raise NotImplementedError
+
+    async def on_child_exit(self, child: Child, exit: Exit) -> None:
+        raise NotImplementedError
+
+    def decide(self, child: Child, error: BaseException) -> Directive | str | None:
+        raise NotImplementedError
+
+    # -- children: adoption --------------------------------------------------------------------
+
+    def _check_spec(self, spec: ChildSpec, taken: dict[str, Child | ChildSpec]) -> None:
+        actor = spec.actor
+        ancestor: Actor | None = self
+        while ancestor is not None:
+            if ancestor is actor:
+                raise ValueError(f"supervisor {self.path!r} cannot supervise itself or an ancestor")
+            ancestor = ancestor._parent
+        owner = actor._parent
+        if owner is not None and owner is not self:
+            raise ValueError(
+                f"actor {actor.path!r} is already supervised by {owner.path!r}; "
+                "an actor has one supervisor"
+            )
+        if spec.name in taken:
+            raise ValueError(
+                f"supervisor {self.path!r} already has a child named {spec.name!r}; "
+                "names must be unique among siblings"
+            )
+        if spec.significant and self._auto_shutdown is AutoShutdown.NEVER:
+            raise ValueError(
+                f"child {spec.name!r} is significant but supervisor {self.path!r} has "
+                "auto_shutdown='never'; set auto_shutdown to 'any_significant' or "
+                "'all_significant'"
+            )
+
+    def _adopt(self, spec: ChildSpec) -> Child:
+        record = Child(spec)
+        actor = spec.actor
+        actor._parent = self
+        actor._name = spec.name  # the spec's name is the child's name, in paths too
+        policy = spec.quarantine or self._quarantine_default
+        if policy is not None:
+            record._window = RestartWindow(policy.max_restarts, policy.max_seconds)
+        self._children.append(record)
+        self._by_name[spec.name] = record
+        self._by_actor[actor] = record
+        return record
+
+    def _adopt_declared(self) -> None:
+        """Rebuild the child list from the declaration (at each start, as OTP's init)."""
+        specs = [_as_spec(item) for item in self._declared()]
+        taken: dict[str, Child | ChildSpec] = {}
+        actors: set[Actor] = set()
+        for spec in specs:
+            if spec.actor in actors:
+                raise ValueError(
+                    f"actor {spec.actor.path!r} is given twice to supervisor {self.path!r}"
+                )
+            self._check_spec(spec, taken)
+            taken[spec.name] = spec
+            actors.add(spec.actor)
+        for record in self._children:
+            if record.actor not in actors and record.actor._parent is self:
+                record.actor._parent = None
+        self._children = []
+        self._by_name = {}
+        self._by_actor = {}
+        for spec in specs:
+            self._adopt(spec)
+
+    def _remove(self, record: Child) -> None:
+        if record._removed:
+            return
+        record._removed = True
+        record._cancel_timer()
+        self._children.remove(record)
+        del self._by_name[record.name]
+        del self._by_actor[record.actor]
+        if record.actor._parent is self:
+            record.actor._parent = None
+
+    # -- waiting, and cancellation -------------------------------------------------------------
+
+    def _halted(self) -> bool:
+        return self._stop_requested or self._failure is not None or self._auto_stop
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _idle(self) -> None:
+        """Wait until woken (an exit, a verb, a message, a flag, a timer)."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiter = waiter
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            self._absorb_cancel()
+        finally:
+            self._waiter = None
+
+    def _absorb_cancel(self) -> None:
+        """Take a cancellation of our task as Cancel; remember to end cancelled."""
+        task = self._task
+        if self._cancel_sent:
+            self._cancel_sent = False
+            if task is not None:
+                task.uncancel()  # ours, for Cancel during a hook
+        # Ours or not, the run ends cancelled (CancelledError re-raised at its end).
+        self._stop_requested = True
+        self._cancelling = True
+
+    async def _call_hook(self, name: str, hook: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """Await a user hook in our task; an error it raises fails the supervisor."""
+        self._in_hook = True
+        try:
+            await hook(*args)
+        except asyncio.CancelledError as cancelled:
+            task = self._task
+            if task is not None and task.cancelling() == 0 and not self._cancel_sent:
+                self._hook_failed(name, cancelled)  # raised by the hook, not a cancellation
+            else:
+                self._absorb_cancel()
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as error:
+            self._hook_failed(name, error)
+        finally:
+            self._in_hook = False
+
+    async def _drain(self) -> None:
+        self._in_hook = True
+        try:
+            await self._drain_inbox()
+        except asyncio.CancelledError:
+            self._absorb_cancel()
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as error:
+            self._hook_failed("handle_message", error)
+        finally:
+            self._in_hook = False
+
+    def _hook_failed(self, name: str, error: BaseException) -> None:
+        """Report an error raised by a hook once, and fail the supervisor with it."""
+        logger.error("hook %s of supervisor %r raised", name, self.path, exc_info=error)
+        if self._failure is None and self.is_running():
+            self._failure = error
+            self._emit(Escalated, error=describe(error))
+            self._wake()
+
+    def _cancel_now(self) -> None:
+        """Cancel: urgent shutdown; interrupt a hook that is running."""
+        self._stop_requested = True
+        self._cancelling = True
+        task = self._task
+        if self._in_hook and not self._cancel_sent and task is not None and not task.done():
+            self._cancel_sent = True
+            task.cancel()
+        self._wake()
+
+    def _fail(self, error: BaseException, why: str) -> None:
+        """Fail the supervisor: its children are stopped, then the error goes up."""
+        if self._failure is not None:
+            return
+        self._failure = error
+        self._emit(Escalated, error=describe(error))
+        parent = self._parent
+        where = "the tree fails" if parent is None else f"failing up to {parent.path!r}"
+        logger.error("supervisor %r %s; %s", self.path, why, where)
+        self._wake()
+
+    # -- starting one child, and its exit reports ----------------------------------------------
+
+    async def _start(self, record: Child, *, restart: bool) -> bool | None:
+        """Start a child and wait until it is ready.
+
+        Returns:
+            True when ready, False when it ended first (its exit is queued),
+            None when the supervisor was told to stop meanwhile.
+        """
+        if self._halted():
+            return None  # stopping or failing: start nothing more
+        await self._settle(record)
+        actor = record.actor
+        event_loop = asyncio.get_running_loop()
+        record._run_id += 1
+        record._running = True
+        record._kept_down = False
+        record._last_exit = None
+        record._exit = event_loop.create_future()
+        try:
+            if actor.is_running():
+                raise RuntimeError(
+                    f"child {record.path!r} is already running; "
+                    "a supervised actor is started by its supervisor"
+                )
+            actor._start_supervised(record._args, dict(record._kwargs), restart=restart)
+        except Exception as error:
+            logger.error("could not start child %r", record.path, exc_info=error)
+            self._on_child_exit(actor, Exit(ExitKind.FAILED, error), force=True)
+            return False
+        waiting = asyncio.ensure_future(actor.wait_ready())
+        waiting.add_done_callback(self._wake_callback)
+        try:
+            while not waiting.done():
+                if self._halted():
+                    return None
+                await self._idle()
+        finally:
+            if not waiting.done():
+                waiting.cancel()
+        if waiting.cancelled() or waiting.exception() is not None:
+            return False
+        return bool(waiting.result())
+
+    async def _exit_of(self, record: Child) -> Exit | None:
+        """Wait for the exit report of the child's current run (None: told to stop)."""
+        future = record._exit
+        if future is None:
+            return None
+        future.add_done_callback(self._wake_callback)
+        try:
+            while not future.done():
+                if self._halted():
+                    return None
+                await self._idle()
+        finally:
+            future.remove_done_callback(self._wake_callback)
+        return future.result()
+
+    def _on_child_exit(self, child: Actor, exit: Any, *, force: bool = False) -> None:
+        """A child's run ended (called from its task's done callback)."""
+        record = self._by_actor.get(child)
+        if record is None:
+            return
+        if record._abandoned and not force:
+            record._abandoned = False
+            logger.warning("child %r, reported unkillable, has ended after all", record.path)
+            return
+        record._running = False
+        record._last_exit = exit
+        future = record._exit
+        if future is not None and not future.done():
+            future.set_result(exit)
+        if self.is_running():
+            self._queue.append(("exit", record, record._run_id, exit))
+            self._wake()
+
+    async def _settle(self, record: Child) -> None:
+        """Deal with the exit of a child that is not running, even if not reported yet."""
+        if record._running and not record.actor.is_running():
+            # Its task is done but the exit report (a done callback) is still
+            # queued: wait for it, or its failure would never be reported.
+            await self._wait_exit(record, None, until_cancel=False)
+        await self._consume_exit(record)
+
+    async def _consume_exit(self, record: Child) -> None:
+        """Deal with an exit not seen yet: count a failure, tell on_child_failure."""
+        if record._running or record._handled >= record._run_id:
+            return
+        record._handled = record._run_id
+        exit = record._last_exit
+        if exit is not None and exit.kind is ExitKind.FAILED:
+            assert exit.error is not None
+            record._failure_count += 1
+            record._last_error = exit.error
+            await self._call_hook("on_child_failure", self.on_child_failure, record, exit.error)
+
+    async def _wait_exit(
+        self, record: Child, deadline: float | None, *, until_cancel: bool
+    ) -> bool:
+        """Wait for the child's exit until ``deadline``; True if it ended.
+
+        With ``until_cancel``, a Cancel of the supervisor ends the wait early
+        (the grace phase gives way to the cancel phase).
+        """
+        future = record._exit
+        if future is None or future.done():
+            return True
+        event_loop = asyncio.get_running_loop()
+        timer = None if deadline is None else event_loop.call_at(deadline, self._wake)
+        future.add_done_callback(self._wake_callback)
+        try:
+            while not future.done():
+                if deadline is not None and event_loop.time() >= deadline:
+                    return False
+                if until_cancel and self._cancelling:
+                    return False
+                await self._idle()
+        finally:
+            future.remove_done_callback(self._wake_callback)
+            if timer is not None:
+                timer.cancel()
+        return True

@@ -1,0 +1,112 @@
+"""Stopping a supervisor's children: reverse order, three phases, budgets.
+
+Each child gets ``Stop`` and its ``shutdown`` grace; then ``Cancel`` and its
+``cancel_timeout``; a child still running after that swallowed cancellation:
+it is reported (an ``Unkillable`` event, one error log) and left behind, and
+the shutdown goes on with its siblings. A supervisor child cancelled by its
+parent is told the parent's deadline and fits its own children's limits in
+it, keeping a margin to end in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from ._child import Child
+from ._supervisor_core import SupervisorCore
+from .child_spec import INFINITY
+from .events import Unkillable
+from .messages import Cancel, Stop
+
+logger = logging.getLogger("supervised_loops")
+
+#: A supervisor cancelled by its parent keeps this share of the time its
+#: parent gives it (at most _MARGIN_CAP seconds) to report and end: its own
+#: children's hard limits are cut to fit in the rest, so the parent never
+#: mistakes a supervisor that is busy cancelling for an unkillable one.
+_MARGIN_SHARE = 0.1
+_MARGIN_CAP = 1.0
+
+
+class SupervisorShutdown(SupervisorCore):
+    """Three-phase termination of children (internal layer of a Supervisor)."""
+
+    async def _shutdown_children(self) -> None:
+        """Stop every child, latest started first, each within its own budget."""
+        for record in reversed(list(self._children)):
+            record._cancel_timer()
+            if record._removed:
+                continue
+            await self._terminate(record)
+
+    async def _terminate(self, record: Child) -> None:
+        """Stop one child in three phases: Stop, Cancel after its grace, give up after its limit.
+
+        Returns once the child has ended, or has been reported unkillable.
+        """
+        record._cancel_timer()
+        actor = record.actor
+        if record._abandoned:
+            return
+        if not actor.is_running():
+            await self._settle(record)
+            return
+        event_loop = asyncio.get_running_loop()
+        if not record._running:  # running again after a restart we did not make
+            record._handled = record._run_id
+            record._run_id += 1
+            record._running = True
+            record._exit = event_loop.create_future()
+        record._terminating = True
+        try:
+            await self._stop_then_cancel(record)
+        finally:
+            record._terminating = False
+        await self._consume_exit(record)
+
+    async def _stop_then_cancel(self, record: Child) -> None:
+        actor = record.actor
+        event_loop = asyncio.get_running_loop()
+        grace = record.spec.shutdown
+        if grace is not None and not self._cancelling:
+            actor.tell(Stop())
+            deadline = None if grace == INFINITY else event_loop.time() + float(grace)
+            if await self._wait_exit(record, deadline, until_cancel=True):
+                return
+        began = event_loop.time()
+        deadline = self._hard_deadline(record, began)
+        if isinstance(actor, SupervisorShutdown):
+            actor._set_cancel_deadline(deadline)
+        actor.tell(Cancel())
+        if not await self._wait_exit(record, deadline, until_cancel=False):
+            self._unkillable(record, event_loop.time() - began)
+
+    def _hard_deadline(self, record: Child, now: float) -> float | None:
+        timeout = record.spec.cancel_timeout
+        deadline = None if timeout == INFINITY else now + float(timeout)
+        limit = self._cancel_deadline
+        if limit is not None:
+            deadline = limit if deadline is None else min(deadline, limit)
+        return deadline
+
+    def _set_cancel_deadline(self, deadline: float | None) -> None:
+        """Our parent gives us until ``deadline`` to end after its Cancel."""
+        if deadline is None:
+            return
+        now = asyncio.get_running_loop().time()
+        margin = min(max(0.0, deadline - now) * _MARGIN_SHARE, _MARGIN_CAP)
+        self._cancel_deadline = deadline - margin
+
+    def _unkillable(self, record: Child, waited: float) -> None:
+        record._abandoned = True
+        record._running = False
+        record._handled = record._run_id
+        record.actor._emit(Unkillable, waited=waited)
+        logger.error(
+            "child %r has not ended %.3f s after Cancel (does it swallow CancelledError?); "
+            "supervisor %r goes on without it",
+            record.path,
+            waited,
+            self.path,
+        )
