@@ -394,7 +394,12 @@ class LoopEngine(Actor):
         kwargs = run.kwargs
         count = self._count
         plan.plan_first(run, self._schedule, time(), clock, self._wait_first)
+        run.state = State.SLEEPING  # set up and planned: a ChangeInterval ack sees the plan
         self._planned(run, event_loop, clock)
+        # How many of run.acks_run_now (the oldest) the iteration about to
+        # succeed answers: those asked before it began. A RunNow asked while
+        # it runs asks for another iteration and waits for that one.
+        serving = 0
         while True:
             if run.attention:
                 if run.stop:  # the usual way out; _attend would say the same
@@ -406,6 +411,7 @@ class LoopEngine(Actor):
                 run.run_now = False
                 run.extra = run.retry_at is None  # else the pending retry runs now
                 run.retry_at = None
+                serving = len(run.acks_run_now)
             elif run.paused:
                 run.state = State.PAUSED
                 await self._wait(run, None, clock)
@@ -439,11 +445,19 @@ class LoopEngine(Actor):
             run.last_start = started
             if run.extra:
                 run.extra = False
-                iteration = run.current_loop
-                _acknowledge(run.acks_run_now, iteration, None)
             else:
                 plan.advance(run, self._schedule, time(), clock, self._missed == "skip")
-            if count is not None and run.current_loop >= count:
+            # Between iterations: the next one is planned. Not RUNNING any
+            # more, so next_iteration reads the planned time, not the tick after.
+            run.state = State.SLEEPING
+            finished = count is not None and run.current_loop >= count
+            if serving:
+                answered = run.acks_run_now[:serving]
+                del run.acks_run_now[:serving]
+                serving = 0
+                upcoming = None if finished else self._next_iteration_of(run)
+                _acknowledge(answered, run.current_loop, upcoming)
+            if finished:
                 return
 
     async def _attend(self, run: Run, time: Callable[[], float], clock: Clock) -> bool:
@@ -600,6 +614,7 @@ class LoopEngine(Actor):
         failure: list[BaseException] = []
         launched = 0
         plan.plan_first(run, self._schedule, time(), clock, self._wait_first)
+        run.state = State.SLEEPING  # set up and planned: a ChangeInterval ack sees the plan
         self._planned(run, event_loop, clock)
 
         reaping = False  # set once the finally below cancels the iterations

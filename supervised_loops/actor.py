@@ -210,6 +210,12 @@ class Actor:
             if reply.done():  # answered on the very tick the timeout fired
                 return reply.result()
             raise AskTimeout(self.path, message, timeout) from None
+        finally:
+            # Abandoned (timed out, or the asker was cancelled): cancel the
+            # reply so a late error set on it is not reported by asyncio as
+            # "exception was never retrieved"; answerers skip done futures.
+            if not reply.done():
+                reply.cancel()
 
     def tell_threadsafe(self, message: Any) -> None:
         """Deliver ``message`` from another thread; returns at once.

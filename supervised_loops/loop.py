@@ -35,6 +35,7 @@ from ._loop_engine import LoopEngine
 from ._run import Run
 from .actor import DEFAULT_MAILBOX_SIZE, Actor, Reply
 from .backoff import DEFAULT_RETRY_EXCEPTIONS, ExponentialBackoff, RetryRule
+from .errors import ActorStopped
 from .events import describe
 from .messages import (
     Ack,
@@ -478,8 +479,18 @@ class Loop(LoopEngine):
         run = self._run
         args = message.args
         kwargs = message.kwargs
-        if run is not None and not run.task.done() and not run.began and run.restart:
-            # A restart that has not begun yet absorbs this one (the latest arguments win).
+        if (
+            run is not None
+            and not run.task.done()
+            and not run.began
+            and run.restart
+            and not run.stop
+        ):
+            # A restart that has not begun yet absorbs this one (the latest
+            # arguments win). Not one already told to stop or cancel: this
+            # Restart must start again after it. A Pause sent in between is
+            # undone, since a restart starts unpaused.
+            run.paused = False
             if args is not None:
                 run.args = args
             if kwargs is not None:
@@ -536,6 +547,13 @@ class Loop(LoopEngine):
     def _control_run_now(self, message: RunNow, reply: Reply) -> None:
         run = self._active_run(message, reply)
         if run is None:
+            return
+        if run.stop:
+            # The run is ending and will start no iteration: refuse now, as a
+            # dead letter, rather than drop a told RunNow without a trace.
+            self._dead_letter(message, None, "stopping")
+            if reply is not None and not reply.done():
+                reply.set_exception(ActorStopped(self.path, message))
             return
         run.run_now = True
         if reply is not None:

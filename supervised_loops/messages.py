@@ -84,7 +84,10 @@ class Restart(ControlMessage):
     """Cancel the run, wait for ``after_loop``, then start again.
 
     ``args``/``kwargs`` of ``None`` reuse the arguments of the last start. A
-    Restart sent to a loop that is not running starts it. Asked, the reply
+    Restart sent to a loop that is not running starts it. Restarts sent
+    before the new run begins merge into it (the latest arguments win; a
+    Pause sent in between is undone), unless a Stop or Cancel came between
+    them: then the last Restart starts yet another run. Asked, the reply
     comes when the new run has begun.
     """
 
@@ -143,8 +146,11 @@ class RunNow(ControlMessage):
 
     The schedule's grid does not move. The extra run counts as an iteration
     (``current_loop`` advances, ``count`` includes it). It runs even while
-    paused, since it is an explicit request. Asked, the reply comes when the
-    extra iteration has finished.
+    paused, since it is an explicit request. During a retry wait the pending
+    retry runs now instead. Asked, the reply comes when the iteration run for
+    it has finished; a RunNow asked while that iteration runs asks for one
+    more. Sent to a run that is stopping, it is refused at once: a dead
+    letter, and ``ActorStopped`` for an asker.
     """
 
 
