@@ -26,6 +26,7 @@ from .clock import SystemClock as SystemClock
 from .errors import ActorNotRunning as ActorNotRunning
 from .errors import ActorStopped as ActorStopped
 from .errors import AskTimeout as AskTimeout
+from .errors import MailboxFull as MailboxFull
 from .errors import ChildNotFound as ChildNotFound
 from .errors import ChildStartFailed as ChildStartFailed
 from .errors import RestartIntensityExceeded as RestartIntensityExceeded
@@ -80,6 +81,7 @@ __all__ = [
     "ExponentialBackoff",
     "GetStatus",
     "Loop",
+    "MailboxFull",
     "Pause",
     "Quarantine",
     "Restart",

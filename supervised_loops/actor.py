@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from . import _validate
 from .clock import SystemClock, get_clock
-from .errors import ActorNotRunning, ActorStopped, AskTimeout, UnhandledMessage
+from .errors import ActorNotRunning, ActorStopped, AskTimeout, MailboxFull, UnhandledMessage
 from .events import DeadLetter, Event, EventHub, Subscription
 from .messages import ActorStatus, ControlMessage
 
@@ -289,6 +289,8 @@ class Actor:
         if reply is not None and not reply.done():
             if reason == "actor ended":
                 reply.set_exception(ActorStopped(self.path, message))
+            elif reason == "mailbox full":
+                reply.set_exception(MailboxFull(self.path, message))
             else:
                 reply.set_exception(ActorNotRunning(self.path, message))
         self._publish(letter)

@@ -11,6 +11,7 @@ __all__ = [
     "ActorNotRunning",
     "ActorStopped",
     "AskTimeout",
+    "MailboxFull",
     "ChildNotFound",
     "ChildStartFailed",
     "RestartIntensityExceeded",
@@ -44,6 +45,23 @@ class ActorStopped(RuntimeError):
 
     def __init__(self, actor: str, message: object) -> None:
         super().__init__(f"actor {actor!r} ended before answering {message!r}")
+        self.actor = actor
+        self.message = message
+
+
+class MailboxFull(RuntimeError):
+    """The actor's user-message lane already holds ``mailbox_size`` messages.
+
+    Raised by ``ask``; with ``tell`` the message becomes a dead letter
+    instead. Control messages are never refused this way.
+
+    Attributes:
+        actor: the path of the actor.
+        message: the message that was refused.
+    """
+
+    def __init__(self, actor: str, message: object) -> None:
+        super().__init__(f"actor {actor!r} has a full mailbox; {message!r} was not delivered")
         self.actor = actor
         self.message = message
 

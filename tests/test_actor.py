@@ -25,6 +25,7 @@ from supervised_loops import (
     DEFAULT_ASK_TIMEOUT,
     Ack,
     ActorNotRunning,
+    MailboxFull,
     ActorStopped,
     AskTimeout,
     ChangeInterval,
@@ -384,7 +385,7 @@ async def test_user_lane_overflow_is_a_mailbox_full_dead_letter() -> None:
     actor.tell(("echo", 1))
     actor.tell(("echo", 2))
     actor.tell(("echo", 3))
-    with pytest.raises(ActorNotRunning):
+    with pytest.raises(MailboxFull, match=r"actor 'mailbox' has a full mailbox; \('echo', 4\)"):
         await actor.ask(("echo", 4))
     assert dead_letters.count == 2
     assert [(d.message, d.reason) for d in dead_letters.recent] == [
