@@ -143,13 +143,13 @@ def _rounds(implementations: Sequence[str], repeat: int) -> Iterator[str]:
             yield implementations[(round_index + offset) % count]
 
 
-async def _until(predicate: Callable[[], bool]) -> None:
-    """Yield to the event loop until ``predicate()`` holds, then once more.
+async def _until_count(counter: Counter, target: int) -> None:
+    """Yield to the event loop until ``counter`` reaches ``target``, then once more.
 
     Polling, not an Event: the bodies must do nothing but count, or the
     benchmark would bill their signalling to the libraries.
     """
-    while not predicate():  # noqa: ASYNC110
+    while counter.value < target:  # noqa: ASYNC110
         await asyncio.sleep(0)
     await asyncio.sleep(0)
 
@@ -229,7 +229,7 @@ async def _start_idle(
             cancels.append(loop.cancel)
             loops.append(loop)
     total = len(bodies)
-    await _until(lambda: ran.value >= total)
+    await _until_count(ran, total)
     return tasks, cancels, loops
 
 
@@ -313,7 +313,7 @@ async def _ours_informational(count: int, ready_count: int) -> dict[str, float]:
     ran = Counter()
     loop = supervised_loops.loop(hours=1)(_new_body(ran))
     loop.start()
-    await _until(lambda: ran.value >= 1)
+    await _until_count(ran, 1)
     results: dict[str, float] = {}
 
     started = _now()
@@ -342,10 +342,14 @@ async def _ours_informational(count: int, ready_count: int) -> dict[str, float]:
     latencies: list[float] = []
     fresh = [supervised_loops.loop(hours=1)(_new_body(ran)) for _ in range(ready_count)]
     for each in fresh:
+        target = ran.value + 1
         started = _now()
         each.start()
         await each.wait_ready()
         latencies.append(_now() - started)
+        # Let it run its first iteration and fall asleep before the next
+        # start, so that work is not billed to the next loop's latency.
+        await _until_count(ran, target)
     results["start_to_ready_us"] = statistics.median(latencies) * 1e6
     for each in fresh:
         each.cancel()
