@@ -26,9 +26,9 @@ from .clock import SystemClock as SystemClock
 from .errors import ActorNotRunning as ActorNotRunning
 from .errors import ActorStopped as ActorStopped
 from .errors import AskTimeout as AskTimeout
-from .errors import MailboxFull as MailboxFull
 from .errors import ChildNotFound as ChildNotFound
 from .errors import ChildStartFailed as ChildStartFailed
+from .errors import MailboxFull as MailboxFull
 from .errors import RestartIntensityExceeded as RestartIntensityExceeded
 from .errors import UnhandledMessage as UnhandledMessage
 from .loop import Loop as Loop

@@ -50,7 +50,9 @@ def load_target(target: str) -> Actor:
     """
     module_part, sep, attribute = target.rpartition(":")
     if not sep or not module_part or not attribute:
-        raise ValueError(f"TARGET must be 'module:attribute' or 'file.py:attribute' (got {target!r})")
+        raise ValueError(
+            f"TARGET must be 'module:attribute' or 'file.py:attribute' (got {target!r})"
+        )
     if module_part.endswith(".py") or "/" in module_part:
         path = Path(module_part).resolve()
         if not path.is_file():

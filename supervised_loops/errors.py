@@ -11,9 +11,9 @@ __all__ = [
     "ActorNotRunning",
     "ActorStopped",
     "AskTimeout",
-    "MailboxFull",
     "ChildNotFound",
     "ChildStartFailed",
+    "MailboxFull",
     "RestartIntensityExceeded",
     "UnhandledMessage",
 ]

@@ -91,7 +91,7 @@ async def serve(
 
     installed: list[int] = []
     if handle_signals:
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in (int(signal.SIGINT), int(signal.SIGTERM)):
             event_loop.add_signal_handler(signum, on_signal, signum)
             installed.append(signum)
     server: ControlServer | None = None
