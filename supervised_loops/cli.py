@@ -27,8 +27,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from .actor import Actor
 from .control import COMMANDS, ControlClient, default_socket_path
+from .events import Event
 from .messages import ActorStatus, State
 from .render import render_status
 from .runner import as_tree, serve
@@ -186,11 +189,19 @@ async def _live(tree: Supervisor) -> None:
         await asyncio.sleep(LIVE_REFRESH_SECONDS)
 
 
+def describe_event(event: Event) -> str:
+    """One line for an event: ``path: Kind field=value, ...``."""
+    fields = attrs.asdict(event, recurse=False)
+    del fields["path"], fields["at"]
+    details = ", ".join(f"{key}={value!r}" for key, value in fields.items())
+    return f"{event.path}: {type(event).__name__}" + (f" {details}" if details else "")
+
+
 async def _log_events(tree: Supervisor) -> None:
     logger = logging.getLogger("supervised_loops.events")
     async with tree.events() as events:
         async for event in events:
-            logger.info("%s", event)
+            logger.info("%s", describe_event(event))
 
 
 async def _run(args: argparse.Namespace, target: Actor) -> int:

@@ -14,6 +14,9 @@ Protocol: one request per line, one reply per line, UTF-8 JSON::
     → {"command": "frobnicate"}
     ← {"ok": false, "error": {"type": "ValueError", "message": "'command' must be one of ..."}}
 
+Paths are written as ``status`` shows them (``"demo/ingest/poller"``) or
+relative to the root (``"ingest/poller"``).
+
 Commands: ``status`` (path optional: the whole tree), ``stop``, ``cancel``,
 ``restart``, ``pause``, ``resume``, ``run-now``, ``change-interval`` (with
 ``seconds``/``minutes``/``hours`` numbers or ``time``: a list of
@@ -68,7 +71,10 @@ REQUEST_TIMEOUT = 30.0
 
 
 class Addressable(Protocol):
-    """What the server needs of a tree: find an actor by path."""
+    """What the server needs of a tree: its name, and actors by path."""
+
+    @property
+    def name(self) -> str: ...
 
     def lookup(self, path: str) -> Any: ...
 
@@ -319,11 +325,24 @@ class ControlServer:
         try:
             if isinstance(message, GetStatus) and path in ("", None):
                 return {"ok": True, "result": to_json(self._tree.status())}
-            actor = self._tree.lookup(path)
+            actor = _resolve(self._tree, path)
             reply = await actor.ask(message, timeout=self._timeout)
         except Exception as error:  # every failure becomes a reply; none reaches the tree
             return _error(error)
         return {"ok": True, "result": to_json(reply)}
+
+
+def _resolve(tree: Addressable, path: str) -> Any:
+    """Find ``path`` as ``status`` shows it (from the root's name) or relative to the root."""
+    name = tree.name
+    if path == name:
+        return tree.lookup("")
+    try:
+        return tree.lookup(path)
+    except LookupError:
+        if path.startswith(name + "/"):
+            return tree.lookup(path[len(name) + 1 :])
+        raise
 
 
 async def _is_live(path: Path) -> bool:
