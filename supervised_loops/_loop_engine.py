@@ -239,7 +239,10 @@ class LoopEngine(Actor):
         if run.cancelling:
             run.state = State.CANCELLED
             self._skip_idle_report(run, report)
-            raise asyncio.CancelledError
+            # End cancelled without unwinding an exception through the frames:
+            # a task cancelled during its last step is cancelled when it returns.
+            run.task.cancel()
+            return
         run.state = State.STOPPED
         self._skip_idle_report(run, report)
 
@@ -424,7 +427,12 @@ class LoopEngine(Actor):
                     due = run.due
                 if due > time():
                     run.state = State.SLEEPING if run.retry_at is None else State.RETRYING
-                    if not await self._wait(run, due, clock):
+                    waiter = self._arm(run, due)
+                    try:
+                        reached = await waiter
+                    finally:
+                        self._disarm(run)
+                    if not self._arrived(run, reached, clock):
                         continue
                 else:
                     await asyncio.sleep(0)  # stay fair to other tasks when behind schedule
@@ -489,29 +497,51 @@ class LoopEngine(Actor):
     async def _wait(self, run: Run, due: float | None, clock: Clock) -> bool:
         """Wait until ``due`` (monotonic) or a request; True if ``due`` was reached.
 
-        A wait for a wall-clock slot is cut into pieces of at most
-        ``WALL_RECHECK_SECONDS`` and confirmed against the wall clock, so a
-        clock step or a suspend never makes it early, nor late by more than
-        one piece. Cancellation propagates (it is how ``Cancel`` preempts).
+        Cancellation propagates (it is how ``Cancel`` preempts a busy run).
+        The hot path in :meth:`_iterate` does the same with :meth:`_arm` and
+        :meth:`_arrived` inline, to save a coroutine per sleep.
         """
-        event_loop = asyncio.get_running_loop()
+        waiter = self._arm(run, due)
+        try:
+            reached = await waiter
+        finally:
+            self._disarm(run)
+        return self._arrived(run, reached, clock)
+
+    def _arm(self, run: Run, due: float | None) -> asyncio.Future[bool]:
+        """Prepare a wait: one future, and one timer handle when ``due`` is set.
+
+        A wait for a wall-clock slot is cut into pieces of at most
+        ``WALL_RECHECK_SECONDS`` and confirmed against the wall clock by
+        :meth:`_arrived`, so a clock step or a suspend never makes it early,
+        nor late by more than one piece.
+        """
+        event_loop = self._event_loop
+        assert event_loop is not None
         waiter: asyncio.Future[bool] = event_loop.create_future()
         run.waiter = waiter
-        handle = None
-        capped = False
+        run.capped = False
         if due is not None:
             if run.due_wall is not None and run.retry_at is None:
                 limit = event_loop.time() + WALL_RECHECK_SECONDS
                 if due > limit:
-                    due, capped = limit, True
-            handle = event_loop.call_at(due, _fire, waiter)
-        try:
-            reached = await waiter
-        finally:
-            run.waiter = None
-            if handle is not None:
-                handle.cancel()
-        if not reached or capped:
+                    due = limit
+                    run.capped = True
+            run.timer = event_loop.call_at(due, _fire, waiter)
+        return waiter
+
+    @staticmethod
+    def _disarm(run: Run) -> None:
+        run.waiter = None
+        timer = run.timer
+        if timer is not None:
+            run.timer = None
+            timer.cancel()
+
+    @staticmethod
+    def _arrived(run: Run, reached: bool, clock: Clock) -> bool:
+        """Whether a finished wait reached its due time (not a request, nor a re-check)."""
+        if not reached or run.capped:
             return False
         due_wall = run.due_wall
         return due_wall is None or run.retry_at is not None or clock.wall() >= due_wall

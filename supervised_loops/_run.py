@@ -48,6 +48,7 @@ class Run:
         "began",
         "cancel_sent",
         "cancelling",
+        "capped",
         "consecutive_failures",
         "current_loop",
         "due",
@@ -71,6 +72,7 @@ class Run:
         "task",
         "tick",
         "trackers",
+        "timer",
         "waiter",
     )
 
@@ -109,6 +111,8 @@ class Run:
         self.active = 0  # iterations running concurrently (overlap)
         # Waiting and replies.
         self.waiter: asyncio.Future[bool] | None = None
+        self.timer: asyncio.TimerHandle | None = None  # wakes the waiter when due
+        self.capped = False  # the timer is a wall-clock re-check, not the due time
         self.ready: asyncio.Future[None] | None = None
         self.acks_begin: Pending = []
         self.acks_end: Pending = []

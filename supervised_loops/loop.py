@@ -298,6 +298,10 @@ class Loop(LoopEngine):
     ) -> None:
         self._launch(args, kwargs, restart=restart)
 
+    def _ready_future(self) -> asyncio.Future[None] | None:
+        run = self._run
+        return None if run is None else run.ready
+
     async def wait_ready(self) -> bool:
         """Wait until the latest run has finished ``before_loop``.
 
@@ -319,11 +323,11 @@ class Loop(LoopEngine):
 
     def stop(self) -> None:
         """Send :class:`~supervised_loops.messages.Stop`: end after the current iteration."""
-        self.tell(Stop())
+        self._control_stop(_STOP, None)  # what tell(Stop()) does, minus the dispatch
 
     def cancel(self) -> None:
         """Send :class:`~supervised_loops.messages.Cancel`: end now, after_loop still runs."""
-        self.tell(Cancel())
+        self._control_cancel(_CANCEL, None)  # what tell(Cancel()) does, minus the dispatch
 
     def restart(self, *args: Any, **kwargs: Any) -> None:
         """Send :class:`~supervised_loops.messages.Restart` with these arguments.
@@ -587,6 +591,11 @@ Loop._control_handlers = {
     RunNow: Loop._control_run_now,
     GetStatus: Loop._control_get_status,
 }
+
+
+# Messages are immutable, so the methods can send shared instances.
+_STOP = Stop()
+_CANCEL = Cancel()
 
 
 def _visible_state(run: Run) -> State:
