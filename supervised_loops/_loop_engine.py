@@ -52,6 +52,22 @@ from .schedule import Schedule
 
 logger = logging.getLogger("supervised_loops")
 
+# Enum member lookups cost ~70 ns each; the runner sets states on every
+# iteration, so it uses module constants.
+_STARTING, _RUNNING, _SLEEPING, _RETRYING, _PAUSED = (
+    State.STARTING,
+    State.RUNNING,
+    State.SLEEPING,
+    State.RETRYING,
+    State.PAUSED,
+)
+_STOPPING, _STOPPED, _CANCELLED, _FAILED = (
+    State.STOPPING,
+    State.STOPPED,
+    State.CANCELLED,
+    State.FAILED,
+)
+
 CoroFunction = Callable[..., Awaitable[Any]]
 
 
@@ -207,7 +223,7 @@ class LoopEngine(Actor):
             if not run.stop:
                 if self._before is not None:
                     await self._call_hook(self._before)
-                self._set_ready(run)
+                self._set_ready(run, True)
                 ready = True
                 if not run.stop:
                     if self._overlap == 1:
@@ -224,7 +240,7 @@ class LoopEngine(Actor):
             error = exc
         if error is not None:
             error = await self._escalate(run, error)
-        run.state = State.STOPPING
+        run.state = _STOPPING
         if self._after is not None:
             after_error = await self._guard(run, self._after)
             if after_error is not None:
@@ -232,18 +248,18 @@ class LoopEngine(Actor):
                 error = after_error if error is None else error
         run.ended = True
         if not ready:
-            self._set_ready(run)
+            self._set_ready(run, False)
         if error is not None:
-            run.state = State.FAILED
+            run.state = _FAILED
             raise error
         if run.cancelling:
-            run.state = State.CANCELLED
+            run.state = _CANCELLED
             self._skip_idle_report(run, report)
             # End cancelled without unwinding an exception through the frames:
             # a task cancelled during its last step is cancelled when it returns.
             run.task.cancel()
             return
-        run.state = State.STOPPED
+        run.state = _STOPPED
         self._skip_idle_report(run, report)
 
     def _skip_idle_report(self, run: Run, report: Callable[[asyncio.Task[None]], None]) -> None:
@@ -276,10 +292,12 @@ class LoopEngine(Actor):
         _acknowledge(run.acks_begin, 0, None)
         self._emit(ActorStarted)
 
-    def _set_ready(self, run: Run) -> None:
+    def _set_ready(self, run: Run, reached: bool) -> None:
+        # The result says whether before_loop was passed: asked later, a run
+        # that got ready and has since ended still reports it was ready.
         ready = run.ready
         if ready is not None and not ready.done():
-            ready.set_result(None)
+            ready.set_result(reached)
 
     def _absorb_cancel(self, run: Run) -> bool:
         """Record a cancellation of the run's task; False if nobody asked for it."""
@@ -355,7 +373,7 @@ class LoopEngine(Actor):
         elif task.cancelled():
             exit = Exit(ExitKind.CANCELLED)
             if not run.began:  # cancelled from outside before its first step
-                run.state = State.CANCELLED
+                run.state = _CANCELLED
         else:
             error = task.exception()  # also marks it retrieved: it was reported already
             exit = Exit(ExitKind.NORMAL) if error is None else Exit(ExitKind.FAILED, error)
@@ -397,7 +415,7 @@ class LoopEngine(Actor):
         kwargs = run.kwargs
         count = self._count
         plan.plan_first(run, self._schedule, time(), clock, self._wait_first)
-        run.state = State.SLEEPING  # set up and planned: a ChangeInterval ack sees the plan
+        run.state = _SLEEPING  # set up and planned: a ChangeInterval ack sees the plan
         self._planned(run, event_loop, clock)
         # How many of run.acks_run_now (the oldest) the iteration about to
         # succeed answers: those asked before it began. A RunNow asked while
@@ -416,7 +434,7 @@ class LoopEngine(Actor):
                 run.retry_at = None
                 serving = len(run.acks_run_now)
             elif run.paused:
-                run.state = State.PAUSED
+                run.state = _PAUSED
                 await self._wait(run, None, clock)
                 continue
             else:
@@ -426,19 +444,24 @@ class LoopEngine(Actor):
                         plan.refresh_wall_due(run, time(), clock)
                     due = run.due
                 if due > time():
-                    run.state = State.SLEEPING if run.retry_at is None else State.RETRYING
+                    run.state = _SLEEPING if run.retry_at is None else _RETRYING
                     waiter = self._arm(run, due)
                     try:
                         reached = await waiter
-                    finally:
-                        self._disarm(run)
-                    if not self._arrived(run, reached, clock):
+                    finally:  # _disarm, inlined: a timer is always armed here
+                        run.waiter = None
+                        timer = run.timer
+                        run.timer = None
+                        timer.cancel()  # type: ignore[union-attr]
+                    if not reached or (
+                        run.due_wall is not None and not self._arrived(run, reached, clock)
+                    ):
                         continue
                 else:
                     await asyncio.sleep(0)  # stay fair to other tasks when behind schedule
                     if run.attention:
                         continue
-            run.state = State.RUNNING
+            run.state = _RUNNING
             started = time()
             try:
                 await body(*args, **kwargs)
@@ -457,7 +480,7 @@ class LoopEngine(Actor):
                 plan.advance(run, self._schedule, time(), clock, self._missed == "skip")
             # Between iterations: the next one is planned. Not RUNNING any
             # more, so next_iteration reads the planned time, not the tick after.
-            run.state = State.SLEEPING
+            run.state = _SLEEPING
             finished = count is not None and run.current_loop >= count
             if serving:
                 answered = run.acks_run_now[:serving]
@@ -644,7 +667,7 @@ class LoopEngine(Actor):
         failure: list[BaseException] = []
         launched = 0
         plan.plan_first(run, self._schedule, time(), clock, self._wait_first)
-        run.state = State.SLEEPING  # set up and planned: a ChangeInterval ack sees the plan
+        run.state = _SLEEPING  # set up and planned: a ChangeInterval ack sees the plan
         self._planned(run, event_loop, clock)
 
         reaping = False  # set once the finally below cancels the iterations
@@ -674,21 +697,21 @@ class LoopEngine(Actor):
                 if extra:
                     run.run_now = False
                 elif run.paused:
-                    run.state = State.PAUSED
+                    run.state = _PAUSED
                     await self._wait(run, None, clock)
                     continue
                 else:
                     if run.due_wall is not None:
                         plan.refresh_wall_due(run, time(), clock)
                     if run.due > time():
-                        run.state = State.SLEEPING
+                        run.state = _SLEEPING
                         if not await self._wait(run, run.due, clock):
                             continue
                     else:
                         await asyncio.sleep(0)
                         if run.attention:
                             continue
-                run.state = State.RUNNING
+                run.state = _RUNNING
                 launched += 1
                 iteration = event_loop.create_task(self._one_overlapped(run, extra))
                 running.add(iteration)
@@ -697,7 +720,7 @@ class LoopEngine(Actor):
                 if not extra:
                     plan.advance(run, self._schedule, time(), clock, self._missed == "skip")
             while running and not failure:
-                run.state = State.STOPPING
+                run.state = _STOPPING
                 await self._wait(run, None, clock)
         finally:
             reaping = True
@@ -738,7 +761,7 @@ class LoopEngine(Actor):
         if run.task.done() or run.stop or run.paused or not run.began or run.ended:
             return None
         state = run.state
-        if state is State.STARTING:
+        if state is _STARTING:
             return None
         event_loop = self._event_loop
         assert event_loop is not None
@@ -747,7 +770,7 @@ class LoopEngine(Actor):
             due, due_wall = run.retry_at, None
         else:
             due, due_wall = run.due, run.due_wall
-        if state is State.RUNNING and run.retry_at is None and not run.extra:
+        if state is _RUNNING and run.retry_at is None and not run.extra:
             due = plan.next_regular_tick(run, self._schedule, event_loop.time(), clock)
             due_wall = None
         if due_wall is not None:
