@@ -271,19 +271,17 @@ class LoopEngine(Actor):
         discord.ext.tasks use), the callback would only cost a trip through the
         event loop per loop. Called on the runner's last step, with no await
         after it, so nothing can change the answer before the task is done.
+        (A standalone loop has no ancestors, so its own hub is the only place
+        a listener could be.)
         Failures keep the callback (``_finished`` retrieves the exception).
         """
         if (
-            run.acks_end
-            or run.acks_plan
-            or run.acks_run_now
-            or run.acks_begin
-            or self._inbox
-            or self._parent is not None
-            or self._has_listeners()
+            self._parent is None
+            and self._hub is None
+            and not (run.acks_end or run.acks_plan or run.acks_run_now or run.acks_begin)
+            and not self._inbox
         ):
-            return
-        run.task.remove_done_callback(report)
+            run.task.remove_done_callback(report)
 
     def _begin(self, run: Run) -> None:
         if run.restart:
@@ -298,6 +296,9 @@ class LoopEngine(Actor):
         ready = run.ready
         if ready is not None and not ready.done():
             ready.set_result(reached)
+            parent = self._parent
+            if parent is not None:
+                parent._on_child_ready(self)
 
     def _absorb_cancel(self, run: Run) -> bool:
         """Record a cancellation of the run's task; False if nobody asked for it."""

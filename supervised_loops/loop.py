@@ -298,7 +298,7 @@ class Loop(LoopEngine):
     ) -> None:
         self._launch(args, kwargs, restart=restart)
 
-    def _ready_future(self) -> asyncio.Future[None] | None:
+    def _ready_future(self) -> asyncio.Future[bool] | None:
         run = self._run
         return None if run is None else run.ready
 
@@ -309,7 +309,8 @@ class Loop(LoopEngine):
         only after it. Cancelling the wait does not affect the loop.
 
         Returns:
-            True if the run is iterating, False if it ended before that.
+            True once the run has finished ``before_loop`` (also if it has
+            ended since), False if it ended before that.
 
         Raises:
             RuntimeError: the loop was never started.
@@ -318,8 +319,7 @@ class Loop(LoopEngine):
         if run is None:
             raise RuntimeError(f"loop {self.path!r} was never started")
         assert run.ready is not None
-        await asyncio.shield(run.ready)
-        return not run.ended and not run.task.done()
+        return await asyncio.shield(run.ready)
 
     def stop(self) -> None:
         """Send :class:`~supervised_loops.messages.Stop`: end after the current iteration."""
@@ -327,7 +327,12 @@ class Loop(LoopEngine):
 
     def cancel(self) -> None:
         """Send :class:`~supervised_loops.messages.Cancel`: end now, after_loop still runs."""
-        self._control_cancel(_CANCEL, None)  # what tell(Cancel()) does, minus the dispatch
+        # What tell(Cancel()) does, minus the dispatch: mass cancels are common.
+        run = self._run
+        if run is None or run.task.done():
+            self._dead_letter(_CANCEL, None, "not running")
+        else:
+            self._cancel_run(run)
 
     def restart(self, *args: Any, **kwargs: Any) -> None:
         """Send :class:`~supervised_loops.messages.Restart` with these arguments.
