@@ -113,7 +113,7 @@ class Run:
         self.waiter: asyncio.Future[bool] | None = None
         self.timer: asyncio.TimerHandle | None = None  # wakes the waiter when due
         self.capped = False  # the timer is a wall-clock re-check, not the due time
-        self.ready: asyncio.Future[None] | None = None
+        self.ready: asyncio.Future[bool] | None = None  # True once ready, False if it ended first
         self.acks_begin: Pending = []
         self.acks_end: Pending = []
         self.acks_plan: Pending = []

@@ -329,15 +329,23 @@ class SupervisorCore(Actor):
             logger.error("could not start child %r", record.path, exc_info=error)
             self._on_child_exit(actor, Exit(ExitKind.FAILED, error), force=True)
             return False
-        waiting = asyncio.ensure_future(actor.wait_ready())
+        # Wait on the run's own readiness future when the actor has one: a task
+        # for wait_ready() would cost two more event-loop cycles per start,
+        # which is what a restart costs most under a saturated event loop.
+        future = actor._ready_future()
+        waiting = asyncio.ensure_future(actor.wait_ready()) if future is None else future
         waiting.add_done_callback(self._wake_callback)
+        ended = record._exit
         try:
             while not waiting.done():
                 if self._halted():
                     return None
+                if ended.done():
+                    return False  # ended without ever resolving its readiness
                 await self._idle()
         finally:
-            if not waiting.done():
+            waiting.remove_done_callback(self._wake_callback)
+            if future is None and not waiting.done():
                 waiting.cancel()
         if waiting.cancelled() or waiting.exception() is not None:
             return False
@@ -375,6 +383,9 @@ class SupervisorCore(Actor):
         if self.is_running():
             self._queue.append(("exit", record, record._run_id, exit))
             self._wake()
+
+    def _on_child_ready(self, child: Actor) -> None:
+        self._wake()  # the start waiting for it resumes at the next cycle
 
     async def _settle(self, record: Child) -> None:
         """Deal with the exit of a child that is not running, even if not reported yet."""

@@ -89,6 +89,8 @@ class SupervisorEngine(SupervisorPolicy):
         future = self._ready
         if future is not None and not future.done():
             future.set_result(ready)
+            if self._parent is not None:
+                self._parent._on_child_ready(self)
 
     async def _start_initial(self) -> None:
         """Start the children in order, each once the previous one is ready.

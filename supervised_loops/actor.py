@@ -354,6 +354,13 @@ class Actor:
     def _on_child_exit(self, child: Actor, exit: Any) -> None:
         """Called by a child whose run ended (supervisors override)."""
 
+    def _on_child_ready(self, child: Actor) -> None:
+        """Called by a child, synchronously, when its run has become ready (supervisors override).
+
+        A supervisor waiting to start the next sibling wakes one event-loop
+        cycle sooner than through a callback on the readiness future.
+        """
+
     def _child_should_retry(
         self, child: Actor, error: BaseException, attempt: int, default: bool
     ) -> bool:

@@ -291,6 +291,9 @@ class Supervisor(SupervisorEngine):
                 assert exit.error is not None
                 raise exit.error
 
+    def _ready_future(self) -> asyncio.Future[bool] | None:
+        return self._ready
+
     async def wait_ready(self) -> bool:
         """Wait until every child has started and is ready; False if it ended first.
 

@@ -281,6 +281,8 @@ class Worker(Actor):
             run.consecutive = 0
         if run.ready is not None and not run.ready.done():
             run.ready.set_result(True)
+            if self._parent is not None:
+                self._parent._on_child_ready(self)
         if run.state is State.STARTING:
             run.state = State.RUNNING
 
@@ -416,6 +418,8 @@ class Worker(Actor):
     def _set_ready(self, run: _WorkerRun, ready: bool) -> None:
         if run.ready is not None and not run.ready.done():
             run.ready.set_result(ready)
+            if self._parent is not None:
+                self._parent._on_child_ready(self)
 
     def _finished(self, run: _WorkerRun) -> None:
         task = run.task
@@ -443,6 +447,10 @@ class Worker(Actor):
             parent._on_child_exit(self, exit)
 
     # -- queries -----------------------------------------------------------------------
+
+    def _ready_future(self) -> asyncio.Future[bool] | None:
+        run = self._run
+        return None if run is None else run.ready
 
     async def wait_ready(self) -> bool:
         """Wait until the latest run is ready; True if it runs, False if it ended first.
