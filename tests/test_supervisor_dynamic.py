@@ -14,6 +14,7 @@ import pytest
 from test_supervisor_support import Boom, Journal, Probe, exactly
 
 from supervised_loops import (
+    Actor,
     ActorNotRunning,
     ActorStopped,
     ChildCounts,
@@ -265,3 +266,37 @@ async def test_a_dynamic_child_is_dropped_when_its_supervisor_restarts() -> None
     assert not extra.loop.is_running()
     assert root.which_children()[0].restart is RestartType.PERMANENT
     await root.stop()
+
+
+@virtual_time()
+async def test_a_loops_own_restart_is_adopted_and_its_next_failure_still_handled() -> None:
+    journal = Journal()
+    a = Probe(journal, "a")
+    tree = Supervisor(a.loop, name="app")
+    await tree.start()
+    a.loop.restart()  # by the loop's owner, not through the supervisor
+    await asyncio.sleep(0.1)
+    assert a.loop.is_running()
+    assert journal.take() == ["start a", "stop a", "start a"]
+    assert tree.child("a").restart_count == 0  # not a restart by the supervisor
+    a.fail_next(Boom("later"))
+    a.loop.run_now()
+    await asyncio.sleep(0.1)
+    assert journal.take() == ["fail a", "stop a", "start a"]
+    assert tree.child("a").restart_count == 1
+    await tree.stop()
+    assert journal.take() == ["stop a"]
+
+
+@virtual_time()
+async def test_an_actor_that_cannot_be_supervised_fails_the_start_with_the_reason() -> None:
+    class Bare(Actor):
+        def is_running(self) -> bool:
+            return False
+
+    tree = Supervisor(Bare("bare"), name="app")
+    with pytest.raises(ChildStartFailed) as caught:
+        await tree.start()
+    assert str(caught.value.__cause__) == (
+        "Bare cannot be supervised: it does not implement _start_supervised"
+    )
