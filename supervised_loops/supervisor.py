@@ -314,12 +314,16 @@ class Supervisor(SupervisorEngine):
         ``shutdown`` grace, then cancelled, then left behind as unkillable
         after its ``cancel_timeout``. Does nothing if it is not running. Does
         not raise the tree's failure (see :meth:`wait`). Cancelling ``stop()``
-        stops the waiting only; the shutdown goes on.
+        stops the waiting only; the shutdown goes on. Called from one of the
+        supervisor's own hooks, it returns at once and the shutdown begins
+        when the hook returns.
         """
         task = self._task
         if task is None or task.done():
             return
         self.tell(Stop())
+        if asyncio.current_task() is task:
+            return  # called from a hook: the shutdown follows once the hook returns
         await asyncio.wait((task,))
 
     async def wait(self) -> None:
@@ -332,11 +336,16 @@ class Supervisor(SupervisorEngine):
         the wait does not affect the supervisor.
 
         Raises:
-            RuntimeError: it was never started.
+            RuntimeError: it was never started, or it is called from the
+                supervisor's own task (a hook), which would wait forever.
         """
         ended = self._ended
         if ended is None:
             raise RuntimeError(f"supervisor {self.path!r} was never started")
+        if asyncio.current_task() is self._task and not ended.done():
+            raise RuntimeError(
+                f"supervisor {self.path!r} cannot wait for its own end from its own task"
+            )
         exit = await asyncio.shield(ended)
         if exit.kind is ExitKind.FAILED:
             assert exit.error is not None
@@ -374,6 +383,10 @@ class Supervisor(SupervisorEngine):
         return self._task
 
     # -- the OTP verbs ---------------------------------------------------------------------
+    # Each verb runs in the supervisor's own task, after whatever was queued
+    # before it (exits being handled, earlier verbs), so verbs never race each
+    # other or a restart; their errors are raised when they run. A verb still
+    # queued when the supervisor stops raises ActorStopped.
 
     def _find(self, name: str) -> Child:
         record = self._by_name.get(name)
@@ -396,6 +409,7 @@ class Supervisor(SupervisorEngine):
         Raises:
             ValueError: the name is taken, or the actor is supervised elsewhere.
             ActorNotRunning: the supervisor is not running.
+            ActorStopped: the supervisor stopped before the child was ready.
             ChildStartFailed: the child failed before it was ready; it is not kept.
         """
         spec = _as_spec(spec)
@@ -454,6 +468,7 @@ class Supervisor(SupervisorEngine):
         Raises:
             ChildNotFound: no child has this name.
             ActorNotRunning: the supervisor is not running.
+            ActorStopped: the supervisor stopped before the child was ready.
             RuntimeError: the child was reported unkillable and still runs.
             ChildStartFailed: it failed before it was ready; it stays down.
         """

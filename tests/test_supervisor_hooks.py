@@ -364,3 +364,25 @@ async def test_cancel_interrupts_a_hook_that_blocks_and_the_tree_still_stops() -
     assert asyncio.get_running_loop().time() == 0.0
     assert not tree.is_running()
     assert not tree.failed()
+
+
+@virtual_time()
+async def test_a_hook_may_stop_its_supervisor_but_not_wait_for_its_end() -> None:
+    journal = Journal()
+    a = Probe(journal, "a")
+    refused: list[str] = []
+
+    class GiveUp(Supervisor):
+        async def on_child_exit(self, child: Child, exit: Exit) -> None:
+            try:
+                await self.wait()
+            except RuntimeError as error:
+                refused.append(str(error))
+            await self.stop()  # returns at once; the shutdown follows this hook
+
+    tree = GiveUp(child(a.loop, restart="transient"), name="app")
+    await tree.start()
+    a.loop.stop()
+    await tree.wait()
+    assert refused == ["supervisor 'app' cannot wait for its own end from its own task"]
+    assert tree.status().state is State.STOPPED
