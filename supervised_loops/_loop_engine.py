@@ -162,12 +162,22 @@ class LoopEngine(Actor):
         self._event_loop = event_loop
         run.ready = event_loop.create_future()
 
-        def report(_task: asyncio.Task[None]) -> None:
-            self._finished(run)
-
-        run.task = event_loop.create_task(self._runner(run, report), name=f"loop:{self.path}")
-        run.task.add_done_callback(report)
+        run.task = event_loop.create_task(self._runner(run), name=f"loop:{self.path}")
+        if self._parent is not None or self._hub is not None:
+            self._report_when_done(run)
         return run
+
+    def _report_when_done(self, run: Run) -> None:
+        """Have :meth:`_finished` run once the run's task is done.
+
+        A supervised or observed loop always reports its end; a standalone
+        one only when something waits for it (see :meth:`_report_if_needed`),
+        which spares the mass start and cancel of plain discord.ext.tasks-style
+        loops a done callback each.
+        """
+        if not run.reporting:
+            run.reporting = True
+            run.task.add_done_callback(lambda _task: self._finished(run))
 
     def _cancel_run(self, run: Run) -> None:
         if run.cancelling:
@@ -207,7 +217,7 @@ class LoopEngine(Actor):
                 previous = previous.previous
         return run
 
-    async def _runner(self, run: Run, report: Callable[[asyncio.Task[None]], None]) -> None:
+    async def _runner(self, run: Run) -> None:
         run.began = True
         error: BaseException | None = None
         ready = False  # whether run.ready is resolved: the end need not touch it again
@@ -241,8 +251,21 @@ class LoopEngine(Actor):
         if error is not None:
             error = await self._escalate(run, error)
         run.state = _STOPPING
-        if self._after is not None:
-            after_error = await self._guard(run, self._after)
+        after = self._after
+        if after is not None:
+            after_error: BaseException | None
+            try:  # _guard, inlined: one coroutine fewer at the end of every run
+                if self._instance is None:
+                    await after()
+                else:
+                    await after(self._instance)
+                after_error = None
+            except asyncio.CancelledError as cancelled:
+                after_error = None if self._absorb_cancel(run) else cancelled
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as exc:
+                after_error = exc
             if after_error is not None:
                 after_error = await self._escalate(run, after_error)
                 error = after_error if error is None else error
@@ -251,37 +274,37 @@ class LoopEngine(Actor):
             self._set_ready(run, False)
         if error is not None:
             run.state = _FAILED
+            self._report_when_done(run)  # _finished also retrieves the task's exception
             raise error
         if run.cancelling:
             run.state = _CANCELLED
-            self._skip_idle_report(run, report)
+            self._report_if_needed(run)
             # End cancelled without unwinding an exception through the frames:
             # a task cancelled during its last step is cancelled when it returns.
             run.task.cancel()
             return
         run.state = _STOPPED
-        self._skip_idle_report(run, report)
+        self._report_if_needed(run)
 
-    def _skip_idle_report(self, run: Run, report: Callable[[asyncio.Task[None]], None]) -> None:
-        """Drop the done callback of a clean end when it would have nothing to do.
+    def _report_if_needed(self, run: Run) -> None:
+        """On a clean end, ask for the end report if anything waits for it.
 
         ``_finished`` answers pending asks, turns queued messages into dead
-        letters, publishes the stopped event and tells the parent. When there
-        is none of these (a standalone loop nobody listens to, the usual
-        discord.ext.tasks use), the callback would only cost a trip through the
-        event loop per loop. Called on the runner's last step, with no await
-        after it, so nothing can change the answer before the task is done.
-        (A standalone loop has no ancestors, so its own hub is the only place
-        a listener could be.)
-        Failures keep the callback (``_finished`` retrieves the exception).
+        letters, publishes the stopped event and tells the parent. Called on
+        the runner's last step, with no await after it, so nothing can change
+        the answer before the task is done. (A standalone loop has no
+        ancestors, so its own hub is the only place a listener could be.)
         """
         if (
-            self._parent is None
-            and self._hub is None
-            and not (run.acks_end or run.acks_plan or run.acks_run_now or run.acks_begin)
-            and not self._inbox
+            self._parent is not None
+            or self._hub is not None
+            or run.acks_end
+            or run.acks_plan
+            or run.acks_run_now
+            or run.acks_begin
+            or self._inbox
         ):
-            run.task.remove_done_callback(report)
+            self._report_when_done(run)
 
     def _begin(self, run: Run) -> None:
         if run.restart:

@@ -61,6 +61,7 @@ class Run:
         "paused",
         "previous",
         "ready",
+        "reporting",
         "rescheduled",
         "restart",
         "resumed",
@@ -71,8 +72,8 @@ class Run:
         "stop",
         "task",
         "tick",
-        "trackers",
         "timer",
+        "trackers",
         "waiter",
     )
 
@@ -85,6 +86,7 @@ class Run:
         self.state = State.STARTING
         self.current_loop = 0
         self.began = False
+        self.reporting = False  # _finished is registered to run when the task is done
         self.ended = False
         # Requests, set by control handlers and read by the runner.
         self.attention = False  # "look at the flags below before going on"

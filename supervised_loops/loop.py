@@ -606,6 +606,8 @@ _CANCEL = Cancel()
 def _visible_state(run: Run) -> State:
     # Requests take effect at the runner's next step; the status shows them at once.
     state = run.state
+    if run.task.done() and not run.began:
+        return State.CANCELLED  # its task was cancelled before its first step
     if run.task.done() or run.ended:
         return state
     if run.stop and state is not State.STARTING:
