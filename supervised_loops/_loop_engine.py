@@ -395,12 +395,15 @@ class LoopEngine(Actor):
             # makes the task look cancelled: report the failure it really is.
             exit = Exit(ExitKind.FAILED, self._last_error)
         elif task.cancelled():
-            exit = Exit(ExitKind.CANCELLED)
+            exit = Exit(ExitKind.CANCELLED, requested=True)
             if not run.began:  # cancelled from outside before its first step
                 run.state = _CANCELLED
         else:
             error = task.exception()  # also marks it retrieved: it was reported already
-            exit = Exit(ExitKind.NORMAL) if error is None else Exit(ExitKind.FAILED, error)
+            if error is None:
+                exit = Exit(ExitKind.NORMAL, requested=run.stop)
+            else:
+                exit = Exit(ExitKind.FAILED, error)
         # Each step below is skipped when it has nothing to do: ending
         # thousands of loops at once (a shutdown) should cost little more
         # than ending their tasks.

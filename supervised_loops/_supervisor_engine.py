@@ -169,12 +169,15 @@ class SupervisorEngine(SupervisorPolicy):
     def _finished(self, task: asyncio.Task[None]) -> None:
         """After the task has ended: answer, tell the subscribers and the parent."""
         if task.cancelled():
-            exit = Exit(ExitKind.CANCELLED)
+            exit = Exit(ExitKind.CANCELLED, requested=True)
             if self._state is not State.CANCELLED:
                 self._state = State.CANCELLED  # cancelled before its first step
         else:
             error = task.exception()  # also marks it retrieved: it was logged already
-            exit = Exit(ExitKind.NORMAL) if error is None else Exit(ExitKind.FAILED, error)
+            if error is None:
+                exit = Exit(ExitKind.NORMAL, requested=self._stop_requested)
+            else:
+                exit = Exit(ExitKind.FAILED, error)
             if error is not None:
                 self._failure_count += 1
                 self._last_error = error

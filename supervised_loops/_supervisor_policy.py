@@ -66,7 +66,14 @@ class SupervisorPolicy(SupervisorShutdown):
         await self._apply(record, directive, exit)
 
     def _policy(self, record: Child, exit: Exit) -> Directive:
-        """The restart type's answer: OTP's rules, with a cancellation as OTP's shutdown."""
+        """The restart type's answer: OTP's rules, with a cancellation as OTP's shutdown.
+
+        A child that was asked to stop (a Stop or Cancel message sent to it,
+        e.g. from ``supervised-loops ctl``) stays down like after
+        ``terminate_child``: restarting it would undo the request.
+        """
+        if exit.requested and exit.kind is not ExitKind.FAILED:
+            return Directive.STOP
         restart = record.spec.restart
         if restart is RestartType.PERMANENT:
             return Directive.RESTART

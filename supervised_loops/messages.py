@@ -237,7 +237,13 @@ class Exit:
     Attributes:
         kind: normal, cancelled or failed.
         error: the escalated error when ``kind`` is failed, else None.
+        requested: the run ended because a ``Stop``, ``Cancel`` or
+            cancellation asked it to, not on its own (a count reached, a
+            body that returned, an error). A supervisor leaves a child that
+            was asked to stop down, whatever its restart type: the request
+            is a decision to respect, not an exit to repair.
     """
 
     kind: ExitKind
     error: BaseException | None = None
+    requested: bool = False

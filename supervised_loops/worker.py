@@ -426,12 +426,15 @@ class Worker(Actor):
         run.ended = True
         self._set_ready(run, False)
         if task.cancelled():
-            exit = Exit(ExitKind.CANCELLED)
+            exit = Exit(ExitKind.CANCELLED, requested=True)
             if not run.began:
                 run.state = State.CANCELLED
         else:
             error = task.exception()  # also marks it retrieved: it was logged already
-            exit = Exit(ExitKind.NORMAL) if error is None else Exit(ExitKind.FAILED, error)
+            if error is None:
+                exit = Exit(ExitKind.NORMAL, requested=run.stop or run.cancelling)
+            else:
+                exit = Exit(ExitKind.FAILED, error)
         for message, future in run.acks_end:
             if not future.done():
                 future.set_result(Ack(message, 0, None))

@@ -1,8 +1,11 @@
 """Strategies × restart types × ways a child ends (SPEC 2; OTP's restart rules).
 
 Three loops ``a``, ``b``, ``c`` start in that order; ``b`` has the restart
-type under test and ends one of three ways: it fails (an error that is not
-whitelisted, so it escalates), it stops normally, or it is cancelled. The
+type under test and ends one of four ways: it fails (an error that is not
+whitelisted, so it escalates), it ends on its own (its ``count`` is
+reached), or it is asked to end by a ``Stop`` or a ``Cancel`` message. A
+child asked to end stays down whatever its restart type (as after OTP's
+``terminate_child``); the restart types decide the other cases. The
 journal then shows exactly which children were stopped and started again,
 and in which order: siblings stop latest first and start in order.
 """
@@ -21,12 +24,15 @@ RESTARTS = {
     # (restart type, how b ends) -> is b restarted?
     ("permanent", "error"): True,
     ("permanent", "normal"): True,
-    ("permanent", "cancel"): True,
+    ("permanent", "stop"): False,
+    ("permanent", "cancel"): False,
     ("transient", "error"): True,
     ("transient", "normal"): False,
+    ("transient", "stop"): False,
     ("transient", "cancel"): False,
     ("temporary", "error"): False,
     ("temporary", "normal"): False,
+    ("temporary", "stop"): False,
     ("temporary", "cancel"): False,
 }
 
@@ -49,21 +55,23 @@ def end(probe: Probe, how: str) -> None:
     if how == "error":
         probe.fail_next(Boom("b broke"))
         probe.loop.run_now()  # the failing iteration runs at once
-    elif how == "normal":
+    elif how == "stop":
         probe.loop.stop()
-    else:
+    elif how == "cancel":
         probe.loop.cancel()
+    # "normal": b was built with count=2 and ends by itself at t=1.
 
 
 @pytest.mark.parametrize("strategy", ["one_for_one", "one_for_all", "rest_for_one"])
 @pytest.mark.parametrize("restart", ["permanent", "transient", "temporary"])
-@pytest.mark.parametrize("how", ["error", "normal", "cancel"])
+@pytest.mark.parametrize("how", ["error", "normal", "stop", "cancel"])
 @virtual_time()
 async def test_strategy_and_restart_type_decide_who_restarts_after_each_kind_of_end(
     strategy: str, restart: str, how: str
 ) -> None:
     journal = Journal()
-    a, b, c = Probe(journal, "a"), Probe(journal, "b"), Probe(journal, "c")
+    a, c = Probe(journal, "a"), Probe(journal, "c")
+    b = Probe(journal, "b", count=2 if how == "normal" else None)
     tree = Supervisor(
         child(a.loop),
         child(b.loop, restart=restart),
@@ -77,7 +85,7 @@ async def test_strategy_and_restart_type_decide_who_restarts_after_each_kind_of_
 
     await asyncio.sleep(0.5)
     end(b, how)
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(0.6)  # past t=1, where a "normal" b reaches its count
 
     restarted = RESTARTS[(restart, how)]
     expected = (["fail b"] if how == "error" else []) + ["stop b"]
