@@ -305,8 +305,9 @@ async def scenario(plan: dict[str, Any]) -> None:
             assert len(set(run)) == len(run)
 
     # Intensity, against a model: replay every exit the supervisor decided on, with
-    # OTP's restart rules (a child asked to stop stays down) and a fresh window per run; it must give up exactly when
-    # the model says (the restart that would be one too many), never earlier or later.
+    # OTP's restart rules (a child asked to stop stays down) and a fresh window per
+    # run; it must give up exactly when the model says (the restart that would be
+    # one too many), never earlier or later.
     for path, limit in (("root", plan["root_restarts"]), ("root/sub", plan["sub_restarts"])):
         expected: list[float] = []
         window: list[float] = []
