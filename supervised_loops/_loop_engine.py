@@ -38,14 +38,10 @@ from .backoff import ExponentialBackoff, RetryRule, retry_delay
 from .clock import WALL_RECHECK_SECONDS, Clock, get_clock
 from .errors import ActorStopped
 from .events import (
-    ActorFailed,
     ActorStarted,
     IterationFailed,
     RetryScheduled,
     describe,
-)
-from .events import (
-    ActorStopped as ActorStoppedEvent,
 )
 from .messages import Ack, Exit, ExitKind, State
 from .schedule import Schedule
@@ -418,15 +414,7 @@ class LoopEngine(Actor):
             _abandon(run.acks_begin, self.path)
         if self._inbox and self._run is run:
             self._discard_inbox()
-        if self._has_listeners():
-            if exit.kind is ExitKind.FAILED:
-                assert exit.error is not None
-                self._emit(ActorFailed, error=describe(exit.error))
-            else:
-                self._emit(ActorStoppedEvent, cancelled=exit.kind is ExitKind.CANCELLED)
-        parent = self._parent
-        if parent is not None:
-            parent._on_child_exit(self, exit)
+        self._report_exit(exit)
 
     # -- iterating --------------------------------------------------------------
 
@@ -636,7 +624,8 @@ class LoopEngine(Actor):
         run.consecutive_failures += 1
         tracker = run.trackers.get(rule)
         if tracker is None:
-            tracker = run.trackers[rule] = (rule.backoff or self._retry_backoff()).tracker()
+            policy = rule.backoff or self._backoff_or_parents(self._backoff)
+            tracker = run.trackers[rule] = policy.tracker()
         now = time()
         next_tick: float | None
         if run.extra and run.due > now:
@@ -657,14 +646,6 @@ class LoopEngine(Actor):
         )
         self._emit(RetryScheduled, iteration=run.current_loop, attempt=tracker.attempt, delay=delay)
         return True
-
-    def _retry_backoff(self) -> ExponentialBackoff:
-        """The loop's own backoff, else its supervisor's choice, else the default."""
-        if self._backoff is not None:
-            return self._backoff
-        parent = self._parent
-        chosen = None if parent is None else parent._child_backoff(self)
-        return _DEFAULT_BACKOFF if chosen is None else chosen
 
     def _recovered(self, run: Run) -> None:
         run.consecutive_failures = 0
@@ -808,7 +789,6 @@ class LoopEngine(Actor):
 _DEFAULT_RULES: dict[tuple[type[BaseException], ...], RetryRule] = {}
 
 #: The backoff of a loop that has none of its own and no supervisor's (discord's).
-_DEFAULT_BACKOFF = ExponentialBackoff()
 
 #: The rule of an error retried because the supervisor's should_retry said so.
 _SUPERVISOR_RULE = RetryRule(Exception)

@@ -18,8 +18,7 @@ from typing import Any
 from ._supervisor_core import _Item
 from ._supervisor_policy import SupervisorPolicy
 from .errors import ActorStopped, ChildStartFailed
-from .events import ActorFailed, ActorStarted, describe
-from .events import ActorStopped as ActorStoppedEvent
+from .events import ActorStarted
 from .messages import Ack, Exit, ExitKind, State
 
 logger = logging.getLogger("supervised_loops")
@@ -190,11 +189,4 @@ class SupervisorEngine(SupervisorPolicy):
         ended = self._ended
         if ended is not None and not ended.done():
             ended.set_result(exit)
-        if exit.kind is ExitKind.FAILED:
-            assert exit.error is not None
-            self._emit(ActorFailed, error=describe(exit.error))
-        else:
-            self._emit(ActorStoppedEvent, cancelled=exit.kind is ExitKind.CANCELLED)
-        parent = self._parent
-        if parent is not None:
-            parent._on_child_exit(self, exit)
+        self._report_exit(exit)

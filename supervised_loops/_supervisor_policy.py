@@ -17,7 +17,7 @@ import logging
 from ._child import Child
 from ._supervisor_core import _exit_reason
 from ._supervisor_shutdown import SupervisorShutdown
-from .actor import Actor
+from .actor import DEFAULT_BACKOFF, Actor
 from .backoff import ExponentialBackoff
 from .child_spec import AutoShutdown, Directive, Quarantine, RestartType, Strategy
 from .errors import RestartIntensityExceeded
@@ -26,7 +26,6 @@ from .messages import Exit, ExitKind
 
 logger = logging.getLogger("supervised_loops")
 
-_DEFAULT_BACKOFF = ExponentialBackoff()
 _DEFAULT_QUARANTINE = Quarantine()
 
 
@@ -168,7 +167,7 @@ class SupervisorPolicy(SupervisorShutdown):
 
     def _schedule_retry(self, record: Child, exit: Exit) -> None:
         """Restart the child after its backoff delay (Directive.RETRY)."""
-        policy = self._backoff_of(record) or _DEFAULT_BACKOFF
+        policy = self._backoff_of(record) or DEFAULT_BACKOFF
         tracker = record._tracker
         if tracker is None or tracker.policy is not policy:
             tracker = record._tracker = policy.tracker()

@@ -34,16 +34,15 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any, TypeAlias
 
 from . import _validate
+from .backoff import ExponentialBackoff
 from .clock import SystemClock, get_clock
 from .errors import ActorNotRunning, ActorStopped, AskTimeout, MailboxFull, UnhandledMessage
-from .events import DeadLetter, Event, EventHub, Subscription
-from .messages import ActorStatus, ControlMessage
-
-if TYPE_CHECKING:
-    from .backoff import ExponentialBackoff
+from .events import ActorFailed, DeadLetter, Event, EventHub, Subscription, describe
+from .events import ActorStopped as ActorStoppedEvent
+from .messages import ActorStatus, ControlMessage, Exit, ExitKind
 
 __all__ = ["DEFAULT_ASK_TIMEOUT", "Actor", "DeadLetters", "dead_letters"]
 
@@ -52,6 +51,10 @@ logger = logging.getLogger("supervised_loops")
 #: Seconds ``ask`` waits for a reply unless told otherwise. Long enough for a
 #: ``Stop`` to let an ordinary iteration finish; pass ``timeout=`` for more.
 DEFAULT_ASK_TIMEOUT = 30.0
+
+#: The retry backoff of an actor with none of its own and no supervisor's:
+#: discord.ext.tasks' (full jitter over 1 × 2^k seconds, capped at 2^10).
+DEFAULT_BACKOFF = ExponentialBackoff()
 
 #: Default bound of the user lane, in messages.
 DEFAULT_MAILBOX_SIZE = 1000
@@ -353,6 +356,25 @@ class Actor:
 
     def _on_child_exit(self, child: Actor, exit: Any) -> None:
         """Called by a child whose run ended (supervisors override)."""
+
+    def _report_exit(self, exit: Exit) -> None:
+        """Publish how a run ended, then tell the parent (the last step of every run)."""
+        if exit.kind is ExitKind.FAILED:
+            assert exit.error is not None
+            self._emit(ActorFailed, error=describe(exit.error))
+        else:
+            self._emit(ActorStoppedEvent, cancelled=exit.kind is ExitKind.CANCELLED)
+        parent = self._parent
+        if parent is not None:
+            parent._on_child_exit(self, exit)
+
+    def _backoff_or_parents(self, own: ExponentialBackoff | None) -> ExponentialBackoff:
+        """The retry backoff: ``own``, else the supervisor's choice, else the default."""
+        if own is not None:
+            return own
+        parent = self._parent
+        chosen = None if parent is None else parent._child_backoff(self)
+        return DEFAULT_BACKOFF if chosen is None else chosen
 
     def _on_child_ready(self, child: Actor) -> None:
         """Called by a child, synchronously, when its run has become ready (supervisors override).

@@ -60,8 +60,7 @@ from .backoff import (
     retry_delay,
 )
 from .errors import ActorStopped, UnhandledMessage
-from .events import ActorFailed, ActorStarted, IterationFailed, RetryScheduled, describe
-from .events import ActorStopped as ActorStoppedEvent
+from .events import ActorStarted, IterationFailed, RetryScheduled, describe
 from .messages import (
     Ack,
     ActorStatus,
@@ -81,7 +80,6 @@ logger = logging.getLogger("supervised_loops")
 
 _current: contextvars.ContextVar[Worker] = contextvars.ContextVar("supervised_loops_worker")
 
-_DEFAULT_BACKOFF = ExponentialBackoff()
 _ANY_ERROR_RULE = RetryRule(Exception)
 
 
@@ -376,7 +374,8 @@ class Worker(Actor):
         run.consecutive += 1
         tracker = run.tracker
         if tracker is None:
-            tracker = run.tracker = (rule.backoff or self._retry_backoff()).tracker()
+            policy = rule.backoff or self._backoff_or_parents(self._backoff)
+            tracker = run.tracker = policy.tracker()
         event_loop = asyncio.get_running_loop()
         delay = retry_delay(rule, tracker, error, now=event_loop.time(), next_tick=None)
         logger.info(
@@ -402,13 +401,6 @@ class Worker(Actor):
         if whitelist is not None and whitelist.matches(error):
             return whitelist
         return None
-
-    def _retry_backoff(self) -> ExponentialBackoff:
-        if self._backoff is not None:
-            return self._backoff
-        parent = self._parent
-        chosen = None if parent is None else parent._child_backoff(self)
-        return _DEFAULT_BACKOFF if chosen is None else chosen
 
     def _note(self, error: BaseException) -> None:
         if error is not self._last_error:
@@ -440,14 +432,7 @@ class Worker(Actor):
                 future.set_result(Ack(message, 0, None))
         run.acks_end.clear()
         run.wake()
-        if exit.kind is ExitKind.FAILED:
-            assert exit.error is not None
-            self._emit(ActorFailed, error=describe(exit.error))
-        else:
-            self._emit(ActorStoppedEvent, cancelled=exit.kind is ExitKind.CANCELLED)
-        parent = self._parent
-        if parent is not None:
-            parent._on_child_exit(self, exit)
+        self._report_exit(exit)
 
     # -- queries -----------------------------------------------------------------------
 
