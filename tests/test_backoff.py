@@ -6,7 +6,6 @@ import asyncio
 import datetime
 import math
 import random
-import warnings
 from fractions import Fraction
 from typing import Any
 
@@ -61,20 +60,6 @@ def test_default_windows_double_from_2_to_1024_then_stay() -> None:
     policy = ExponentialBackoff()
     assert [policy.window(k) for k in range(1, 11)] == [2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
     assert [policy.window(k) for k in (11, 12, 100, 10**6)] == [1024.0] * 4
-
-
-def test_default_delays_equal_discord_py_for_the_same_random_stream() -> None:
-    with warnings.catch_warnings():
-        # discord.py imports audioop, deprecated in Python 3.11.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        discord_backoff = pytest.importorskip("discord.backoff")
-    theirs = discord_backoff.ExponentialBackoff()
-    if not hasattr(theirs, "_randfunc"):
-        pytest.skip("discord.py's ExponentialBackoff no longer has _randfunc")
-    # Feed both the same seeded stream; discord's own is OS-seeded.
-    theirs._randfunc = random.Random(7).uniform
-    ours = ExponentialBackoff().tracker(random.Random(7))
-    assert [ours.failure(now=0.0) for _ in range(15)] == [theirs.delay() for _ in range(15)]
 
 
 def test_seeded_rng_gives_reproducible_delays_within_the_window() -> None:
