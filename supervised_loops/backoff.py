@@ -201,11 +201,17 @@ class ExponentialBackoff:
         """Return a fresh tracker (no failures counted yet) using this policy.
 
         Args:
-            rng: The random source for the jitter. ``None``: a new
-                ``random.Random`` seeded from the OS, so loops never share or
-                disturb the global random state.
+            rng: The random source for the jitter. ``None``: the library's
+                own OS-seeded ``random.Random``, shared by every tracker, so
+                trackers never disturb the global random state and cost no
+                2.5 KiB generator (and no OS entropy read) each.
         """
         return BackoffTracker(self, rng)
+
+
+#: The jitter source of trackers given none. Creating a ``random.Random`` per
+#: tracker read the OS's entropy and cost ~20 µs per first failure.
+_SHARED_RNG = random.Random()
 
 
 class BackoffTracker:
@@ -227,8 +233,8 @@ class BackoffTracker:
 
         Args:
             policy: The backoff policy to apply.
-            rng: The random source for the jitter; ``None``: a new,
-                OS-seeded ``random.Random``.
+            rng: The random source for the jitter; ``None``: the shared,
+                OS-seeded generator of the library.
 
         Raises:
             TypeError: ``policy`` is not an :class:`ExponentialBackoff`, or
@@ -239,7 +245,7 @@ class BackoffTracker:
         if rng is not None and not isinstance(rng, random.Random):
             raise TypeError(f"'rng' must be a random.Random or None (got {rng!r})")
         self._policy = policy
-        self._rng = random.Random() if rng is None else rng
+        self._rng = _SHARED_RNG if rng is None else rng
         self._attempt = 0
         self._successes = 0
         self._last_failure: float | None = None
