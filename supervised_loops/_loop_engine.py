@@ -598,11 +598,17 @@ class LoopEngine(Actor):
     def _schedule_retry(
         self, run: Run, error: BaseException, time: Callable[[], float], clock: Clock
     ) -> bool:
-        """Decide whether a failed iteration is retried; if so, set when."""
+        """Decide whether a failed iteration is retried; if so, set when.
+
+        Returns False when the error is to be escalated. A transient error
+        raised after a Stop is not escalated either: the retry it would get
+        is abandoned (True is returned with no retry set, and the run ends
+        normally at its next look at its flags), its error kept in the status.
+        """
         if isinstance(error, asyncio.CancelledError | KeyboardInterrupt | SystemExit):
             return False  # classified by the runner
         self._note(error)
-        rule = self._retry_rule(error) if self._reconnect and not run.stop else None
+        rule = self._retry_rule(error) if self._reconnect else None
         limit = self._max_consecutive_failures
         retried = rule is not None and (limit is None or run.consecutive_failures < limit)
         parent = self._parent
@@ -613,10 +619,19 @@ class LoopEngine(Actor):
             if retried and rule is None:
                 rule = _SUPERVISOR_RULE
         self._emit(
-            IterationFailed, iteration=run.current_loop, error=describe(error), retried=retried
+            IterationFailed,
+            iteration=run.current_loop,
+            error=describe(error),
+            retried=retried and not run.stop,
         )
         if not retried:
             return False  # escalated next: _noted keeps _escalate from counting it twice
+        if run.stop:
+            logger.info("loop %r: %s; stopping, not retried", self.path, describe(error))
+            self._noted = None
+            run.retry_at = None
+            run.attention = True
+            return True
         # Retried: this failure is counted. The body may raise the very same
         # exception object again (a cached instance), and that is a new failure.
         self._noted = None
@@ -751,7 +766,9 @@ class LoopEngine(Actor):
                     raise
                 if not self._schedule_retry(run, exc, event_loop.time, clock):
                     raise
-                delay = (run.retry_at or 0.0) - event_loop.time()
+                if run.retry_at is None:
+                    return  # stopping: the retry is abandoned
+                delay = run.retry_at - event_loop.time()
                 run.retry_at = None
                 await asyncio.sleep(max(0.0, delay))
                 continue

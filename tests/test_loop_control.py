@@ -965,3 +965,41 @@ def test_get_status_is_answered_at_once_in_every_state(state: str, fields: dict[
             probe.loop.cancel()
 
     in_virtual_time(scenario)
+
+
+@virtual_time()
+async def test_stop_during_an_iteration_that_then_fails_transiently_ends_normally() -> None:
+    # The retry the error would get is abandoned, as a Stop during a retry
+    # wait abandons it: no error handler, not failed(), the error in status.
+    calls: list[float] = []
+    handled: list[BaseException] = []
+    after: list[bool] = []
+
+    @loop(seconds=10)
+    async def job() -> None:
+        calls.append(asyncio.get_running_loop().time())
+        await asyncio.sleep(1)
+        raise OSError("link down")
+
+    @job.error
+    async def on_error(error: BaseException) -> None:
+        handled.append(error)
+
+    @job.after_loop
+    async def done() -> None:
+        after.append(job.is_being_cancelled())
+
+    task = job.start()
+    await asyncio.sleep(0.5)
+    ack = await job.ask(Stop())
+    assert ack == Ack(Stop(), 0, None)
+    assert asyncio.get_running_loop().time() == 1.0
+    assert calls == [0.0]
+    assert handled == []
+    assert after == [False]
+    assert not job.failed()
+    assert task.done() and not task.cancelled() and task.exception() is None
+    status = job.status()
+    assert status.state is State.STOPPED
+    assert status.last_error == "OSError: link down"
+    assert status.failures == 1
