@@ -421,6 +421,16 @@ class Loop(LoopEngine):
         return list(schedule.times) if isinstance(schedule, DailyAt) else None
 
     @property
+    def coro(self) -> CoroFunction:
+        """The decorated coroutine function (unbound, as discord.ext.tasks has it)."""
+        return self._coro
+
+    @property
+    def reconnect(self) -> bool:
+        """Whether whitelisted (transient) errors are retried with backoff."""
+        return self._reconnect
+
+    @property
     def count(self) -> int | None:
         """Iterations per run, or None to run until stopped."""
         return self._count

@@ -1047,3 +1047,15 @@ async def test_change_interval_on_one_instance_leaves_the_class_and_other_instan
     assert (one.printer.seconds, one.printer.minutes) == (0.0, 1.0)
     assert (two.printer.seconds, two.printer.minutes) == (10.0, 0.0)
     assert (Cog.printer.seconds, Cog.printer.minutes) == (10.0, 0.0)
+
+
+def test_coro_and_reconnect_are_read_only_attributes_as_in_discord_ext_tasks() -> None:
+    async def work() -> None:
+        pass
+
+    job = loop(seconds=1, reconnect=False)(work)
+    assert job.coro is work
+    assert job.reconnect is False
+    assert loop(seconds=1)(work).reconnect is True
+    with pytest.raises(AttributeError):
+        job.coro = work  # type: ignore[misc]
