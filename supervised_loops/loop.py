@@ -14,7 +14,8 @@ How one run goes::
                               │  └─ other error: error handler, fail
                               └─▶ after_loop ─▶ report the exit to the parent
 
-The engine that runs it lives in :mod:`supervised_loops._loop_engine` and the
+The engine that runs it lives in :mod:`supervised_loops._loop_engine` (runs)
+and :mod:`supervised_loops._loop_iteration` (iterations), and the
 per-run bookkeeping in :mod:`supervised_loops._run`; this module is the
 public face: construction, validation, per-instance binding, the
 discord.ext.tasks methods and the control-message handlers.

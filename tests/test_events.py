@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from supervised_loops import ExponentialBackoff, Pause, Stop, _loop_engine, loop
+from supervised_loops import ExponentialBackoff, Pause, Stop, _loop_iteration, loop
 from supervised_loops.events import (
     ActorFailed,
     ActorStarted,
@@ -510,7 +510,7 @@ def test_success_publishes_nothing_and_without_subscribers_no_event_is_built(
     """
     built: list[str] = []
     for name in ("IterationFailed", "RetryScheduled"):
-        real = getattr(_loop_engine, name)
+        real = getattr(_loop_iteration, name)
 
         def counting(
             *args: object, _real: type = real, _name: str = name, **kwargs: object
@@ -518,7 +518,7 @@ def test_success_publishes_nothing_and_without_subscribers_no_event_is_built(
             built.append(_name)
             return _real(*args, **kwargs)
 
-        monkeypatch.setattr(_loop_engine, name, counting)
+        monkeypatch.setattr(_loop_iteration, name, counting)
 
     iterations = 2000
     _timed_run("success", False, iterations)  # warm-up, not measured

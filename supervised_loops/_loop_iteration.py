@@ -1,0 +1,531 @@
+"""The iterations of a Loop's run: wait until due, run the body, retry, move on.
+
+The hot path is :meth:`LoopIteration._iterate`: per iteration it awaits the
+body, checks one flag, moves the schedule, and then either yields once (the
+next iteration is already due) or waits on one future with one timer handle.
+No task, event or stream object is created per iteration. Requests (Stop,
+ChangeInterval, ...) are flags set by the control handlers; the iteration
+loop looks at them between iterations and whenever a wait is woken.
+
+Also here: the retry decision for a failed iteration (retry rules, the
+supervisor's say, the backoff delay capped by the schedule) and iterations
+that overlap (``overlap=True`` or a cap).
+
+:class:`~supervised_loops._loop_engine.LoopEngine` builds on this class and
+runs the rest of each run (hooks, cancellation, escalation, exit report).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from . import _run as plan
+from ._run import Run
+from .actor import Actor
+from .backoff import ExponentialBackoff, RetryRule, retry_delay
+from .clock import WALL_RECHECK_SECONDS, Clock, get_clock
+from .errors import ActorStopped
+from .events import IterationFailed, RetryScheduled, describe
+from .messages import Ack, State
+from .schedule import Schedule
+
+logger = logging.getLogger("supervised_loops")
+
+CoroFunction = Callable[..., Awaitable[Any]]
+
+
+# Enum member lookups cost ~70 ns each; the runner sets states on every
+# iteration, so it uses module constants.
+_STARTING, _RUNNING, _SLEEPING, _RETRYING, _PAUSED = (
+    State.STARTING,
+    State.RUNNING,
+    State.SLEEPING,
+    State.RETRYING,
+    State.PAUSED,
+)
+_STOPPING, _STOPPED, _CANCELLED, _FAILED = (
+    State.STOPPING,
+    State.STOPPED,
+    State.CANCELLED,
+    State.FAILED,
+)
+
+
+def _fire(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(True)
+
+
+def _acknowledge(
+    pending: list[tuple[Any, asyncio.Future[Any]]], iteration: int, upcoming: dt.datetime | None
+) -> None:
+    for message, future in pending:
+        if not future.done():
+            future.set_result(Ack(message, iteration, upcoming))
+    pending.clear()
+
+
+def _abandon(pending: list[tuple[Any, asyncio.Future[Any]]], path: str) -> None:
+    for message, future in pending:
+        if not future.done():
+            future.set_exception(ActorStopped(path, message))
+    pending.clear()
+
+
+class LoopIteration(Actor):
+    """Iterates a Loop's run (internal base of :class:`~supervised_loops.loop.Loop`).
+
+    Holds every slot of a Loop: its configuration (set by ``Loop.__init__``)
+    and its engine state (set by ``LoopEngine._reset_engine``).
+    """
+
+    __slots__ = (
+        "_after",
+        "_attr_name",
+        "_backoff",
+        "_before",
+        "_coro",
+        "_count",
+        "_error",
+        "_exception_types",
+        "_failure_count",
+        "_instance",
+        "_instances",
+        "_last_error",
+        "_max_consecutive_failures",
+        "_missed",
+        "_noted",
+        "_overlap",
+        "_reconnect",
+        "_restart_count",
+        "_retry_rules",
+        "_run",
+        "_schedule",
+        "_wait_first",
+    )
+
+    _coro: CoroFunction
+    _schedule: Schedule
+    _count: int | None
+    _reconnect: bool
+    _missed: str
+    _overlap: int
+    _wait_first: bool
+    _max_consecutive_failures: int | None
+    _backoff: ExponentialBackoff | None  # None: the supervisor's choice, else the default
+    _retry_rules: tuple[RetryRule, ...]
+    _exception_types: tuple[type[BaseException], ...]
+    _before: CoroFunction | None
+    _after: CoroFunction | None
+    _error: CoroFunction | None
+    _instance: Any
+    # Engine state, set by LoopEngine._reset_engine.
+    _run: Run | None
+    _failure_count: int
+    _restart_count: int
+    _last_error: BaseException | None
+    _noted: BaseException | None
+
+    def _note(self, error: BaseException) -> None:
+        if error is not self._noted:
+            self._noted = error
+            self._failure_count += 1
+            self._last_error = error
+
+    def _body_args(self, run: Run) -> tuple[Any, ...]:
+        return run.args if self._instance is None else (self._instance, *run.args)
+
+    async def _iterate(self, run: Run) -> None:
+        event_loop = asyncio.get_running_loop()
+        time = event_loop.time
+        clock = get_clock(event_loop)
+        body = self._coro
+        args = self._body_args(run)
+        kwargs = run.kwargs
+        count = self._count
+        plan.plan_first(run, self._schedule, time(), clock, self._wait_first)
+        run.state = _SLEEPING  # set up and planned: a ChangeInterval ack sees the plan
+        self._planned(run, event_loop, clock)
+        # How many of run.acks_run_now (the oldest) the iteration about to
+        # succeed answers: those asked before it began. A RunNow asked while
+        # it runs asks for another iteration and waits for that one.
+        serving = 0
+        while True:
+            if run.attention:
+                if run.stop:  # the usual way out; _attend would say the same
+                    run.attention = False
+                    return
+                if not await self._attend(run, time, clock):
+                    return
+            if run.run_now:
+                run.run_now = False
+                run.extra = run.retry_at is None  # else the pending retry runs now
+                run.retry_at = None
+                serving = len(run.acks_run_now)
+            elif run.paused:
+                run.state = _PAUSED
+                await self._wait(run, None, clock)
+                continue
+            else:
+                due = run.retry_at
+                if due is None:
+                    if run.due_wall is not None:
+                        plan.refresh_wall_due(run, time(), clock)
+                    due = run.due
+                if due > time():
+                    run.state = _SLEEPING if run.retry_at is None else _RETRYING
+                    waiter = self._arm(run, due)
+                    try:
+                        reached = await waiter
+                    finally:  # _disarm, inlined: a timer is always armed here
+                        run.waiter = None
+                        timer = run.timer
+                        run.timer = None
+                        timer.cancel()  # type: ignore[union-attr]
+                    if not reached or (
+                        run.due_wall is not None and not self._arrived(run, reached, clock)
+                    ):
+                        continue
+                else:
+                    await asyncio.sleep(0)  # stay fair to other tasks when behind schedule
+                    if run.attention:
+                        continue
+            run.state = _RUNNING
+            started = time()
+            try:
+                await body(*args, **kwargs)
+            except BaseException as exc:
+                if self._schedule_retry(run, exc, time, clock):
+                    continue
+                raise
+            if run.trackers:
+                self._recovered(run)
+            run.current_loop += 1
+            run.retry_at = None
+            run.last_start = started
+            if run.extra:
+                run.extra = False
+            else:
+                plan.advance(run, self._schedule, time(), clock, self._missed == "skip")
+            # Between iterations: the next one is planned. Not RUNNING any
+            # more, so next_iteration reads the planned time, not the tick after.
+            run.state = _SLEEPING
+            finished = count is not None and run.current_loop >= count
+            if serving:
+                answered = run.acks_run_now[:serving]
+                del run.acks_run_now[:serving]
+                serving = 0
+                upcoming = None if finished else self._next_iteration_of(run)
+                _acknowledge(answered, run.current_loop, upcoming)
+            if finished:
+                return
+
+    async def _attend(self, run: Run, time: Callable[[], float], clock: Clock) -> bool:
+        """Act on the requests flagged since the last look; False means end the run."""
+        run.attention = False
+        if run.stop:
+            return False
+        if self._inbox:
+            await self._drain_inbox()
+            if run.stop:
+                return False
+        if run.rescheduled or run.resumed:
+            if run.resumed:
+                run.resumed = False
+                run.retry_at = None
+                plan.resume(run, self._schedule, time(), clock)
+            if run.rescheduled:
+                run.rescheduled = False
+                plan.replan(run, self._schedule, time(), clock)
+            self._planned(run, asyncio.get_running_loop(), clock)
+        return True
+
+    def _planned(self, run: Run, event_loop: asyncio.AbstractEventLoop, clock: Clock) -> None:
+        if run.acks_plan:
+            iteration = run.current_loop
+            upcoming = None if run.paused else self._next_iteration_of(run)
+            _acknowledge(run.acks_plan, iteration, upcoming)
+
+    async def _wait(self, run: Run, due: float | None, clock: Clock) -> bool:
+        """Wait until ``due`` (monotonic) or a request; True if ``due`` was reached.
+
+        Cancellation propagates (it is how ``Cancel`` preempts a busy run).
+        The hot path in :meth:`_iterate` does the same with :meth:`_arm` and
+        :meth:`_arrived` inline, to save a coroutine per sleep.
+        """
+        waiter = self._arm(run, due)
+        try:
+            reached = await waiter
+        finally:
+            self._disarm(run)
+        return self._arrived(run, reached, clock)
+
+    def _arm(self, run: Run, due: float | None) -> asyncio.Future[bool]:
+        """Prepare a wait: one future, and one timer handle when ``due`` is set.
+
+        A wait for a wall-clock slot is cut into pieces of at most
+        ``WALL_RECHECK_SECONDS`` and confirmed against the wall clock by
+        :meth:`_arrived`, so a clock step or a suspend never makes it early,
+        nor late by more than one piece.
+        """
+        event_loop = self._event_loop
+        assert event_loop is not None
+        waiter: asyncio.Future[bool] = event_loop.create_future()
+        run.waiter = waiter
+        run.capped = False
+        if due is not None:
+            if run.due_wall is not None and run.retry_at is None:
+                limit = event_loop.time() + WALL_RECHECK_SECONDS
+                if due > limit:
+                    due = limit
+                    run.capped = True
+            run.timer = event_loop.call_at(due, _fire, waiter)
+        return waiter
+
+    @staticmethod
+    def _disarm(run: Run) -> None:
+        run.waiter = None
+        timer = run.timer
+        if timer is not None:
+            run.timer = None
+            timer.cancel()
+
+    @staticmethod
+    def _arrived(run: Run, reached: bool, clock: Clock) -> bool:
+        """Whether a finished wait reached its due time (not a request, nor a re-check)."""
+        if not reached or run.capped:
+            return False
+        due_wall = run.due_wall
+        return due_wall is None or run.retry_at is not None or clock.wall() >= due_wall
+
+    def _retry_rule(self, error: BaseException) -> RetryRule | None:
+        for rule in self._retry_rules:
+            if rule.matches(error):
+                return rule
+        types = self._exception_types
+        if types and isinstance(error, types):
+            return _default_rule(types)
+        return None
+
+    def _schedule_retry(
+        self, run: Run, error: BaseException, time: Callable[[], float], clock: Clock
+    ) -> bool:
+        """Decide whether a failed iteration is retried; if so, set when.
+
+        Returns False when the error is to be escalated. A transient error
+        raised after a Stop is not escalated either: the retry it would get
+        is abandoned (True is returned with no retry set, and the run ends
+        normally at its next look at its flags), its error kept in the status.
+        """
+        if isinstance(error, asyncio.CancelledError | KeyboardInterrupt | SystemExit):
+            return False  # classified by the runner
+        self._note(error)
+        rule = self._retry_rule(error) if self._reconnect else None
+        limit = self._max_consecutive_failures
+        retried = rule is not None and (limit is None or run.consecutive_failures < limit)
+        parent = self._parent
+        if parent is not None and not run.stop:
+            # The supervisor's should_retry hook has the last word (SPEC 2).
+            attempt = run.consecutive_failures + 1
+            retried = parent._child_should_retry(self, error, attempt, retried)
+            if retried and rule is None:
+                rule = _SUPERVISOR_RULE
+        self._emit(
+            IterationFailed,
+            iteration=run.current_loop,
+            error=describe(error),
+            retried=retried and not run.stop,
+        )
+        if not retried:
+            return False  # escalated next: _noted keeps _escalate from counting it twice
+        if run.stop:
+            logger.info("loop %r: %s; stopping, not retried", self.path, describe(error))
+            self._noted = None
+            run.retry_at = None
+            run.attention = True
+            return True
+        # Retried: this failure is counted. The body may raise the very same
+        # exception object again (a cached instance), and that is a new failure.
+        self._noted = None
+        assert rule is not None
+        run.consecutive_failures += 1
+        tracker = run.trackers.get(rule)
+        if tracker is None:
+            policy = rule.backoff or self._backoff_or_parents(self._backoff)
+            tracker = run.trackers[rule] = policy.tracker()
+        now = time()
+        next_tick: float | None
+        if run.extra and run.due > now:
+            next_tick = run.due  # an extra run's retry must not delay the pending regular one
+        else:
+            next_tick = plan.retry_deadline(run, self._schedule, now, clock)
+        delay = retry_delay(rule, tracker, error, now=now, next_tick=next_tick)
+        run.retry_at = now + delay
+        if next_tick is not None and delay >= next_tick - now and not run.extra:
+            if delay == next_tick - now:
+                run.retry_at = next_tick  # exactly on the tick, free of float rounding
+            if self._overlap == 1:
+                # The retry runs in place of the regular ticks it reaches, so a
+                # success is not followed at once by a run of those ticks.
+                plan.stand_in(run, self._schedule, run.retry_at, now, clock)
+        logger.info(
+            "loop %r: %s; retry %d in %.3f s", self.path, describe(error), tracker.attempt, delay
+        )
+        self._emit(RetryScheduled, iteration=run.current_loop, attempt=tracker.attempt, delay=delay)
+        return True
+
+    def _recovered(self, run: Run) -> None:
+        run.consecutive_failures = 0
+        trackers = run.trackers
+        for tracker in trackers.values():
+            tracker.success()
+        if all(tracker.attempt == 0 for tracker in trackers.values()):
+            trackers.clear()
+
+    async def _iterate_overlapping(self, run: Run) -> None:
+        """Start iterations on schedule without waiting for the previous ones.
+
+        At most ``overlap`` run at once (0: no limit); when the limit is
+        reached the next start waits for a running one to end, and the
+        ``missed`` policy applies as for an overrun. A transient error is
+        retried inside its own iteration; any other error ends the run, and
+        the iterations still running are cancelled.
+        """
+        event_loop = asyncio.get_running_loop()
+        time = event_loop.time
+        clock = get_clock(event_loop)
+        limit = self._overlap
+        count = self._count
+        running: set[asyncio.Task[None]] = set()
+        failure: list[BaseException] = []
+        launched = 0
+        plan.plan_first(run, self._schedule, time(), clock, self._wait_first)
+        run.state = _SLEEPING  # set up and planned: a ChangeInterval ack sees the plan
+        self._planned(run, event_loop, clock)
+
+        reaping = False  # set once the finally below cancels the iterations
+
+        def done(task: asyncio.Task[None]) -> None:
+            running.discard(task)
+            if task.cancelled():
+                if not reaping:
+                    # Only the finally below cancels an iteration: this one
+                    # raised a CancelledError nobody asked for, a failure.
+                    try:
+                        task.result()
+                    except asyncio.CancelledError as unrequested:
+                        failure.append(unrequested)
+            elif task.exception() is not None:
+                failure.append(task.exception())  # type: ignore[arg-type]
+            run.attend()
+
+        try:
+            while not failure and (count is None or launched < count):
+                if run.attention and not await self._attend(run, time, clock):
+                    break
+                if limit and len(running) >= limit:
+                    await self._wait(run, None, clock)
+                    continue
+                extra = run.run_now
+                if extra:
+                    run.run_now = False
+                elif run.paused:
+                    run.state = _PAUSED
+                    await self._wait(run, None, clock)
+                    continue
+                else:
+                    if run.due_wall is not None:
+                        plan.refresh_wall_due(run, time(), clock)
+                    if run.due > time():
+                        run.state = _SLEEPING
+                        if not await self._wait(run, run.due, clock):
+                            continue
+                    else:
+                        await asyncio.sleep(0)
+                        if run.attention:
+                            continue
+                run.state = _RUNNING
+                launched += 1
+                iteration = event_loop.create_task(self._one_overlapped(run, extra))
+                running.add(iteration)
+                iteration.add_done_callback(done)
+                run.last_start = time()
+                if not extra:
+                    plan.advance(run, self._schedule, time(), clock, self._missed == "skip")
+            while running and not failure:
+                run.state = _STOPPING
+                await self._wait(run, None, clock)
+        finally:
+            reaping = True
+            for task in list(running):
+                task.cancel()
+            if running:
+                await asyncio.wait(running)
+        if failure:
+            raise failure[0]
+
+    async def _one_overlapped(self, run: Run, extra: bool) -> None:
+        event_loop = asyncio.get_running_loop()
+        clock = get_clock(event_loop)
+        args = self._body_args(run)
+        while True:
+            try:
+                await self._coro(*args, **run.kwargs)
+            except BaseException as exc:
+                if isinstance(exc, asyncio.CancelledError) and asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                    raise
+                if not self._schedule_retry(run, exc, event_loop.time, clock):
+                    raise
+                if run.retry_at is None:
+                    return  # stopping: the retry is abandoned
+                delay = run.retry_at - event_loop.time()
+                run.retry_at = None
+                await asyncio.sleep(max(0.0, delay))
+                continue
+            if run.trackers:
+                self._recovered(run)
+            run.current_loop += 1
+            if extra:
+                iteration = run.current_loop
+                _acknowledge(run.acks_run_now, iteration, None)
+            return
+
+    def _next_iteration_of(self, run: Run) -> dt.datetime | None:
+        if run.task.done() or run.stop or run.paused or not run.began or run.ended:
+            return None
+        state = run.state
+        if state is _STARTING:
+            return None
+        event_loop = self._event_loop
+        assert event_loop is not None
+        clock = get_clock(event_loop)
+        if run.retry_at is not None:
+            due, due_wall = run.retry_at, None
+        else:
+            due, due_wall = run.due, run.due_wall
+        if state is _RUNNING and run.retry_at is None and not run.extra:
+            due = plan.next_regular_tick(run, self._schedule, event_loop.time(), clock)
+            due_wall = None
+        if due_wall is not None:
+            return due_wall
+        return clock.wall() + dt.timedelta(seconds=due - event_loop.time())
+
+
+_DEFAULT_RULES: dict[tuple[type[BaseException], ...], RetryRule] = {}
+
+#: The backoff of a loop that has none of its own and no supervisor's (discord's).
+
+#: The rule of an error retried because the supervisor's should_retry said so.
+_SUPERVISOR_RULE = RetryRule(Exception)
+
+
+def _default_rule(types: tuple[type[BaseException], ...]) -> RetryRule:
+    """The rule standing for the whitelist (cached: one tracker per whitelist)."""
+    rule = _DEFAULT_RULES.get(types)
+    if rule is None:
+        rule = _DEFAULT_RULES[types] = RetryRule(types)
+    return rule
