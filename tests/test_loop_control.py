@@ -998,7 +998,9 @@ async def test_stop_during_an_iteration_that_then_fails_transiently_ends_normall
     assert handled == []
     assert after == [False]
     assert not job.failed()
-    assert task.done() and not task.cancelled() and task.exception() is None
+    assert task.done()
+    assert not task.cancelled()
+    assert task.exception() is None
     status = job.status()
     assert status.state is State.STOPPED
     assert status.last_error == "OSError: link down"
