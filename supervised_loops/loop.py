@@ -14,11 +14,12 @@ How one run goes::
                               │  └─ other error: error handler, fail
                               └─▶ after_loop ─▶ report the exit to the parent
 
-The engine that runs it lives in :mod:`supervised_loops._loop_engine` (runs)
-and :mod:`supervised_loops._loop_iteration` (iterations), and the
-per-run bookkeeping in :mod:`supervised_loops._run`; this module is the
-public face: construction, validation, per-instance binding, the
-discord.ext.tasks methods and the control-message handlers.
+Underneath, in layers: :mod:`supervised_loops._run` (per-run state and where
+the next iteration falls), :mod:`supervised_loops._loop_iteration` (the
+iterations and retries), :mod:`supervised_loops._loop_engine` (runs, hooks,
+escalation, exit reports) and :mod:`supervised_loops._loop_control` (the
+control-message handlers). This module is the public face: construction,
+validation, per-instance binding and the discord.ext.tasks methods.
 """
 
 from __future__ import annotations
@@ -28,23 +29,19 @@ import datetime as dt
 import inspect
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, ClassVar, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 from . import _validate
 from ._interval import schedule_from
-from ._loop_engine import LoopEngine
+from ._loop_control import LoopControl
 from ._run import Run
-from .actor import DEFAULT_MAILBOX_SIZE, Actor, Reply
+from .actor import DEFAULT_MAILBOX_SIZE, Actor
 from .backoff import DEFAULT_RETRY_EXCEPTIONS, ExponentialBackoff, RetryRule
-from .errors import ActorStopped
 from .events import describe
 from .messages import (
-    Ack,
     ActorStatus,
     Cancel,
     ChangeInterval,
-    ControlMessage,
-    GetStatus,
     Pause,
     Restart,
     Resume,
@@ -68,7 +65,7 @@ def _coroutine_function(name: str, function: Any) -> CoroFunction:
     return function  # type: ignore[no-any-return]
 
 
-class Loop(LoopEngine):
+class Loop(LoopControl):
     """A periodic background task that is also an actor.
 
     Create one with the :func:`loop` decorator. All discord.ext.tasks names
@@ -82,8 +79,6 @@ class Loop(LoopEngine):
     """
 
     __slots__ = ()
-
-    _control_handlers: ClassVar[dict[type, Callable[[Loop, Any, Reply], None]]]
 
     def __init__(
         self,
@@ -466,147 +461,6 @@ class Loop(LoopEngine):
             last_error=None if error is None else describe(error),
             schedule=str(self._schedule),
         )
-
-    # -- control messages ----------------------------------------------------------
-
-    def _on_control(self, message: ControlMessage, reply: Reply) -> None:
-        handler = self._control_handlers.get(type(message))
-        if handler is None:
-            # A control message of a subclass's own: handled like user traffic.
-            self._deliver_user(message, reply)
-            return
-        handler(self, message, reply)
-
-    def _control_stop(self, message: Stop, reply: Reply) -> None:
-        run = self._active_run(message, reply)
-        if run is None:
-            return
-        if reply is not None:
-            run.acks_end.append((message, reply))
-        if not run.stop:
-            run.stop = True
-            run.attend()
-
-    def _control_cancel(self, message: Cancel, reply: Reply) -> None:
-        run = self._active_run(message, reply)
-        if run is None:
-            return
-        if reply is not None:
-            run.acks_end.append((message, reply))
-        self._cancel_run(run)
-
-    def _control_restart(self, message: Restart, reply: Reply) -> None:
-        run = self._run
-        args = message.args
-        kwargs = message.kwargs
-        if (
-            run is not None
-            and not run.task.done()
-            and not run.began
-            and run.restart
-            and not run.stop
-        ):
-            # A restart that has not begun yet absorbs this one (the latest
-            # arguments win). Not one already told to stop or cancel: this
-            # Restart must start again after it. A Pause sent in between is
-            # undone, since a restart starts unpaused.
-            run.paused = False
-            if args is not None:
-                run.args = args
-            if kwargs is not None:
-                run.kwargs = dict(kwargs)
-        else:
-            last = run if run is not None else None
-            if args is None:
-                args = last.args if last is not None else ()
-            if kwargs is None:
-                kwargs = last.kwargs if last is not None else {}
-            try:
-                run = self._launch(tuple(args), dict(kwargs), restart=True)
-            except RuntimeError:  # no running event loop to start in
-                self._dead_letter(message, reply, "no running event loop")
-                return
-        if reply is not None:
-            run.acks_begin.append((message, reply))
-
-    def _control_change_interval(self, message: ChangeInterval, reply: Reply) -> None:
-        self._schedule = message.schedule
-        run = self._run
-        if run is None or run.task.done():
-            if reply is not None and not reply.done():
-                reply.set_result(Ack(message, self.current_loop, None))
-            return
-        run.rescheduled = True
-        if reply is not None:
-            run.acks_plan.append((message, reply))
-        run.attend()
-
-    def _control_pause(self, message: Pause, reply: Reply) -> None:
-        run = self._active_run(message, reply)
-        if run is None:
-            return
-        run.paused = True
-        run.attend()
-        if reply is not None and not reply.done():
-            reply.set_result(Ack(message, run.current_loop, None))
-
-    def _control_resume(self, message: Resume, reply: Reply) -> None:
-        run = self._active_run(message, reply)
-        if run is None:
-            return
-        if not run.paused:
-            if reply is not None and not reply.done():
-                reply.set_result(Ack(message, run.current_loop, self._next_iteration_of(run)))
-            return
-        run.paused = False
-        run.resumed = True
-        if reply is not None:
-            run.acks_plan.append((message, reply))
-        run.attend()
-
-    def _control_run_now(self, message: RunNow, reply: Reply) -> None:
-        run = self._active_run(message, reply)
-        if run is None:
-            return
-        if run.stop:
-            # The run is ending and will start no iteration: refuse now, as a
-            # dead letter, rather than drop a told RunNow without a trace.
-            self._dead_letter(message, None, "stopping")
-            if reply is not None and not reply.done():
-                reply.set_exception(ActorStopped(self.path, message))
-            return
-        run.run_now = True
-        if reply is not None:
-            run.acks_run_now.append((message, reply))
-        run.attend()
-
-    def _control_get_status(self, message: GetStatus, reply: Reply) -> None:
-        if reply is not None and not reply.done():
-            reply.set_result(self.status())
-
-    def _active_run(self, message: ControlMessage, reply: Reply) -> Run | None:
-        run = self._run
-        if run is None or run.task.done():
-            self._dead_letter(message, reply, "not running")
-            return None
-        return run
-
-    def _wake(self) -> None:
-        run = self._run
-        if run is not None:
-            run.attend()
-
-
-Loop._control_handlers = {
-    Stop: Loop._control_stop,
-    Cancel: Loop._control_cancel,
-    Restart: Loop._control_restart,
-    ChangeInterval: Loop._control_change_interval,
-    Pause: Loop._control_pause,
-    Resume: Loop._control_resume,
-    RunNow: Loop._control_run_now,
-    GetStatus: Loop._control_get_status,
-}
 
 
 # Messages are immutable, so the methods can send shared instances.
