@@ -44,6 +44,8 @@ from .messages import Resume as Resume
 from .messages import RunNow as RunNow
 from .messages import State as State
 from .messages import Stop as Stop
+from .runner import run as run
+from .runner import serve as serve
 from .schedule import Cron as Cron
 from .schedule import DailyAt as DailyAt
 from .schedule import Every as Every
@@ -102,6 +104,8 @@ __all__ = [
     "current_worker",
     "dead_letters",
     "loop",
+    "run",
+    "serve",
     "worker",
 ]
 
