@@ -11,6 +11,11 @@ the attribute is an actor (a Supervisor, a Loop, ...) or a function of no
 arguments returning one. ``run`` shows the live tree while it runs when the
 output is a terminal, and logs events otherwise. ``ctl`` talks to a running
 service over its control socket (see :mod:`supervised_loops.control`).
+
+Exit status: 0 success; 1 the tree failed (``run``), or the service answered
+with an error (``ctl``); 2 a usage error: bad arguments, a TARGET that cannot
+be loaded, a control socket that cannot be served, no service to talk to.
+The full page is ``docs/cli.md``.
 """
 
 from __future__ import annotations
@@ -22,10 +27,12 @@ import importlib
 import importlib.util
 import json
 import logging
+import shutil
 import sys
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import attrs
 
@@ -41,6 +48,18 @@ __all__ = ["load_target", "main"]
 
 #: Seconds between two redraws of the live tree.
 LIVE_REFRESH_SECONDS = 1.0
+
+#: Log records the live view keeps (it shows as many as fit the screen).
+LIVE_LOG_RECORDS = 200
+
+#: Exit status of a usage error (argparse's own, for every usage error).
+USAGE_ERROR = 2
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class _UsageError(Exception):
+    """A mistake on the command line: reported in one line, exit status 2."""
 
 
 def load_target(target: str) -> Actor:
@@ -66,14 +85,17 @@ def load_target(target: str) -> Actor:
             raise ImportError(f"cannot import {module_part!r}")
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
-        sys.path.insert(0, str(path.parent))
+        _import_root(path.parent)  # the file's sibling modules import as usual
         spec.loader.exec_module(module)
     else:
-        sys.path.insert(0, str(Path.cwd()))
+        _import_root(Path.cwd())  # as ``python -m`` does
         module = importlib.import_module(module_part)
     value: Any = module
     for part in attribute.split("."):
-        value = getattr(value, part)
+        try:
+            value = getattr(value, part)
+        except AttributeError:
+            raise AttributeError(f"{module_part!r} has no attribute {attribute!r}") from None
     if not isinstance(value, Actor) and callable(value):
         value = value()
     if not isinstance(value, Actor):
@@ -81,11 +103,23 @@ def load_target(target: str) -> Actor:
     return value
 
 
+def _import_root(directory: Path) -> None:
+    entry = str(directory)
+    if entry not in sys.path:
+        sys.path.insert(0, entry)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="supervised-loops", description="Run and steer supervision trees of loops."
     )
-    parser.add_argument("--log-level", default="INFO", help="logging level (default: INFO)")
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        type=str.upper,
+        choices=_LOG_LEVELS,
+        help="logging level (default: INFO)",
+    )
     commands = parser.add_subparsers(dest="action", required=True)
 
     run = commands.add_parser("run", help="run a tree until Ctrl-C, SIGTERM or its end")
@@ -127,23 +161,26 @@ def _socket_for(args: argparse.Namespace) -> Path:
     sockets = sorted(directory.glob("*.sock")) if directory.is_dir() else []
     if len(sockets) == 1:
         return sockets[0]
-    found = ", ".join(s.stem for s in sockets) or "none"
-    raise SystemExit(f"supervised-loops ctl: say which service with --name (running: {found})")
+    if not sockets:
+        raise _UsageError(f"no service is running (no control socket in {str(directory)!r})")
+    found = ", ".join(s.stem for s in sockets)
+    raise _UsageError(f"say which service with --name or --socket (sockets found: {found})")
 
 
 def _ctl_request(args: argparse.Namespace) -> dict[str, Any]:
+    # Interval options go out whenever given: the server alone validates, and
+    # refuses them on any command but change-interval instead of ignoring them.
     request: dict[str, Any] = {"command": args.command, "path": args.path}
-    if args.command == "change-interval":
-        for field in ("seconds", "minutes", "hours"):
-            value = getattr(args, field)
-            if value is not None:
-                request[field] = value
-        if args.time:
-            times: list[Any] = []
-            for text in args.time:
-                clock, _, zone = text.partition("@")
-                times.append({"time": clock, "tz": zone} if zone else clock)
-            request["time"] = times
+    for field in ("seconds", "minutes", "hours"):
+        value = getattr(args, field)
+        if value is not None:
+            request[field] = value
+    if args.time:
+        times: list[Any] = []
+        for text in args.time:
+            clock, _, zone = text.partition("@")
+            times.append({"time": clock, "tz": zone} if zone else clock)
+        request["time"] = times
     return request
 
 
@@ -180,13 +217,101 @@ def _status_from_json(data: dict[str, Any]) -> ActorStatus:
     )
 
 
-async def _live(tree: Supervisor) -> None:
-    """Redraw the tree in place, once a second, until cancelled."""
-    while True:
-        text = render_status(tree.status())
-        sys.stdout.write("\x1b[H\x1b[2J" + text + "\n\n(Ctrl-C to stop)\n")
-        sys.stdout.flush()
-        await asyncio.sleep(LIVE_REFRESH_SECONDS)
+class _LiveView:
+    """The tree drawn in place on a terminal, once a second, with the latest log lines.
+
+    The view takes the terminal's alternate screen (as ``top`` does), so the
+    shell's own screen and scrollback are left as they were, and redraws by
+    moving the cursor home and overwriting: each line is cut to the
+    terminal's width and cleared to its end, and the rest of the screen is
+    cleared below, so nothing flickers, wraps or lingers. Log records that
+    would go to the terminal (root handlers writing to a tty) are held and
+    shown under the tree instead of being scribbled over it; when the view
+    closes they go back to those handlers (the latest
+    :data:`LIVE_LOG_RECORDS` of them), followed by the final tree on the
+    normal screen.
+    """
+
+    def __init__(self, tree: Supervisor, stream: TextIO, *, footer: str = "") -> None:
+        self._tree = tree
+        self._stream = stream
+        self._footer = footer
+        self._records: deque[logging.LogRecord] = deque(maxlen=LIVE_LOG_RECORDS)
+        self._diverted: list[logging.Handler] = []
+        self._capture = _Capture(self._records)
+
+    def open(self) -> None:
+        """Take the alternate screen and hold the terminal's log records."""
+        root = logging.getLogger()
+        for handler in list(root.handlers):
+            if _writes_to_terminal(handler):
+                self._diverted.append(handler)
+                root.removeHandler(handler)
+        if self._diverted:
+            self._capture.setFormatter(self._diverted[0].formatter)
+            self._capture.setLevel(self._diverted[0].level)
+            root.addHandler(self._capture)
+        self._stream.write("\x1b[?1049h\x1b[?25l")  # alternate screen, cursor hidden
+        self._stream.flush()
+
+    def frame(self, width: int, height: int) -> str:
+        """One redraw for a terminal of ``width`` × ``height`` characters."""
+        lines = render_status(self._tree.status()).splitlines()
+        lines += ["", self._footer] if self._footer else []
+        room = height - 1 - len(lines)  # the last row stays empty: no scrolling
+        if room > 1 and self._records:
+            shown = list(self._records)[-(room - 1) :]
+            lines.append("")
+            for record in shown:
+                lines.append(" ".join(self._capture.format(record).split()))
+        lines = [line[:width] for line in lines[: max(height - 1, 1)]]
+        return "\x1b[H" + "".join(line + "\x1b[K\n" for line in lines) + "\x1b[J"
+
+    def draw(self) -> None:
+        """Redraw the view at the terminal's current size."""
+        size = shutil.get_terminal_size()
+        self._stream.write(self.frame(size.columns, size.lines))
+        self._stream.flush()
+
+    async def run(self) -> None:
+        """Redraw once a second until cancelled."""
+        while True:
+            self.draw()
+            await asyncio.sleep(LIVE_REFRESH_SECONDS)
+
+    def close(self) -> None:
+        """Give the terminal back; replay the held log records; print the final tree."""
+        self._stream.write("\x1b[?25h\x1b[?1049l")  # cursor shown, normal screen
+        self._stream.flush()
+        root = logging.getLogger()
+        if self._diverted:
+            root.removeHandler(self._capture)
+            for handler in self._diverted:
+                root.addHandler(handler)
+                for record in self._records:
+                    if record.levelno >= handler.level:
+                        handler.handle(record)
+            self._diverted.clear()
+        self._stream.write(render_status(self._tree.status()) + "\n")
+        self._stream.flush()
+
+
+class _Capture(logging.Handler):
+    """Keeps records in a bounded deque for the live view."""
+
+    def __init__(self, records: deque[logging.LogRecord]) -> None:
+        super().__init__()
+        self._held = records
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._held.append(record)
+
+
+def _writes_to_terminal(handler: logging.Handler) -> bool:
+    if not isinstance(handler, logging.StreamHandler):
+        return False
+    isatty = getattr(handler.stream, "isatty", None)
+    return bool(isatty is not None and isatty())
 
 
 def describe_event(event: Event) -> str:
@@ -204,44 +329,65 @@ async def _log_events(tree: Supervisor) -> None:
             logger.info("%s", describe_event(event))
 
 
-async def _run(args: argparse.Namespace, target: Actor) -> int:
-    tree = as_tree(target)
+async def _run(args: argparse.Namespace, tree: Supervisor) -> int:
     show_live = not args.no_live and sys.stdout.isatty()
+    control: bool | str = False if args.no_control else (args.socket or True)
+    footer = "(Ctrl-C to stop)"
+    if control:
+        footer = f"(Ctrl-C to stop; control socket {args.socket or default_socket_path(tree.name)})"
+    view = _LiveView(tree, sys.stdout, footer=footer) if show_live else None
     watchers: list[asyncio.Task[None]] = []
 
     def started(root: Supervisor) -> None:
-        watchers.append(asyncio.ensure_future(_live(root) if show_live else _log_events(root)))
+        if view is not None:
+            view.open()
+            watchers.append(asyncio.ensure_future(view.run()))
+        else:
+            watchers.append(asyncio.ensure_future(_log_events(root)))
 
-    control: bool | str = False if args.no_control else (args.socket or True)
     try:
         return await serve(
             tree, control=control, shutdown_timeout=args.shutdown_timeout, on_started=started
         )
+    except (OSError, RuntimeError) as error:  # the control socket cannot be served
+        raise _UsageError(str(error)) from error
     finally:
         for watcher in watchers:
             watcher.cancel()
-        if show_live:
-            print(render_status(tree.status()))
+        await asyncio.gather(*watchers, return_exceptions=True)
+        if view is not None and watchers:
+            view.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console command; returns the exit status."""
+    """Entry point of the console command; returns the exit status.
+
+    A usage error (bad TARGET, no service to talk to, a control socket that
+    cannot be served) prints one line on stderr and returns 2, as argparse
+    does for bad arguments.
+    """
     args = _parser().parse_args(argv)
     logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    if args.action == "ctl":
+    try:
+        if args.action == "ctl":
+            try:
+                reply = asyncio.run(ControlClient(_socket_for(args)).request(_ctl_request(args)))
+            except (ConnectionError, TimeoutError) as error:
+                raise _UsageError(str(error)) from error
+            return _print_reply(reply, args.json)
         try:
-            reply = asyncio.run(ControlClient(_socket_for(args)).request(_ctl_request(args)))
-        except ConnectionError as error:
-            print(f"supervised-loops ctl: {error}", file=sys.stderr)
-            return 2
-        return _print_reply(reply, args.json)
-    target = load_target(args.target)
-    if args.action == "tree":
-        print(render_status(as_tree(target).status()))
-        return 0
-    return asyncio.run(_run(args, target))
+            tree = as_tree(load_target(args.target))  # as_tree: an actor supervised elsewhere
+        except (ImportError, AttributeError, TypeError, ValueError) as error:
+            raise _UsageError(f"cannot load {args.target!r}: {error}") from error
+        if args.action == "tree":
+            print(render_status(tree.status()))
+            return 0
+        return asyncio.run(_run(args, tree))
+    except _UsageError as error:
+        print(f"supervised-loops {args.action}: {error}", file=sys.stderr)
+        return USAGE_ERROR
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -222,7 +222,8 @@ class ControlServer:
         self._tree = tree
         self._path = Path(path)
         self._timeout = timeout
-        self._server: asyncio.AbstractServer | None = None
+        self._server: asyncio.Server | None = None
+        self._closing = False
         self._connections: set[asyncio.Task[Any]] = set()
 
     @property
@@ -233,8 +234,13 @@ class ControlServer:
     async def start(self) -> None:
         """Create the private directory and the socket, and start serving.
 
+        A socket file left behind by a process that was killed (nothing
+        listens on it) is replaced.
+
         Raises:
             RuntimeError: another live server already listens on the path.
+            FileExistsError: the path exists and is not a socket (it is
+                never deleted).
             PermissionError: the directory exists and belongs to someone else
                 or is open to others.
         """
@@ -245,7 +251,10 @@ class ControlServer:
             raise PermissionError(
                 f"control directory {str(directory)!r} must belong to you with mode 0700"
             )
-        if self._path.exists():
+        if self._path.exists() or self._path.is_symlink():
+            if not stat.S_ISSOCK(self._path.lstat().st_mode):
+                # Never delete what is not a socket: the path is a mistake.
+                raise FileExistsError(f"{str(self._path)!r} exists and is not a socket")
             if await _is_live(self._path):
                 raise RuntimeError(f"a service already listens on {str(self._path)!r}")
             self._path.unlink()  # a stale socket left by a killed process
@@ -264,6 +273,16 @@ class ControlServer:
         if server is None:
             return
         self._server = None
+        self._closing = True  # a connection accepted but not yet served is hung up on
+        # Stop accepting first, and let connections already accepted reach
+        # _serve before the listener closes: on Python 3.11, closing it while
+        # a connection is between accept and its transport leaks that
+        # connection, and its client waits for a reply forever.
+        event_loop = asyncio.get_running_loop()
+        for listener in server.sockets:
+            event_loop.remove_reader(listener.fileno())
+        for _ in range(2):
+            await asyncio.sleep(0)
         server.close()
         for task in list(self._connections):
             task.cancel()
@@ -283,6 +302,11 @@ class ControlServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
+        if self._closing:
+            # Accepted just before close(), served only after it: without this
+            # the client would wait forever on a server that no longer exists.
+            writer.close()
+            return
         self._connections.add(task)
         try:
             while True:
@@ -297,7 +321,7 @@ class ControlServer:
                     writer.write(json.dumps(reply).encode() + b"\n")
                     await writer.drain()
                     return
-                if len(line) > MAX_REQUEST_BYTES:
+                if len(line.removesuffix(b"\n")) > MAX_REQUEST_BYTES:
                     reply = _error(ValueError(f"request longer than {MAX_REQUEST_BYTES} bytes"))
                     writer.write(json.dumps(reply).encode() + b"\n")
                     await writer.drain()
@@ -315,7 +339,7 @@ class ControlServer:
 
     async def _answer(self, line: bytes) -> dict[str, Any]:
         try:
-            request = json.loads(line)
+            request = json.loads(line.decode("utf-8"))  # UTF-8 only, as documented
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             return _error(ValueError(f"malformed JSON: {error}"))
         try:
@@ -341,8 +365,9 @@ def _resolve(tree: Addressable, path: str) -> Any:
         return tree.lookup(path)
     except LookupError:
         if path.startswith(name + "/"):
-            return tree.lookup(path[len(name) + 1 :])
-        raise
+            with contextlib.suppress(LookupError):
+                return tree.lookup(path[len(name) + 1 :])
+        raise  # the error names the path as the client wrote it
 
 
 async def _is_live(path: Path) -> bool:
@@ -357,16 +382,26 @@ async def _is_live(path: Path) -> bool:
 
 
 class ControlClient:
-    """Send requests to a :class:`ControlServer` (what ``supervised-loops ctl`` uses)."""
+    """Send requests to a :class:`ControlServer` (what ``supervised-loops ctl`` uses).
 
-    def __init__(self, path: Path | str) -> None:
+    Args:
+        path: the server's socket.
+        timeout: seconds to wait for a reply; a little longer than the
+            server's own :data:`REQUEST_TIMEOUT`, so that a request the tree
+            is slow to acknowledge comes back as the server's error reply.
+    """
+
+    def __init__(self, path: Path | str, *, timeout: float = REQUEST_TIMEOUT + 5.0) -> None:
         self._path = Path(path)
+        self._timeout = timeout
 
     async def request(self, request: Mapping[str, Any]) -> dict[str, Any]:
         """Send one request and return the decoded reply.
 
         Raises:
-            ConnectionError: nothing listens on the socket.
+            ConnectionError: nothing listens on the socket, or the service
+                hung up without replying.
+            TimeoutError: no reply came within the timeout.
         """
         try:
             reader, writer = await asyncio.open_unix_connection(
@@ -377,7 +412,12 @@ class ControlClient:
         try:
             writer.write(json.dumps(dict(request)).encode() + b"\n")
             await writer.drain()
-            line = await reader.readline()
+            try:
+                line = await asyncio.wait_for(reader.readline(), self._timeout)
+            except TimeoutError:
+                raise TimeoutError(
+                    f"no reply from {str(self._path)!r} within {self._timeout} seconds"
+                ) from None
         finally:
             writer.close()
             with contextlib.suppress(Exception):

@@ -8,9 +8,19 @@ seconds in total; a second signal, or the timeout, cancels whatever is
 still running at once.
 
 Exit status: ``run`` returns normally after a clean stop (exit status 0) and
-raises ``SystemExit(1)`` after an escalated failure, once the failure has
-been logged with its traceback. ``serve`` is the same without the exit, for
+raises ``SystemExit(1)`` otherwise, once the reason has been logged: an
+escalated failure (with its traceback), a tree that failed to start, or a
+*forced* shutdown (a second signal, or ``shutdown_timeout`` running out,
+while the tree was still shutting down: some ``after_loop`` may have been cut
+short, so the stop was not clean). ``serve`` is the same without the exit, for
 programs that embed the tree in a larger asyncio application.
+
+A single actor (a Loop, a worker) is run inside a one-child Supervisor named
+after it: the child is transient and significant, so the program ends with
+status 0 when the actor ends by itself (a Loop's ``count`` reached, a
+worker's coroutine returned, a ``ctl stop``), and a failure is restarted by
+the supervisor's default restart intensity before it ends the program with
+status 1.
 """
 
 from __future__ import annotations
@@ -40,6 +50,12 @@ DEFAULT_SHUTDOWN_TIMEOUT = 30.0
 def as_tree(target: Actor) -> Supervisor:
     """Return ``target`` if it is a Supervisor, else a one-child Supervisor around it.
 
+    The wrapper is named after the actor, which is its only child, transient
+    and significant (``auto_shutdown="any_significant"``): the tree ends
+    normally when the actor ends by itself, as a standalone Loop would,
+    instead of restarting a finished Loop until the restart intensity fails
+    the tree.
+
     Raises:
         TypeError: ``target`` is not an actor.
     """
@@ -47,7 +63,11 @@ def as_tree(target: Actor) -> Supervisor:
         return target
     if not isinstance(target, Actor):
         raise TypeError(f"'tree' must be a Supervisor, a Loop or another actor (got {target!r})")
-    return Supervisor(child(target), name=target.name)
+    return Supervisor(
+        child(target, restart="transient", significant=True),
+        auto_shutdown="any_significant",
+        name=target.name,
+    )
 
 
 async def serve(
@@ -69,16 +89,33 @@ async def serve(
         on_started: called with the tree once it has started (e.g. to show it).
 
     Returns:
-        0 after a clean stop, 1 after an escalated failure (logged here).
+        0 after a clean stop (or an end of the tree by itself); 1 after an
+        escalated failure, a failed start or a forced shutdown (the reason
+        is logged here, a failure with its traceback).
 
-    If ``serve`` itself is cancelled, the tree is cancelled and the
-    cancellation propagates.
+    Raises:
+        RuntimeError, OSError: the control socket cannot be served (another
+            live service listens on it, its directory is not private, ...);
+            nothing has been started then.
+
+    A signal that arrives while the tree starts takes effect once the start
+    returns; a second one cancels the start. If ``serve`` itself is
+    cancelled, the tree is cancelled and the cancellation propagates.
     """
     shutdown_timeout = _validate.seconds("shutdown_timeout", shutdown_timeout)
     root = as_tree(tree)
     event_loop = asyncio.get_running_loop()
     stop_requested = asyncio.Event()
     signals_seen: list[int] = []
+    forced = False
+
+    def force() -> None:
+        # Cancel whatever still runs; only a tree still running makes the
+        # stop unclean (a signal racing the tree's own end changes nothing).
+        nonlocal forced
+        if root.is_running():
+            forced = True
+            root.tell(Cancel())
 
     def on_signal(signum: int) -> None:
         signals_seen.append(signum)
@@ -87,7 +124,7 @@ async def serve(
             stop_requested.set()
         else:
             logger.warning("second signal: cancelling %r now", root.name)
-            root.tell(Cancel())
+            force()
 
     installed: list[int] = []
     if handle_signals:
@@ -95,13 +132,20 @@ async def serve(
             event_loop.add_signal_handler(signum, on_signal, signum)
             installed.append(signum)
     server: ControlServer | None = None
+    ended: asyncio.Future[None] | None = None
     try:
-        await root.start()
         if control:
+            # Before the tree: a socket already in use fails the program
+            # before it does anything (two copies of one service, say).
             path = default_socket_path(root.name) if control is True else Path(control)
             server = ControlServer(root, path)
             await server.start()
             logger.info("control socket: %s", path)
+        try:
+            await root.start()
+        except Exception as error:
+            logger.error("%r failed to start: %s", root.name, error, exc_info=error)
+            return 1
         if on_started is not None:
             on_started(root)
         ended = asyncio.ensure_future(root.wait())
@@ -119,15 +163,24 @@ async def serve(
                     root.name,
                     shutdown_timeout,
                 )
-                root.tell(Cancel())
+                force()
             await asyncio.wait((ended,))
         try:
             ended.result()
         except Exception as error:
             logger.error("%r failed: %s", root.name, error, exc_info=error)
             return 1
+        if forced:
+            logger.error("%r was cancelled before its shutdown ended", root.name)
+            return 1
         return 0
+    except asyncio.CancelledError:
+        if root.is_running():
+            root.tell(Cancel())
+        raise
     finally:
+        if ended is not None and not ended.done():
+            ended.cancel()
         if server is not None:
             await server.close()
         for signum in installed:
@@ -146,11 +199,13 @@ def run(
 ) -> None:
     """Run ``tree`` as the program: until it ends or SIGINT/SIGTERM.
 
-    Returns after a clean stop; after an escalated failure, logs it and
-    raises ``SystemExit(1)``. See :func:`serve` for the arguments.
+    Returns after a clean stop; after an escalated failure, a failed start
+    or a forced shutdown, logs it and raises ``SystemExit(1)``. See
+    :func:`serve` for the arguments.
 
     Raises:
-        SystemExit: with status 1 when the tree failed.
+        SystemExit: with status 1 when the tree did not end cleanly.
+        RuntimeError, OSError: the control socket cannot be served.
     """
     status = asyncio.run(
         serve(tree, control=control, shutdown_timeout=shutdown_timeout, on_started=on_started)

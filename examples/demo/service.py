@@ -5,7 +5,8 @@
     demo                      Supervisor (one_for_one)
     ├── ingest                Supervisor (rest_for_one): the writer starts first, stops last
     │   ├── writer            every 3 s, flushes the buffer to SQLite; flushes again on shutdown
-    │   └── poller            every 0.5 s, reads a flaky source; ConnectionError is retried
+    │   └── poller            every 0.5 s, reads a flaky source; ConnectionError is retried;
+    │                         flushes when it ends (if the writer was stopped by hand first)
     ├── report                daily at 18:00 UTC (or on `ctl run-now demo/report`)
     └── heartbeat             every 1 s, records that the service is alive
 
@@ -15,6 +16,8 @@ Ctrl-C stops it in order; every reading polled is in the database afterwards
 (``SELECT count(*), max(seq) FROM readings`` gives the same number twice).
 
 The database path comes from ``$DEMO_DB`` (default ``demo.sqlite3``).
+Timestamps come from the event loop's clock (:func:`supervised_loops.clock.get_clock`),
+not ``datetime.now()``, so the demo runs in virtual time in its tests.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import random
 import sqlite3
 
 from supervised_loops import Supervisor, child, loop
+from supervised_loops.clock import get_clock
 
 logger = logging.getLogger("demo")
 
@@ -63,7 +67,7 @@ class Ingest:
     async def poller(self) -> None:
         value = await self.source.read()  # ConnectionError: retried with backoff
         self.seq += 1
-        self.buffer.append((self.seq, dt.datetime.now(dt.UTC).isoformat(), value))
+        self.buffer.append((self.seq, get_clock().wall().isoformat(), value))
 
     @loop(seconds=3)
     async def writer(self) -> None:
@@ -72,6 +76,10 @@ class Ingest:
     @writer.after_loop
     async def _flush_on_exit(self) -> None:
         self.flush()  # stopped or cancelled: nothing polled is lost
+
+    @poller.after_loop
+    async def _flush_what_was_polled(self) -> None:
+        self.flush()  # in case the writer was stopped by hand before it
 
     def flush(self) -> None:
         if self.buffer:
@@ -89,7 +97,7 @@ def make_tree(db_path: str | None = None, *, seed: int | None = None) -> Supervi
 
     @loop(time=dt.time(18, 0))
     async def report() -> None:
-        day = dt.date.today().isoformat()
+        day = get_clock().wall().date().isoformat()  # the UTC day
         count, mean = db.execute("SELECT count(*), avg(value) FROM readings").fetchone()
         with db:
             db.execute("INSERT INTO reports VALUES (?, ?, ?)", (day, count, mean))
@@ -100,7 +108,7 @@ def make_tree(db_path: str | None = None, *, seed: int | None = None) -> Supervi
         with db:
             db.execute(
                 "INSERT OR REPLACE INTO heartbeat VALUES (1, ?)",
-                (dt.datetime.now(dt.UTC).isoformat(),),
+                (get_clock().wall().isoformat(),),
             )
 
     return Supervisor(
