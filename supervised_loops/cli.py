@@ -36,12 +36,13 @@ from typing import Any, TextIO
 
 import attrs
 
+from . import _validate
 from .actor import Actor
 from .control import COMMANDS, ControlClient, default_socket_path
 from .events import Event
 from .messages import ActorStatus, State
 from .render import render_status
-from .runner import as_tree, serve
+from .runner import DEFAULT_SHUTDOWN_TIMEOUT, as_tree, serve
 from .supervisor import Supervisor
 
 __all__ = ["load_target", "main"]
@@ -109,6 +110,13 @@ def _import_root(directory: Path) -> None:
         sys.path.insert(0, entry)
 
 
+def _seconds(text: str) -> float:
+    try:
+        return _validate.seconds("--shutdown-timeout", float(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="supervised-loops", description="Run and steer supervision trees of loops."
@@ -122,31 +130,56 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="action", required=True)
 
+    target_help = "module:attribute or path/to/file.py:attribute (an actor or a factory of one)"
     run = commands.add_parser("run", help="run a tree until Ctrl-C, SIGTERM or its end")
-    run.add_argument("target", help="module:attribute or path/to/file.py:attribute")
-    run.add_argument("--socket", help="control socket path (default: per-user runtime dir)")
-    run.add_argument("--no-control", action="store_true", help="do not serve the control socket")
-    run.add_argument("--no-live", action="store_true", help="do not redraw the live tree")
+    run.add_argument("target", metavar="TARGET", help=target_help)
     run.add_argument(
-        "--shutdown-timeout", type=float, default=30.0, help="seconds for a graceful shutdown"
+        "--socket",
+        metavar="PATH",
+        help="control socket path, in a directory only you can enter "
+        "(default: <runtime dir>/supervised-loops/<root name>.sock)",
+    )
+    run.add_argument("--no-control", action="store_true", help="do not serve the control socket")
+    run.add_argument(
+        "--no-live", action="store_true", help="log events instead of redrawing the live tree"
+    )
+    run.add_argument(
+        "--shutdown-timeout",
+        type=_seconds,
+        default=DEFAULT_SHUTDOWN_TIMEOUT,
+        metavar="SECONDS",
+        help="seconds the graceful shutdown may take before everything is cancelled "
+        "(default: %(default)s)",
     )
 
     tree = commands.add_parser("tree", help="print a tree without running it")
-    tree.add_argument("target")
+    tree.add_argument("target", metavar="TARGET", help=target_help)
 
     ctl = commands.add_parser("ctl", help="send a control message to a running service")
     where = ctl.add_mutually_exclusive_group()
-    where.add_argument("--socket", help="control socket path")
-    where.add_argument("--name", help="name of the service's root (finds its default socket)")
-    ctl.add_argument("command", choices=COMMANDS)
-    ctl.add_argument("path", nargs="?", default="", help="actor path, e.g. app/poller")
-    ctl.add_argument("--seconds", type=float)
-    ctl.add_argument("--minutes", type=float)
-    ctl.add_argument("--hours", type=float)
+    where.add_argument("--socket", metavar="PATH", help="the service's control socket")
+    where.add_argument("--name", help="the name of the service's root (finds its default socket)")
+    ctl.add_argument(
+        "command", metavar="COMMAND", choices=COMMANDS, help=f"one of: {', '.join(COMMANDS)}"
+    )
+    ctl.add_argument(
+        "path",
+        nargs="?",
+        default="",
+        metavar="PATH",
+        help="the actor, as status shows it (demo/ingest/poller) or relative to the root "
+        "(ingest/poller); default: the root",
+    )
+    for unit in ("seconds", "minutes", "hours"):
+        ctl.add_argument(
+            f"--{unit}", type=float, metavar="N", help=f"change-interval: {unit} (adds up)"
+        )
     ctl.add_argument(
         "--time",
         action="append",
-        help="time of day HH:MM[:SS] (UTC) or HH:MM@Zone/Name; repeatable",
+        metavar="HH:MM[:SS][@ZONE]",
+        help="change-interval: a time of day, in UTC or in the named zone "
+        "(09:30@Europe/Berlin); repeatable",
     )
     ctl.add_argument("--json", action="store_true", help="print the raw JSON reply")
     return parser

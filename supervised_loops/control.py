@@ -21,8 +21,9 @@ Commands: ``status`` (path optional: the whole tree), ``stop``, ``cancel``,
 ``restart``, ``pause``, ``resume``, ``run-now``, ``change-interval`` (with
 ``seconds``/``minutes``/``hours`` numbers or ``time``: a list of
 ``"HH:MM[:SS]"`` strings, UTC, or objects ``{"time": "HH:MM", "tz":
-"Europe/Berlin"}``). A request line longer than :data:`MAX_REQUEST_BYTES` is
-refused and the connection closed.
+"Europe/Berlin"}``). A request line longer than :data:`MAX_REQUEST_BYTES`
+(the newline not counted) is refused and the connection closed. Requests
+must be UTF-8. The full protocol, with every error, is in ``docs/cli.md``.
 """
 
 from __future__ import annotations

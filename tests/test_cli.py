@@ -16,6 +16,7 @@ import io
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -34,7 +35,7 @@ import pytest
 
 from supervised_loops import Loop, Supervisor, child, loop
 from supervised_loops.cli import _LiveView, describe_event, load_target, main
-from supervised_loops.control import ControlServer, default_socket_path
+from supervised_loops.control import COMMANDS, ControlServer, default_socket_path
 from supervised_loops.events import ActorStopped, RetryScheduled
 
 REPO = Path(__file__).resolve().parent.parent
@@ -238,6 +239,33 @@ def test_an_unknown_log_level_is_refused_by_the_parser(
         main(["--log-level", "loud", "tree", "x:y"])
     assert caught.value.code == 2
     assert "argument --log-level: invalid choice: 'LOUD'" in capsys.readouterr().err
+
+
+def test_a_negative_shutdown_timeout_is_refused_by_the_parser(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["run", "x:y", "--shutdown-timeout", "-1"])
+    assert caught.value.code == 2
+    assert capsys.readouterr().err.endswith(
+        "error: argument --shutdown-timeout: '--shutdown-timeout' must be >= 0 (got -1.0)\n"
+    )
+
+
+@pytest.mark.parametrize("action", ["run", "tree", "ctl"])
+def test_the_cli_page_documents_every_option_of_every_subcommand(
+    action: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    page = (REPO / "docs" / "cli.md").read_text()
+    with pytest.raises(SystemExit):
+        main([action, "--help"])
+    options = set(re.findall(r"(--[a-z][a-z-]*)", capsys.readouterr().out)) - {"--help"}
+    options.add("--log-level")
+    assert options
+    assert [option for option in sorted(options) if f"`{option}" not in page] == []
+    assert f"## `{action}`" in page
+    for command in COMMANDS:
+        assert f"| `{command}` |" in page
 
 
 # -- run, in this process -------------------------------------------------------------------

@@ -557,6 +557,20 @@ async def test_a_message_the_actor_refuses_is_an_error_reply(short_dir: Path) ->
 
 
 @virtual_time(start=START)
+async def test_a_message_to_a_loop_that_is_not_running_is_an_error_reply(short_dir: Path) -> None:
+    app = App()
+    path = short_dir / "app.sock"
+    async with app.tree, ControlServer(app.tree, path):
+        assert (await ask(path, {"command": "stop", "path": "ingest/poller"}))["ok"] is True
+        reply = await ask(path, {"command": "pause", "path": "ingest/poller"})
+        assert reply == error(
+            "ActorNotRunning", "actor 'app/ingest/poller' is not running; Pause() was not delivered"
+        )
+        assert app.poller.status().state is State.STOPPED
+        assert app.writer.is_running()
+
+
+@virtual_time(start=START)
 async def test_requests_on_one_connection_are_answered_in_order(short_dir: Path) -> None:
     app = App()
     path = short_dir / "app.sock"
