@@ -2,9 +2,11 @@
 
 ::
 
-    supervised-loops run  TARGET [--socket PATH] [--no-control] [--no-live]
+    supervised-loops run  TARGET [--socket PATH | --no-control] [--no-live]
+                                 [--shutdown-timeout SECONDS]
     supervised-loops tree TARGET
-    supervised-loops ctl  [--socket PATH | --name NAME] COMMAND [PATH] [interval options]
+    supervised-loops ctl  [--socket PATH | --name NAME] [--json] COMMAND [PATH]
+                          [--seconds N] [--minutes N] [--hours N] [--time HH:MM[@ZONE] ...]
 
 ``TARGET`` is ``package.module:attribute`` or ``path/to/file.py:attribute``;
 the attribute is an actor (a Supervisor, a Loop, ...) or a function of no

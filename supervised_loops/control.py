@@ -56,6 +56,7 @@ from .messages import (
 )
 
 __all__ = [
+    "MAX_REPLY_BYTES",
     "MAX_REQUEST_BYTES",
     "ControlClient",
     "ControlServer",
@@ -66,6 +67,10 @@ __all__ = [
 
 #: Longest request line accepted, in bytes.
 MAX_REQUEST_BYTES = 64 * 1024
+
+#: Longest reply line the client reads, in bytes: the status of a tree of
+#: ten thousand loops is a few megabytes of JSON.
+MAX_REPLY_BYTES = 64 * 1024 * 1024
 
 #: Seconds a request may wait for the tree's acknowledgement.
 REQUEST_TIMEOUT = 30.0
@@ -406,7 +411,7 @@ class ControlClient:
         """
         try:
             reader, writer = await asyncio.open_unix_connection(
-                str(self._path), limit=16 * MAX_REQUEST_BYTES
+                str(self._path), limit=MAX_REPLY_BYTES
             )
         except (FileNotFoundError, ConnectionRefusedError) as error:
             raise ConnectionError(f"no service listens on {str(self._path)!r}") from error
@@ -419,6 +424,8 @@ class ControlClient:
                 raise TimeoutError(
                     f"no reply from {str(self._path)!r} within {self._timeout} seconds"
                 ) from None
+        except ConnectionError as error:  # reset or broken pipe: it hung up
+            raise ConnectionError("the service closed the connection without replying") from error
         finally:
             writer.close()
             with contextlib.suppress(Exception):

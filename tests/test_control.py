@@ -25,7 +25,16 @@ from typing import Any
 
 import pytest
 
-from supervised_loops import ChangeInterval, Loop, State, Stop, Supervisor, child, dead_letters
+from supervised_loops import (
+    ActorStatus,
+    ChangeInterval,
+    Loop,
+    State,
+    Stop,
+    Supervisor,
+    child,
+    dead_letters,
+)
 from supervised_loops import loop as make_loop
 from supervised_loops.control import (
     MAX_REQUEST_BYTES,
@@ -665,3 +674,98 @@ async def test_the_client_sends_one_request_and_decodes_the_reply(short_dir: Pat
             },
         }
         assert app.poller.current_loop == 2
+
+
+@virtual_time(start=START)
+async def test_an_actor_slow_to_acknowledge_gets_an_ask_timeout_reply(short_dir: Path) -> None:
+    async def slow_body() -> None:
+        await asyncio.sleep(3600)  # a long iteration: Stop waits for its end
+
+    slow = make_loop(seconds=1, name="slow")(slow_body)
+    tree = Supervisor(child(slow), name="app")
+    path = short_dir / "app.sock"
+    async with tree, ControlServer(tree, path, timeout=5.0):
+        began = asyncio.get_running_loop().time()
+        reply = await ask(path, {"command": "stop", "path": "slow"})
+        assert reply == error(
+            "AskTimeout", "actor 'app/slow' did not answer Stop() within 5.0 seconds"
+        )
+        assert asyncio.get_running_loop().time() - began == 5.0
+        assert slow.status().state is State.STOPPING  # delivered: it still takes effect
+
+
+@virtual_time(start=START)
+async def test_the_client_gives_up_on_a_server_that_never_replies(short_dir: Path) -> None:
+    path = short_dir / "mute.sock"
+    connections: list[asyncio.StreamWriter] = []
+
+    async def mute(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)  # reads nothing, answers nothing, keeps the line open
+
+    server = await asyncio.start_unix_server(mute, path=str(path))
+    try:
+        with pytest.raises(TimeoutError) as caught:
+            await ControlClient(path, timeout=2.0).request({"command": "status"})
+        assert str(caught.value) == f"no reply from {str(path)!r} within 2.0 seconds"
+    finally:
+        for writer in connections:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+@virtual_time(start=START)
+async def test_the_client_reports_a_service_that_hangs_up_without_replying(
+    short_dir: Path,
+) -> None:
+    path = short_dir / "rude.sock"
+
+    async def rude(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    server = await asyncio.start_unix_server(rude, path=str(path))
+    try:
+        with pytest.raises(ConnectionError) as caught:
+            await ControlClient(path).request({"command": "status"})
+        assert str(caught.value) == "the service closed the connection without replying"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+class HugeTree:
+    """Enough of a tree for the server: a root with ten thousand loops in its status."""
+
+    name = "huge"
+
+    def lookup(self, path: str) -> Any:
+        raise LookupError(path)
+
+    def status(self) -> ActorStatus:
+        loops = tuple(
+            ActorStatus(
+                name=f"loop{index}",
+                path=f"huge/loop{index}",
+                kind="loop",
+                state=State.SLEEPING,
+                current_loop=index,
+                next_iteration=START,
+                schedule="Every(seconds=60.0)",
+            )
+            for index in range(10_000)
+        )
+        return ActorStatus(
+            name="huge", path="huge", kind="supervisor", state=State.RUNNING, children=loops
+        )
+
+
+@virtual_time(start=START)
+async def test_the_status_of_ten_thousand_loops_comes_back_whole(short_dir: Path) -> None:
+    path = short_dir / "huge.sock"
+    async with ControlServer(HugeTree(), path):
+        reply = await ControlClient(path).request({"command": "status"})
+    children = reply["result"]["children"]
+    assert len(json.dumps(reply)) > 2 * 1024 * 1024  # far more than a request may be
+    assert len(children) == 10_000
+    assert children[-1]["path"] == "huge/loop9999"
+    assert children[-1]["current_loop"] == 9999

@@ -271,7 +271,7 @@ def default_signal_handlers() -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("default_signal_handlers")
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 @virtual_time(start=START)
 async def test_a_signal_shuts_the_tree_down_gracefully_and_serve_returns_0(
     signum: signal.Signals, caplog: pytest.LogCaptureFixture
@@ -432,15 +432,40 @@ async def test_control_true_listens_on_the_default_socket_of_the_root(
 DEADLINE = 15.0
 
 
-def service(
-    tmp_path: Path, target: str, *options: str, env: dict[str, str] | None = None
-) -> subprocess.Popen[bytes]:
-    """Start ``supervised-loops run TARGET --no-live OPTIONS`` with its output in files."""
-    command = [sys.executable, "-m", "supervised_loops.cli", "run", target, "--no-live", *options]
-    with (tmp_path / "stdout.txt").open("wb") as out, (tmp_path / "stderr.txt").open("wb") as err:
-        return subprocess.Popen(
-            command, cwd=tmp_path, env={**os.environ, **(env or {})}, stdout=out, stderr=err
-        )
+Service = Callable[..., "subprocess.Popen[bytes]"]
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[Service]:
+    """Start ``supervised-loops run TARGET --no-live OPTIONS`` with its output in files.
+
+    Whatever a failing test leaves running is killed at teardown.
+    """
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(
+        target: str, *options: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "supervised_loops.cli", "run", target, "--no-live"]
+        with (
+            (tmp_path / "stdout.txt").open("wb") as out,
+            (tmp_path / "stderr.txt").open("wb") as err,
+        ):
+            process = subprocess.Popen(
+                [*command, *options],
+                cwd=tmp_path,
+                env={**os.environ, **(env or {})},
+                stdout=out,
+                stderr=err,
+            )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def stderr_of(tmp_path: Path) -> str:
@@ -483,25 +508,22 @@ def status_of(path: Path, actor: str) -> dict[str, Any] | None:
 
 
 def ended(process: subprocess.Popen[bytes], seconds: float = DEADLINE) -> int:
-    try:
-        return process.wait(timeout=seconds)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-        raise
+    return process.wait(timeout=seconds)  # the fixture kills it if it times out
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_real_process_a_signal_stops_the_demo_with_0_and_every_reading_flushed(
-    tmp_path: Path, short_dir: Path, signum: signal.Signals
+    tmp_path: Path, short_dir: Path, service: Service, signum: signal.Signals
 ) -> None:
     database = tmp_path / "demo.sqlite3"
     sock = short_dir / "demo.sock"
-    process = service(
-        tmp_path, f"{DEMO}:make_tree", "--socket", str(sock), env={"DEMO_DB": str(database)}
-    )
-    polled = lambda: ((status_of(sock, "ingest/poller") or {}).get("current_loop", 0)) >= 2  # noqa: E731
-    wait_for("two readings polled", polled, process, tmp_path)
+    process = service(f"{DEMO}:make_tree", "--socket", str(sock), env={"DEMO_DB": str(database)})
+
+    def polled_twice() -> bool:
+        status = status_of(sock, "ingest/poller")
+        return status is not None and status["current_loop"] >= 2
+
+    wait_for("two readings polled", polled_twice, process, tmp_path)
     process.send_signal(signum)
     assert ended(process) == 0, stderr_of(tmp_path)
     with contextlib.closing(sqlite3.connect(database)) as db:
@@ -537,11 +559,11 @@ tree = Supervisor(child(ticker, shutdown=3600.0), name="slow")
 
 
 def test_real_process_a_second_signal_during_a_slow_shutdown_exits_1_at_once(
-    tmp_path: Path, short_dir: Path
+    tmp_path: Path, short_dir: Path, service: Service
 ) -> None:
     (tmp_path / "slow.py").write_text(SLOW_TARGET)
     sock = short_dir / "slow.sock"
-    process = service(tmp_path, "slow.py:tree", "--socket", str(sock), "--shutdown-timeout", "3600")
+    process = service("slow.py:tree", "--socket", str(sock), "--shutdown-timeout", "3600")
     wait_for("the control socket", lambda: status_of(sock, "") is not None, process, tmp_path)
     process.send_signal(signal.SIGINT)
     wait_for("after_loop", (tmp_path / "after_loop_began").exists, process, tmp_path)
@@ -569,9 +591,11 @@ tree = Supervisor(child(broken), max_restarts=1, name="fragile")
 """
 
 
-def test_real_process_a_tree_that_fails_exits_1_and_logs_the_traceback(tmp_path: Path) -> None:
+def test_real_process_a_tree_that_fails_exits_1_and_logs_the_traceback(
+    tmp_path: Path, service: Service
+) -> None:
     (tmp_path / "fragile.py").write_text(FRAGILE_TARGET)
-    process = service(tmp_path, "fragile.py:tree", "--no-control")
+    process = service("fragile.py:tree", "--no-control")
     assert ended(process) == 1
     log = stderr_of(tmp_path)
     assert (
