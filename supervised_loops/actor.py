@@ -281,6 +281,13 @@ class Actor:
                     raise
                 if not reply.done():
                     reply.set_exception(error)
+            except BaseException:
+                # Cancelled (Cancel, Restart, a shutdown) while handling it: the
+                # message is out of the inbox, so _discard_inbox will not answer
+                # it; answer now, or an asker without a timeout waits forever.
+                if reply is not None and not reply.done():
+                    reply.set_exception(ActorStopped(self.path, message))
+                raise
             else:
                 if reply is not None and not reply.done():
                     reply.set_result(result)

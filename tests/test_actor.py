@@ -673,3 +673,31 @@ async def test_closed_subscription_ends_iteration_and_gets_no_more_events() -> N
         )
     actor.tell(Stop())
     assert [event async for event in events] == []
+
+
+class SlowHandler(Loop):
+    """A loop whose handle_message takes 100 seconds, so a Cancel lands during it."""
+
+    def __init__(self) -> None:
+        super().__init__(idle, schedule=Every(seconds=10), name="slow")
+
+    async def handle_message(self, message: Any) -> Any:
+        await asyncio.sleep(100)
+        return message
+
+
+@virtual_time()
+async def test_an_ask_being_handled_when_the_actor_is_cancelled_fails_at_once() -> None:
+    actor = SlowHandler()
+    actor.start()
+    await asyncio.sleep(1)
+    asker = asyncio.ensure_future(actor.ask("hello", timeout=None))
+    await asyncio.sleep(1)  # handle_message("hello") is running
+    actor.tell(Cancel())
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert asker.done()
+    with pytest.raises(ActorStopped) as caught:
+        asker.result()
+    assert str(caught.value) == "actor 'slow' ended before answering 'hello'"
+    assert now() == 2.0
