@@ -110,6 +110,10 @@ class LoopEngine(LoopIteration):
             waiter.set_result(False)
         elif run.began and not run.task.done():
             run.cancel_sent = True
+            # Also flagged: a body that swallows the CancelledError (3.11's
+            # wait_for can lose one in a race) returns normally, and the
+            # runner must still end at its next look, not iterate on.
+            run.attention = True
             run.task.cancel()
         # A run that has not begun sees the flags when it does, and goes
         # straight to after_loop: after_loop runs exactly once per start.

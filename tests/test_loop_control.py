@@ -1005,3 +1005,33 @@ async def test_stop_during_an_iteration_that_then_fails_transiently_ends_normall
     assert status.state is State.STOPPED
     assert status.last_error == "OSError: link down"
     assert status.failures == 1
+
+
+@virtual_time()
+async def test_cancel_swallowed_by_the_body_still_ends_the_run_when_the_body_returns() -> None:
+    # A body may lose a cancellation (Python 3.11's wait_for can, in a race):
+    # the Cancel must still end the run once the body returns, not be forgotten.
+    starts: list[float] = []
+    after: list[tuple[float, bool]] = []
+
+    @loop(seconds=10)
+    async def job() -> None:
+        starts.append(asyncio.get_running_loop().time())
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            await asyncio.sleep(1)  # swallowed: the body goes on, then returns
+
+    @job.after_loop
+    async def done() -> None:
+        after.append((asyncio.get_running_loop().time(), job.is_being_cancelled()))
+
+    task = job.start()
+    await asyncio.sleep(2)
+    job.cancel()
+    await asyncio.sleep(30)
+    assert starts == [0.0]
+    assert after == [(3.0, True)]
+    assert task.cancelled()
+    assert job.status().state is State.CANCELLED
+    assert job.current_loop == 1
