@@ -22,8 +22,10 @@ Three ways to use it::
         await clock.sleep(86_400)             # one virtual day
         assert report.current_loop == 1
 
-    # 3. pytest-asyncio >= 1.4: return ``VirtualClock().new_event_loop`` from
-    #    the ``pytest_asyncio_loop_factories`` hook in conftest.py.
+    # 3. pytest-asyncio >= 1.4: in conftest.py, the hook returns a mapping
+    #    of factories, one fresh clock per test:
+    def pytest_asyncio_loop_factories(config, item):
+        return {"virtual": lambda: VirtualClock().new_event_loop()}
 
 What it cannot do: time jumps only when nothing is ready to run, but it
 cannot know about work in other threads or processes. A test that waits on a
