@@ -506,13 +506,18 @@ class Worker(Actor):
         if reply is not None:
             run.acks_end.append((message, reply))
         cancel = isinstance(message, Cancel)
+        # The first Cancel cancels even after a Stop did: the coroutine may
+        # have caught the Stop's CancelledError to finish its work.
+        first_cancel = cancel and not run.cancelling
         if cancel:
             run.cancelling = True
         elif run.stop:
             return  # duplicate Stops merge
         run.stop = True
         run.wake()
-        if (cancel or not self._cooperative_stop) and run.began and not run.cancel_sent:
+        if not run.began:
+            return
+        if first_cancel or (not cancel and not self._cooperative_stop and not run.cancel_sent):
             run.cancel_sent = True
             run.task.cancel()
 

@@ -315,3 +315,32 @@ async def test_start_while_running_is_refused() -> None:
     assert journal.take() == ["begin w", "end w", "begin w"]
     w.stop()
     await asyncio.sleep(0)
+
+
+@virtual_time()
+async def test_cancel_reaches_a_worker_that_swallowed_the_cancellation_of_its_stop() -> None:
+    # Stop cancels a plain worker; one that catches that CancelledError to
+    # finish its work must still be preemptible by the Cancel that follows
+    # its grace, not left running and reported unkillable.
+    journal = Journal()
+
+    async def finishes_its_work() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            journal.note(f"stop swallowed at {now()}")
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            journal.note(f"cancelled at {now()}")
+            raise
+
+    w = worker(finishes_its_work)
+    tree = Supervisor(child(w, shutdown=2.0, cancel_timeout=3.0), name="app")
+    await tree.start()
+    await asyncio.sleep(1)
+    await tree.stop()
+    assert now() == 3.0
+    assert journal.take() == ["stop swallowed at 1.0", "cancelled at 3.0"]
+    assert not w.is_running()
+    assert w.status().state is State.CANCELLED
