@@ -86,11 +86,10 @@ class LoopControl(LoopEngine):
             if kwargs is not None:
                 run.kwargs = dict(kwargs)
         else:
-            last = run if run is not None else None
             if args is None:
-                args = last.args if last is not None else ()
+                args = run.args if run is not None else ()
             if kwargs is None:
-                kwargs = last.kwargs if last is not None else {}
+                kwargs = run.kwargs if run is not None else {}
             try:
                 run = self._launch(tuple(args), dict(kwargs), restart=True)
             except RuntimeError:  # no running event loop to start in

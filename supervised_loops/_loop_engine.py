@@ -227,7 +227,6 @@ class LoopEngine(LoopIteration):
     def _begin(self, run: Run) -> None:
         if run.restart:
             self._restart_count += 1
-        run.trackers.clear()
         _acknowledge(run.acks_begin, 0, None)
         self._emit(ActorStarted)
 

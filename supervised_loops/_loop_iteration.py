@@ -149,7 +149,7 @@ class LoopIteration(Actor):
         count = self._count
         plan.plan_first(run, self._schedule, time(), clock, self._wait_first)
         run.state = _SLEEPING  # set up and planned: a ChangeInterval ack sees the plan
-        self._planned(run, event_loop, clock)
+        self._planned(run)
         # How many of run.acks_run_now (the oldest) the iteration about to
         # succeed answers: those asked before it began. A RunNow asked while
         # it runs asks for another iteration and waits for that one.
@@ -241,10 +241,11 @@ class LoopIteration(Actor):
             if run.rescheduled:
                 run.rescheduled = False
                 plan.replan(run, self._schedule, time(), clock)
-            self._planned(run, asyncio.get_running_loop(), clock)
+            self._planned(run)
         return True
 
-    def _planned(self, run: Run, event_loop: asyncio.AbstractEventLoop, clock: Clock) -> None:
+    def _planned(self, run: Run) -> None:
+        """Answer the ChangeInterval and Resume asks waiting for the plan now in force."""
         if run.acks_plan:
             iteration = run.current_loop
             upcoming = None if run.paused else self._next_iteration_of(run)
@@ -405,7 +406,7 @@ class LoopIteration(Actor):
         launched = 0
         plan.plan_first(run, self._schedule, time(), clock, self._wait_first)
         run.state = _SLEEPING  # set up and planned: a ChangeInterval ack sees the plan
-        self._planned(run, event_loop, clock)
+        self._planned(run)
 
         reaping = False  # set once the finally below cancels the iterations
 
@@ -516,8 +517,6 @@ class LoopIteration(Actor):
 
 
 _DEFAULT_RULES: dict[tuple[type[BaseException], ...], RetryRule] = {}
-
-#: The backoff of a loop that has none of its own and no supervisor's (discord's).
 
 #: The rule of an error retried because the supervisor's should_retry said so.
 _SUPERVISOR_RULE = RetryRule(Exception)

@@ -36,7 +36,7 @@ from ._interval import schedule_from
 from ._loop_control import LoopControl
 from ._run import Run
 from .actor import DEFAULT_MAILBOX_SIZE, Actor
-from .backoff import DEFAULT_RETRY_EXCEPTIONS, ExponentialBackoff, RetryRule
+from .backoff import _NEVER_RETRIED, DEFAULT_RETRY_EXCEPTIONS, ExponentialBackoff, RetryRule
 from .events import describe
 from .messages import (
     ActorStatus,
@@ -55,8 +55,6 @@ __all__ = ["Loop", "loop"]
 
 CoroFunction: TypeAlias = Callable[..., Awaitable[Any]]
 Missed: TypeAlias = Literal["catch_up", "skip"]
-
-_NEVER_RETRIED = (KeyboardInterrupt, SystemExit, GeneratorExit, asyncio.CancelledError)
 
 
 def _coroutine_function(name: str, function: Any) -> CoroFunction:
