@@ -219,7 +219,7 @@ def _ctl_request(args: argparse.Namespace) -> dict[str, Any]:
     return request
 
 
-def _print_reply(reply: dict[str, Any], raw: bool) -> int:
+def _print_reply(reply: dict[str, Any], raw: bool, path: str = "") -> int:
     if raw:
         print(json.dumps(reply, indent=2))
         return 0 if reply.get("ok") else 1
@@ -230,9 +230,18 @@ def _print_reply(reply: dict[str, Any], raw: bool) -> int:
     result = reply["result"]
     if isinstance(result, dict) and "state" in result:
         print(render_status(_status_from_json(result)))
+    elif isinstance(result, dict) and "iteration" in result:
+        print(describe_ack(path, result))
     else:
         print(json.dumps(result, indent=2))
     return 0
+
+
+def describe_ack(path: str, ack: dict[str, Any]) -> str:
+    """One line for an acknowledgement: ``app/poller: Stop done at iteration 6``."""
+    upcoming = ack.get("next_iteration")
+    after = f", next run {upcoming}" if upcoming else ", not scheduled"
+    return f"{path or 'root'}: {ack['message']} done at iteration {ack['iteration']}{after}"
 
 
 def _status_from_json(data: dict[str, Any]) -> ActorStatus:
@@ -411,7 +420,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 reply = asyncio.run(ControlClient(_socket_for(args)).request(_ctl_request(args)))
             except (ConnectionError, TimeoutError) as error:
                 raise _UsageError(str(error)) from error
-            return _print_reply(reply, args.json)
+            return _print_reply(reply, args.json, args.path)
         try:
             tree = as_tree(load_target(args.target))  # as_tree: an actor supervised elsewhere
         except (ImportError, AttributeError, TypeError, ValueError) as error:

@@ -127,7 +127,7 @@ def _time_of_day(index: int, item: Any) -> dt.time:
         try:
             tz = zoneinfo.ZoneInfo(zone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{where} 'tz' is not a known time zone (got {zone!r})") from None
+            raise ValueError(f"{where}: unknown time zone {zone!r}") from None
         item = item.get("time")
     if not isinstance(item, str):
         raise ValueError(f"{where} must be 'HH:MM[:SS]' (got {item!r})")

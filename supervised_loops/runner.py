@@ -206,7 +206,18 @@ def run(
     Raises:
         SystemExit: with status 1 when the tree did not end cleanly.
         RuntimeError, OSError: the control socket cannot be served.
+        RuntimeError: called from inside a running event loop (``run``
+            starts its own; there, ``await serve(tree)`` instead).
     """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass  # no loop running: the normal case
+    else:
+        raise RuntimeError(
+            "run() starts its own event loop and cannot be called from a running one; "
+            "inside async code, use 'await supervised_loops.serve(tree)'"
+        )
     status = asyncio.run(
         serve(tree, control=control, shutdown_timeout=shutdown_timeout, on_started=on_started)
     )

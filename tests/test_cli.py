@@ -423,14 +423,13 @@ def test_ctl_change_interval_with_seconds_and_with_times_of_day(
         assert (
             ctl("--socket", str(sock), "change-interval", "ingest/poller", "--seconds", "30") == 0
         )
-        reply = json.loads(capsys.readouterr().out)
-        assert reply["message"] == "ChangeInterval"
-        assert reply["iteration"] == 1
+        line = capsys.readouterr().out
+        assert line.startswith("ingest/poller: ChangeInterval done at iteration 1, next run 20")
         assert service.poller.seconds == 30
         assert service.poller.minutes == 0
         argv = ["--socket", str(sock), "change-interval", "app/ingest/poller"]
-        assert ctl(*argv, "--time", "18:00", "--time", "09:30@Europe/Berlin") == 0
-        assert json.loads(capsys.readouterr().out)["message"] == "ChangeInterval"
+        assert ctl(*argv, "--json", "--time", "18:00", "--time", "09:30@Europe/Berlin") == 0
+        assert json.loads(capsys.readouterr().out)["result"]["message"] == "ChangeInterval"
         assert service.poller.time == [
             dt.time(9, 30, tzinfo=zoneinfo.ZoneInfo("Europe/Berlin")),
             dt.time(18, 0, tzinfo=dt.UTC),
@@ -619,7 +618,8 @@ def test_real_process_ctl_stops_a_loop_of_the_demo_which_stays_down_until_restar
 
         stopped = run_ctl(sock, "stop", "demo/ingest/poller")
         assert stopped.returncode == 0, stopped.stderr
-        assert json.loads(stopped.stdout)["message"] == "Stop"
+        assert stopped.stdout.startswith("demo/ingest/poller: Stop done at iteration ")
+        assert stopped.stdout.endswith(", not scheduled\n")
         shown = run_ctl(sock, "--json", "status", "demo/ingest/poller")
         assert shown.returncode == 0, shown.stderr
         down = json.loads(shown.stdout)["result"]
@@ -638,7 +638,7 @@ def test_real_process_ctl_stops_a_loop_of_the_demo_which_stays_down_until_restar
 
         restarted = run_ctl(sock, "restart", "demo/ingest/poller")
         assert restarted.returncode == 0, restarted.stderr
-        assert json.loads(restarted.stdout)["message"] == "Restart"
+        assert restarted.stdout.startswith("demo/ingest/poller: Restart done at iteration 0")
         poll("a poll after the restart", lambda: poller()["current_loop"] >= 1, process, log)
         assert poller()["state"] in {"running", "sleeping", "retrying"}
 

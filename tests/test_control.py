@@ -332,7 +332,7 @@ BAD_INTERVALS = [
     ),
     pytest.param(
         {"time": [{"time": "09:30", "tz": "Mars/Olympus"}]},
-        "'time[0]' 'tz' is not a known time zone (got 'Mars/Olympus')",
+        "'time[0]': unknown time zone 'Mars/Olympus'",
         id="unknown-zone",
     ),
     pytest.param(

@@ -608,3 +608,13 @@ def test_real_process_a_tree_that_fails_exits_1_and_logs_the_traceback(
         "supervised_loops.RestartIntensityExceeded: supervisor 'fragile' exceeded its restart "
         "intensity (more than 1 restarts in 5.0 seconds)"
     )
+
+
+async def test_run_inside_a_running_event_loop_says_to_await_serve_instead() -> None:
+    @loop(seconds=1, count=1)
+    async def job() -> None:
+        pass
+
+    with pytest.raises(RuntimeError, match=r"use 'await supervised_loops.serve\(tree\)'"):
+        run(job)
+    assert not job.is_running()

@@ -86,7 +86,8 @@ class Ingest:
             batch, self.buffer = self.buffer, []
             with self.db:
                 self.db.executemany("INSERT INTO readings VALUES (?, ?, ?)", batch)
-            logger.info("flushed %d readings (up to #%d)", len(batch), batch[-1][0])
+            noun = "reading" if len(batch) == 1 else "readings"
+            logger.info("flushed %d %s (up to #%d)", len(batch), noun, batch[-1][0])
 
 
 def make_tree(db_path: str | None = None, *, seed: int | None = None) -> Supervisor:
