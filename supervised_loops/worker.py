@@ -524,9 +524,13 @@ class Worker(Actor):
     def _control_restart(self, message: Restart, reply: Reply) -> None:
         run = self._run
         if run is not None and not run.task.done():
+            # Restart cancels like Cancel: the first one cancels even after a
+            # Stop did, which the coroutine may have caught to finish its work.
+            first_cancel = not run.cancelling
+            run.cancelling = True
             run.stop = True
             run.wake()
-            if run.began and not run.cancel_sent:
+            if run.began and (first_cancel or not run.cancel_sent):
                 run.cancel_sent = True
                 run.task.cancel()
         args = () if message.args is None else message.args

@@ -344,3 +344,31 @@ async def test_cancel_reaches_a_worker_that_swallowed_the_cancellation_of_its_st
     assert journal.take() == ["stop swallowed at 1.0", "cancelled at 3.0"]
     assert not w.is_running()
     assert w.status().state is State.CANCELLED
+
+
+@virtual_time()
+async def test_restart_reaches_a_worker_that_swallowed_the_cancellation_of_its_stop() -> None:
+    # Restart cancels like Cancel: a coroutine that caught its Stop's
+    # CancelledError is cancelled again, and the new run begins.
+    journal = Journal()
+
+    async def finishes_its_work() -> None:
+        journal.note(f"begin at {now()}")
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            journal.note(f"stop swallowed at {now()}")
+        await asyncio.sleep(3600)
+
+    w = worker(finishes_its_work)
+    w.start()
+    await asyncio.sleep(1)
+    w.stop()
+    await asyncio.sleep(1)
+    ack = await w.ask(Restart())
+    assert ack == Ack(Restart(), 0, None)
+    assert now() == 2.0
+    assert journal.take() == ["begin at 0.0", "stop swallowed at 1.0", "begin at 2.0"]
+    assert w.is_running()
+    w.cancel()
+    await asyncio.sleep(0)
