@@ -169,7 +169,7 @@ class SupervisorPolicy(SupervisorShutdown):
         """Restart the child after its backoff delay (Directive.RETRY)."""
         policy = self._backoff_of(record) or DEFAULT_BACKOFF
         tracker = record._tracker
-        if tracker is None or tracker.policy is not policy:
+        if tracker is None or tracker.policy != policy:  # equal policies share the count
             tracker = record._tracker = policy.tracker()
         event_loop = asyncio.get_running_loop()
         delay = tracker.failure(event_loop.time())

@@ -335,8 +335,8 @@ class ControlServer:
                 reply = await self._answer(line)
                 writer.write(json.dumps(reply).encode() + b"\n")
                 await writer.drain()
-        except (ConnectionError, asyncio.CancelledError):
-            pass
+        except ConnectionError:
+            pass  # the client went away: nothing to answer
         finally:
             self._connections.discard(task)
             writer.close()

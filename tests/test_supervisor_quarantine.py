@@ -263,3 +263,27 @@ async def test_the_retry_directive_restarts_after_the_childs_backoff_delay() -> 
     ]
     assert journal.take() == ["start a", "fail a", "stop a", "start a"]
     await tree.stop()
+
+
+@virtual_time()
+async def test_retry_delays_grow_when_backoff_for_returns_an_equal_new_policy_each_time() -> None:
+    # A backoff_for() that builds its policy on every call must not reset the
+    # child's backoff: equal policies share the count of attempts.
+    class Patient(Supervisor):
+        def backoff_for(self, child: Child) -> ExponentialBackoff:
+            return ExponentialBackoff(base=1.0, jitter=False)
+
+        def decide(self, child: Child, error: BaseException) -> Directive:
+            return Directive.RETRY
+
+    journal = Journal()
+    a = Probe(journal, "a", seconds=100)
+    a.fail_always(Boom("x"))
+    tree = Patient(child(a.loop), max_restarts=100, name="app")
+    recorder = Recorder(tree)
+    await tree.start()
+    await asyncio.sleep(20)
+    await recorder.close()
+    delays = [e.delay for e in recorder.of(RetryScheduled) if e.path == "app/a"]
+    assert delays[:3] == [2.0, 4.0, 8.0]
+    await tree.stop()
