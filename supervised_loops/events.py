@@ -164,7 +164,9 @@ class Subscription:
     Iterating yields events in publication order. When more than
     ``max_pending`` events are waiting, the oldest are discarded and the
     next item yielded is an :class:`EventsDropped` telling how many.
-    Cancelling a pending ``__anext__`` is safe and loses nothing.
+    Cancelling a pending ``__anext__`` is safe and loses nothing. A
+    subscription has one reader at a time: a second concurrent ``__anext__``
+    raises ``RuntimeError`` (subscribe again to get a second reader).
     """
 
     __slots__ = ("_closed", "_hub", "_pending", "_unreported", "_waiter", "dropped")
@@ -195,6 +197,10 @@ class Subscription:
         while not self._pending:
             if self._closed:
                 raise StopAsyncIteration
+            if self._waiter is not None:
+                raise RuntimeError(
+                    "a Subscription has one reader at a time; call events() again for another"
+                )
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._waiter

@@ -95,6 +95,7 @@ class Loop(LoopControl):
         mailbox_size: int = DEFAULT_MAILBOX_SIZE,
     ) -> None:
         self._coro = _coroutine_function("loop", coro)
+        schedule = schedule_from(schedule=schedule)  # TypeError for a non-schedule
         if count is not None:
             _validate.positive_int("count", count)
         if not isinstance(reconnect, bool):

@@ -533,3 +533,20 @@ def test_success_publishes_nothing_and_without_subscribers_no_event_is_built(
     print()
     for (kind, subscriber), microseconds in cost.items():
         print(f"{kind:7} iteration, subscriber={subscriber!s:5}: {microseconds:6.2f} µs")
+
+
+@virtual_time()
+async def test_a_second_concurrent_reader_of_one_subscription_is_refused_not_left_hanging() -> None:
+    @loop(hours=1)
+    async def job() -> None:
+        pass
+
+    subscription = job.events()
+    first = asyncio.ensure_future(subscription.__anext__())
+    await asyncio.sleep(0)
+    with pytest.raises(RuntimeError, match="one reader at a time"):
+        await subscription.__anext__()
+    job.start()
+    assert isinstance(await first, ActorStarted)
+    job.cancel()
+    subscription.close()

@@ -1059,3 +1059,11 @@ def test_coro_and_reconnect_are_read_only_attributes_as_in_discord_ext_tasks() -
     assert loop(seconds=1)(work).reconnect is True
     with pytest.raises(AttributeError):
         job.coro = work  # type: ignore[misc]
+
+
+def test_a_loop_refuses_a_schedule_without_next_after_when_it_is_built() -> None:
+    async def work() -> None:
+        pass
+
+    with pytest.raises(TypeError, match=r"^'schedule' must have a next_after\(moment\) method"):
+        Loop(work, schedule=42)  # type: ignore[arg-type]
