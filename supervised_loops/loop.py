@@ -279,7 +279,10 @@ class Loop(LoopControl):
         Raises:
             RuntimeError: the loop is already running (and not ending), or
                 no event loop is running.
+            TypeError: the loop is a method's, taken from the class instead
+                of an instance (``MyCog.printer`` rather than ``cog.printer``).
         """
+        self._refuse_unbound_method()
         run = self._run
         if run is not None and not run.task.done() and not run.ending_or_replaced():
             raise RuntimeError(
@@ -291,7 +294,21 @@ class Loop(LoopControl):
     def _start_supervised(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], *, restart: bool
     ) -> None:
+        self._refuse_unbound_method()
         self._launch(args, kwargs, restart=restart)
+
+    def _refuse_unbound_method(self) -> None:
+        # A loop defined in a class body and taken from the class has no
+        # instance to pass as `self`: say so now, not as a TypeError from
+        # before_loop or the body once it runs.
+        if self._attr_name is None or self._instance is not None:
+            return
+        parameters = list(inspect.signature(self._coro).parameters)
+        if parameters[:1] == ["self"]:
+            raise TypeError(
+                f"loop {self._attr_name!r} is a method's: start or supervise an "
+                f"instance's loop (instance.{self._attr_name}), not the class attribute"
+            )
 
     def _ready_future(self) -> asyncio.Future[bool] | None:
         run = self._run

@@ -1067,3 +1067,17 @@ def test_a_loop_refuses_a_schedule_without_next_after_when_it_is_built() -> None
 
     with pytest.raises(TypeError, match=r"^'schedule' must have a next_after\(moment\) method"):
         Loop(work, schedule=42)  # type: ignore[arg-type]
+
+
+async def test_a_method_loop_taken_from_the_class_is_refused_with_a_clear_error() -> None:
+    class Cog:
+        @loop(seconds=1)
+        async def printer(self) -> None:
+            pass
+
+    with pytest.raises(TypeError, match=r"^loop 'printer' is a method's: start or supervise an"):
+        Cog.printer.start()
+    assert not Cog.printer.is_running()
+    cog = Cog()
+    cog.printer.start()  # an instance's loop is fine
+    cog.printer.cancel()
