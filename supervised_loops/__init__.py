@@ -1,8 +1,8 @@
 """supervised_loops: periodic loops as actors, in Erlang/OTP-style supervision trees.
 
 Import everything from here; the submodules users name are
-:mod:`~supervised_loops.messages`, :mod:`~supervised_loops.schedule`,
-:mod:`~supervised_loops.events` and :mod:`~supervised_loops.testing`.
+`messages`, `schedule`,
+`events` and `testing`.
 """
 
 from .actor import DEFAULT_ASK_TIMEOUT as DEFAULT_ASK_TIMEOUT

@@ -1,10 +1,10 @@
 """A supervisor's record of one child: what its hooks receive as ``child``.
 
-The spec (:class:`~supervised_loops.child_spec.ChildSpec`) is immutable: it
-says how the child is supervised. A :class:`Child` is the supervisor's live
+The spec (`ChildSpec`) is immutable: it
+says how the child is supervised. A `Child` is the supervisor's live
 record of it: the arguments of its next start, its counters, whether it is
 parked, and the bookkeeping that ties each exit report to the run that made
-it. Hooks read it; they change it only through :meth:`Child.set_args`.
+it. Hooks read it; they change it only through `Child.set_args`.
 """
 
 from __future__ import annotations

@@ -1,15 +1,15 @@
 """Cron expressions: parsing and calendar matching, without time zones.
 
 This module knows the five cron fields and which naive wall-clock minutes
-they select; :class:`supervised_loops.schedule.Cron` adds the time zone and
+they select; `supervised_loops.schedule.Cron` adds the time zone and
 the DST rules on top. Keeping the calendar part zone-free makes it easy to
 test on its own and keeps every DST decision in ``schedule.py``, next to the
-same decisions for :class:`~supervised_loops.schedule.DailyAt`.
+same decisions for `DailyAt`.
 
 The grammar is Vixie cron's (the cron of most Linux systems):
 
 * five fields, ``minute hour day-of-month month day-of-week``, separated by
-  whitespace, or one of the macros in :data:`MACROS`;
+  whitespace, or one of the macros in `MACROS`;
 * each field is a comma-separated list of items; an item is ``*``, a number
   ``a``, a range ``a-b``, or either of those with a step: ``*/n``,
   ``a-b/n``, and ``a/n`` (short for ``a-<field max>/n``, as cronie reads it);

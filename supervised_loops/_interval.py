@@ -2,7 +2,7 @@
 
 ``loop(seconds=..., minutes=..., hours=..., time=...)`` and
 ``change_interval(...)`` take the same arguments and must reject the same
-mistakes with the same messages, so both go through :func:`schedule_from`.
+mistakes with the same messages, so both go through `schedule_from`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def schedule_from(
 
     Raises:
         TypeError: ``time`` or ``schedule`` mixed with relative parts or with
-            each other; ``time`` of the wrong type (see :class:`DailyAt`);
+            each other; ``time`` of the wrong type (see `DailyAt`);
             ``schedule`` without a ``next_after`` method.
         ValueError: a negative total interval, a non-finite part, an empty
             ``time`` sequence.

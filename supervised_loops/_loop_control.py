@@ -1,7 +1,7 @@
 """How a Loop takes its control messages.
 
 Each control message has a handler here, called synchronously by ``tell``
-(see :mod:`supervised_loops.actor`): it records the request on the current
+(see `supervised_loops.actor`): it records the request on the current
 run (a flag, a new schedule, a reply to send when the request has taken
 effect) and wakes the runner, which acts on it at its next step. Requests to
 a loop that is not running are dead letters, except ``ChangeInterval``

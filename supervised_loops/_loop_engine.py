@@ -1,12 +1,12 @@
 """The engine of a Loop: the task of each run, from start to exit report.
 
-:class:`LoopEngine` starts runs, runs the hooks around the iterations
+`LoopEngine` starts runs, runs the hooks around the iterations
 (``before_loop``, ``after_loop``, the error handler), turns an asked-for
 cancellation into a clean end, escalates failures and reports how each run
 ended to the parent. The iterations themselves are
-:class:`~supervised_loops._loop_iteration.LoopIteration`'s; the public face
+`LoopIteration`'s; the public face
 (construction, discord.ext.tasks methods, control handlers) is
-:class:`supervised_loops.loop.Loop`, its only subclass.
+`supervised_loops.loop.Loop`, its only subclass.
 
 Failure rules (SPEC 1.4):
 
@@ -46,7 +46,7 @@ logger = logging.getLogger("supervised_loops")
 
 
 class LoopEngine(LoopIteration):
-    """Runs a Loop (internal base class of :class:`~supervised_loops.loop.Loop`)."""
+    """Runs a Loop (internal base class of `Loop`)."""
 
     __slots__ = ()
 
@@ -82,10 +82,10 @@ class LoopEngine(LoopIteration):
         return run
 
     def _report_when_done(self, run: Run) -> None:
-        """Have :meth:`_finished` run once the run's task is done.
+        """Have `_finished` run once the run's task is done.
 
         A supervised or observed loop always reports its end; a standalone
-        one only when something waits for it (see :meth:`_report_if_needed`),
+        one only when something waits for it (see `_report_if_needed`),
         which spares the mass start and cancel of plain discord.ext.tasks-style
         loops a done callback each.
         """

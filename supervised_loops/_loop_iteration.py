@@ -1,6 +1,6 @@
 """The iterations of a Loop's run: wait until due, run the body, retry, move on.
 
-The hot path is :meth:`LoopIteration._iterate`: per iteration it awaits the
+The hot path is `LoopIteration._iterate`: per iteration it awaits the
 body, checks one flag, moves the schedule, and then either yields once (the
 next iteration is already due) or waits on one future with one timer handle.
 No task, event or stream object is created per iteration. Requests (Stop,
@@ -11,7 +11,7 @@ Also here: the retry decision for a failed iteration (retry rules, the
 supervisor's say, the backoff delay capped by the schedule) and iterations
 that overlap (``overlap=True`` or a cap).
 
-:class:`~supervised_loops._loop_engine.LoopEngine` builds on this class and
+`LoopEngine` builds on this class and
 runs the rest of each run (hooks, cancellation, escalation, exit report).
 """
 
@@ -77,7 +77,7 @@ def _abandon(pending: list[tuple[Any, asyncio.Future[Any]]], path: str) -> None:
 
 
 class LoopIteration(Actor):
-    """Iterates a Loop's run (internal base of :class:`~supervised_loops.loop.Loop`).
+    """Iterates a Loop's run (internal base of `Loop`).
 
     Holds every slot of a Loop: its configuration (set by ``Loop.__init__``)
     and its engine state (set by ``LoopEngine._reset_engine``).
@@ -255,8 +255,8 @@ class LoopIteration(Actor):
         """Wait until ``due`` (monotonic) or a request; True if ``due`` was reached.
 
         Cancellation propagates (it is how ``Cancel`` preempts a busy run).
-        The hot path in :meth:`_iterate` does the same with :meth:`_arm` and
-        :meth:`_arrived` inline, to save a coroutine per sleep.
+        The hot path in `_iterate` does the same with `_arm` and
+        `_arrived` inline, to save a coroutine per sleep.
         """
         waiter = self._arm(run, due)
         try:
@@ -270,7 +270,7 @@ class LoopIteration(Actor):
 
         A wait for a wall-clock slot is cut into pieces of at most
         ``WALL_RECHECK_SECONDS`` and confirmed against the wall clock by
-        :meth:`_arrived`, so a clock step or a suspend never makes it early,
+        `_arrived`, so a clock step or a suspend never makes it early,
         nor late by more than one piece.
         """
         event_loop = self._event_loop

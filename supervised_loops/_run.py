@@ -1,6 +1,6 @@
 """One run of a Loop: its state, and where its schedule puts the next iteration.
 
-A Loop is started, stopped and started again; each start is a :class:`Run`.
+A Loop is started, stopped and started again; each start is a `Run`.
 Keeping the state per run (not on the Loop) is what lets a new run be
 accepted while the previous one is still in its ``after_loop``: the old run
 finishes with its own flags (``is_being_cancelled()`` stays true in its
@@ -10,7 +10,7 @@ Where the next iteration falls is decided here, by small functions of the
 run, the schedule, ``now`` (the event loop's monotonic seconds) and the wall
 clock (read only for wall-clock schedules):
 
-* an :class:`~supervised_loops.schedule.Every` schedule keeps an absolute
+* an `Every` schedule keeps an absolute
   grid in monotonic time, ``due = anchor + tick × interval``, computed by
   multiplication so it never drifts, and immune to wall-clock steps;
 * any other schedule (``DailyAt``, ``Cron``, a user's) is a sequence of

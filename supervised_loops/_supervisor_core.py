@@ -3,11 +3,11 @@
 A supervisor is built in layers, one module each, lower never importing
 higher: this core (state, adoption of children, waiting and cancellation,
 starting one child, exit bookkeeping);
-:mod:`~supervised_loops._supervisor_shutdown` (stopping children in three
-phases); :mod:`~supervised_loops._supervisor_policy` (what an exit means:
+`_supervisor_shutdown` (stopping children in three
+phases); `_supervisor_policy` (what an exit means:
 restart types, strategies, intensity, quarantine, escalation); and
-:mod:`~supervised_loops._supervisor_engine` (the task that runs it all).
-:class:`supervised_loops.Supervisor` is the public face on top.
+`_supervisor_engine` (the task that runs it all).
+`supervised_loops.Supervisor` is the public face on top.
 
 One task per supervisor does everything that changes the tree: starting
 children, reacting to their exits, running the dynamic verbs
@@ -17,8 +17,8 @@ to it and handled one at a time, in arrival order, so two of them never race
 Control messages (``Stop``, ``Cancel``, ``GetStatus``) are handled at once in
 the sender's call, as for every actor: they only set flags and wake the task.
 
-Cancellation: every await of the task goes through :meth:`SupervisorCore._idle`
-or :meth:`SupervisorCore._call_hook`, which absorb a cancellation of the task
+Cancellation: every await of the task goes through `SupervisorCore._idle`
+or `SupervisorCore._call_hook`, which absorb a cancellation of the task
 and turn it into ``Cancel`` (shut the children down urgently). A cancellation
 nobody announced with ``Cancel`` is re-raised once the children are down, so
 the task still ends cancelled: shutdown order and budgets hold even for a
@@ -26,7 +26,7 @@ stray ``task.cancel()``.
 
 Exit reports: a child reports the end of each run from its task's done
 callback. Between the moment its task is done (``is_running()`` is false)
-and that callback, the report is on its way; :meth:`SupervisorCore._settle`
+and that callback, the report is on its way; `SupervisorCore._settle`
 waits for it, so no failure is ever missed.
 """
 

@@ -1,11 +1,11 @@
 """The engine of a Supervisor: the task that starts, serves and shuts down.
 
-:class:`SupervisorEngine` puts the layers together (see
-:mod:`~supervised_loops._supervisor_core` for the design): it launches the
+`SupervisorEngine` puts the layers together (see
+`_supervisor_core` for the design): it launches the
 supervisor's task, starts the children in order, serves the queue of exits,
 verbs and timers until told to stop or failing, then shuts the children down
 in reverse order and reports its own end to its parent.
-:class:`supervised_loops.Supervisor` is its only subclass and public face.
+`supervised_loops.Supervisor` is its only subclass and public face.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def _retrieve(future: asyncio.Future[Any]) -> None:
 
 
 class SupervisorEngine(SupervisorPolicy):
-    """Runs a Supervisor (internal base class of :class:`~supervised_loops.Supervisor`)."""
+    """Runs a Supervisor (internal base class of `Supervisor`)."""
 
     def _launch(self, *, restart: bool) -> asyncio.Task[None]:
         task = self._task
@@ -96,7 +96,7 @@ class SupervisorEngine(SupervisorPolicy):
 
         A child that fails before it is ready fails the start (as in OTP): the
         children already started are stopped, and the supervisor fails with
-        :class:`ChildStartFailed`.
+        `ChildStartFailed`.
         """
         for record in list(self._children):
             if self._halted():

@@ -6,7 +6,7 @@ supervisors; it holds what they share.
 
 The mailbox has two lanes:
 
-* **Control lane.** Instances of :class:`~supervised_loops.messages.ControlMessage`
+* **Control lane.** Instances of `ControlMessage`
   are handled *synchronously in the sender's call*, by the subclass's
   ``_on_control``. asyncio runs one thing at a time, so the handler runs while
   the actor's own task is suspended at an ``await``: it only records the
@@ -16,13 +16,13 @@ The mailbox has two lanes:
   message always overtakes user traffic. Urgent messages (``Cancel``,
   ``Restart``) preempt by cancelling the actor's task right there.
 * **User lane.** Any other message is queued (FIFO, bounded by
-  ``mailbox_size``) and handled by :meth:`Actor.handle_message` in the actor's
+  ``mailbox_size``) and handled by `Actor.handle_message` in the actor's
   own task, one at a time, at the points where the actor is idle.
 
 Nothing is dropped silently. A message that cannot be delivered (the actor is
 not running, the user lane is full, the actor ended with it still queued) is
-a *dead letter*: counted in :data:`dead_letters`, published as a
-:class:`~supervised_loops.events.DeadLetter` event, and, if it was asked,
+a *dead letter*: counted in `dead_letters`, published as a
+`DeadLetter` event, and, if it was asked,
 answered with a clear error instead of leaving the asker hanging.
 """
 
@@ -99,10 +99,10 @@ dead_letters = DeadLetters()
 class Actor:
     """Base class of everything that lives in a supervision tree.
 
-    Subclasses implement :meth:`is_running`, :meth:`status` and
-    ``_on_control``; they call :meth:`_drain_inbox` wherever they are idle, and
-    :meth:`_discard_inbox` when a run ends. Users subclass a Loop or a
-    Supervisor and override :meth:`handle_message` to accept their own
+    Subclasses implement `is_running`, `status` and
+    ``_on_control``; they call `_drain_inbox` wherever they are idle, and
+    `_discard_inbox` when a run ends. Users subclass a Loop or a
+    Supervisor and override `handle_message` to accept their own
     message types.
     """
 
@@ -190,8 +190,8 @@ class Actor:
         """Deliver ``message`` and wait for the reply.
 
         For a control message the reply is an
-        :class:`~supervised_loops.messages.Ack` (or an
-        :class:`~supervised_loops.messages.ActorStatus` for ``GetStatus``) sent
+        `Ack` (or an
+        `ActorStatus` for ``GetStatus``) sent
         when the message has taken effect. Cancelling ``ask`` abandons the
         reply; the message stays delivered.
 
@@ -229,7 +229,7 @@ class Actor:
         """Deliver ``message`` from another thread; returns at once.
 
         The message is handed to the actor's event loop and delivered there as
-        by :meth:`tell`. If the actor has never run, or its event loop is
+        by `tell`. If the actor has never run, or its event loop is
         closed, the message becomes a dead letter here.
         """
         event_loop = self._event_loop

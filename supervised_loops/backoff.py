@@ -2,7 +2,7 @@
 
 This module is pure: it never sleeps, never reads a clock and never touches
 asyncio. The caller passes the current monotonic time (``now``, in seconds) and
-a :class:`random.Random`, so a backoff sequence is deterministic under test and
+a `random.Random`, so a backoff sequence is deterministic under test and
 runs in virtual time.
 
 The defaults reproduce ``discord.ext.tasks`` (which uses
@@ -13,8 +13,8 @@ exponent also starts over after a number of successful iterations (one by
 default), so a loop that recovered does not pay for an old outage at its next
 failure.
 
-:class:`RetryRule` says which exceptions are transient (a class or classes,
-plus an optional predicate), with its own backoff; :func:`retry_delay` turns a
+`RetryRule` says which exceptions are transient (a class or classes,
+plus an optional predicate), with its own backoff; `retry_delay` turns a
 rule, a tracker and an exception into the number of seconds to wait, honouring
 a ``retry_after`` the exception carries and the loop's next regular tick.
 """
@@ -121,7 +121,7 @@ class ExponentialBackoff:
     hammering the server in lock-step. Without it the delay is the window.
 
     The policy is an immutable value, shared freely between loops; the
-    counting lives in a :class:`BackoffTracker` (see :meth:`tracker`), one per
+    counting lives in a `BackoffTracker` (see `tracker`), one per
     loop or supervised child.
 
     The defaults equal ``discord.ext.tasks``: windows 2, 4, 8, ..., 1024
@@ -189,7 +189,7 @@ class ExponentialBackoff:
             ``window(attempt)``; always within ``[0, window(attempt)]``.
 
         Raises:
-            TypeError, ValueError: As for :meth:`window`.
+            TypeError, ValueError: As for `window`.
         """
         window = self.window(attempt)
         if not self.jitter:
@@ -220,10 +220,10 @@ class BackoffTracker:
     It counts consecutive failures and applies the policy's resets: a failure
     after a quiet period longer than ``reset_after`` seconds starts over at
     attempt 1, and ``reset_after_successes`` consecutive successes bring the
-    count back to 0. It reads no clock: :meth:`failure` is given the current
+    count back to 0. It reads no clock: `failure` is given the current
     monotonic time in seconds.
 
-    Create one with :meth:`ExponentialBackoff.tracker`.
+    Create one with `ExponentialBackoff.tracker`.
     """
 
     __slots__ = ("_attempt", "_last_failure", "_policy", "_rng", "_successes")
@@ -237,7 +237,7 @@ class BackoffTracker:
                 OS-seeded generator of the library.
 
         Raises:
-            TypeError: ``policy`` is not an :class:`ExponentialBackoff`, or
+            TypeError: ``policy`` is not an `ExponentialBackoff`, or
                 ``rng`` is not a ``random.Random``.
         """
         if not isinstance(policy, ExponentialBackoff):
@@ -375,7 +375,7 @@ class RetryRule:
 
     ``KeyboardInterrupt``, ``SystemExit``, ``GeneratorExit`` and
     ``asyncio.CancelledError`` are never retried: naming them (or a subclass)
-    is refused, and :meth:`matches` is false for them even under a broad
+    is refused, and `matches` is false for them even under a broad
     class such as ``BaseException``.
 
     Attributes:
@@ -387,7 +387,7 @@ class RetryRule:
         backoff: This rule's backoff policy; ``None``: the loop's (or
             supervisor's) default backoff.
         honour_retry_after: Wait at least the ``retry_after`` seconds the
-            exception carries (see :func:`retry_after_of`).
+            exception carries (see `retry_after_of`).
         cap_at_next_tick: A retry never waits past the next regular tick:
             the backoff delay is cut to the time left until then, since the
             schedule would run the body at that tick anyway.
@@ -395,7 +395,7 @@ class RetryRule:
     Raises:
         TypeError: An item of ``exceptions`` is not an exception class;
             ``when`` is not callable; ``backoff`` is not an
-            :class:`ExponentialBackoff`; a flag is not a ``bool``.
+            `ExponentialBackoff`; a flag is not a ``bool``.
         ValueError: ``exceptions`` is empty or includes an exception that is
             never retried.
     """
@@ -488,7 +488,7 @@ def retry_delay(
     * with ``rule.cap_at_next_tick`` and a ``next_tick``, the backoff delay is
       cut to ``max(0, next_tick - now)``: retrying later than the next
       regular run would only delay that run;
-    * with ``rule.honour_retry_after`` and a :func:`retry_after_of` value,
+    * with ``rule.honour_retry_after`` and a `retry_after_of` value,
       the result is at least that value. The server's instruction is a
       floor that the next-tick cap never shortens, so such a retry may run
       after the next tick.

@@ -2,17 +2,17 @@
 
 The words are OTP's, spelled the Python way:
 
-* :class:`RestartType` — when a child is restarted: ``PERMANENT`` (always),
+* `RestartType` — when a child is restarted: ``PERMANENT`` (always),
   ``TRANSIENT`` (after a failure only), ``TEMPORARY`` (never). It is not
-  called ``Restart`` because :class:`supervised_loops.messages.Restart` is
+  called ``Restart`` because `supervised_loops.messages.Restart` is
   already the message that restarts a loop.
-* :class:`Strategy` — which children a restart takes along:
+* `Strategy` — which children a restart takes along:
   ``ONE_FOR_ONE``, ``ONE_FOR_ALL``, ``REST_FOR_ONE``.
-* :class:`AutoShutdown` — whether significant children ending make their
+* `AutoShutdown` — whether significant children ending make their
   supervisor end (OTP 24's ``auto_shutdown``).
-* :class:`Directive` — what a supervisor does about one failure (the answer
+* `Directive` — what a supervisor does about one failure (the answer
   of the ``decide`` hook).
-* :class:`ChildSpec` — how one child is supervised, built with :func:`child`.
+* `ChildSpec` — how one child is supervised, built with `child`.
 
 Plain strings are accepted wherever an enum is (``restart="transient"``).
 Every value is validated when the spec is created, so a bad tree fails where
@@ -259,7 +259,7 @@ def _kwargs(value: Any) -> Mapping[str, Any]:
 class ChildSpec:
     """How one child is supervised (OTP's child specification).
 
-    Build it with :func:`child`; a bare actor given to a Supervisor gets
+    Build it with `child`; a bare actor given to a Supervisor gets
     every default. Validated on construction.
 
     Attributes:
@@ -332,7 +332,7 @@ def child(
     args: Sequence[Any] = (),
     kwargs: Mapping[str, Any] | None = None,
 ) -> ChildSpec:
-    """Build a :class:`ChildSpec` (see there for every field and default).
+    """Build a `ChildSpec` (see there for every field and default).
 
     ``shutdown`` and ``cancel_timeout`` left at ``"default"`` take the
     defaults for the kind of actor (5 seconds, or ``"infinity"`` for a

@@ -1,6 +1,5 @@
 """The ``supervised-loops`` console command.
 
-::
 
     supervised-loops run  TARGET [--socket PATH | --no-control] [--no-live]
                                  [--shutdown-timeout SECONDS]
@@ -12,7 +11,7 @@
 the attribute is an actor (a Supervisor, a Loop, ...) or a function of no
 arguments returning one. ``run`` shows the live tree while it runs when the
 output is a terminal, and logs events otherwise. ``ctl`` talks to a running
-service over its control socket (see :mod:`supervised_loops.control`).
+service over its control socket (see `supervised_loops.control`).
 
 Exit status: 0 success; 1 the tree failed (``run``), or the service answered
 with an error (``ctl``); 2 a usage error: bad arguments, a TARGET that cannot
@@ -272,7 +271,7 @@ class _LiveView:
     would go to the terminal (root handlers writing to a tty) are held and
     shown under the tree instead of being scribbled over it; when the view
     closes they go back to those handlers (the latest
-    :data:`LIVE_LOG_RECORDS` of them), followed by the final tree on the
+    `LIVE_LOG_RECORDS` of them), followed by the final tree on the
     normal screen.
     """
 

@@ -3,8 +3,8 @@
 Every timer in the library is an event-loop timer (``loop.call_at``), so
 *elapsed* time is always ``loop.time()``. Only one other reading is needed: the
 wall clock, for time-of-day schedules and for reporting ``next_iteration``.
-Both come from the :class:`Clock` attached to the running event loop, which is
-what lets :mod:`supervised_loops.testing` replace them with virtual time: a
+Both come from the `Clock` attached to the running event loop, which is
+what lets `supervised_loops.testing` replace them with virtual time: a
 virtual event loop carries a virtual clock, and nothing here reads
 ``time.time()`` or ``datetime.now()`` behind its back.
 """

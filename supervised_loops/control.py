@@ -7,7 +7,7 @@ shared machine nobody else can connect. Requests are JSON, never pickle, and
 every field is validated before anything is sent to the tree; a bad request
 gets an error reply and leaves the tree untouched.
 
-Protocol: one request per line, one reply per line, UTF-8 JSON::
+Protocol: one request per line, one reply per line, UTF-8 JSON:
 
     → {"command": "stop", "path": "app/poller"}
     ← {"ok": true, "result": {"message": "Stop", "iteration": 12, "next_iteration": null}}
@@ -21,7 +21,7 @@ Commands: ``status`` (path optional: the whole tree), ``stop``, ``cancel``,
 ``restart``, ``pause``, ``resume``, ``run-now``, ``change-interval`` (with
 ``seconds``/``minutes``/``hours`` numbers or ``time``: a list of
 ``"HH:MM[:SS]"`` strings, UTC, or objects ``{"time": "HH:MM", "tz":
-"Europe/Berlin"}``). A request line longer than :data:`MAX_REQUEST_BYTES`
+"Europe/Berlin"}``). A request line longer than `MAX_REQUEST_BYTES`
 (the newline not counted) is refused and the connection closed. Requests
 must be UTF-8. The full protocol, with every error, is in ``docs/cli.md``.
 """
@@ -216,7 +216,7 @@ def _error(error: BaseException) -> dict[str, Any]:
 class ControlServer:
     """Serve control requests for ``tree`` on a Unix socket.
 
-    Use as an async context manager, or call :meth:`start` / :meth:`close`.
+    Use as an async context manager, or call `start` / `close`.
     Each connection is handled on its own; a slow or broken client affects
     nobody else. Nothing a client sends can raise into the tree: replies
     carry the errors.
@@ -388,12 +388,12 @@ async def _is_live(path: Path) -> bool:
 
 
 class ControlClient:
-    """Send requests to a :class:`ControlServer` (what ``supervised-loops ctl`` uses).
+    """Send requests to a `ControlServer` (what ``supervised-loops ctl`` uses).
 
     Args:
         path: the server's socket.
         timeout: seconds to wait for a reply; a little longer than the
-            server's own :data:`REQUEST_TIMEOUT`, so that a request the tree
+            server's own `REQUEST_TIMEOUT`, so that a request the tree
             is slow to acknowledge comes back as the server's error reply.
     """
 

@@ -2,14 +2,14 @@
 
 Every lifecycle change of an actor (started, iteration failed, retry
 scheduled, stopped, failed, restarted, escalated, dead letter, ...) is an
-immutable :class:`Event`. ``actor.events()`` yields the events of the actor
+immutable `Event`. ``actor.events()`` yields the events of the actor
 and of everything below it in the tree.
 
 Why a hub of bounded queues and not a stream library: publishing happens on
 the actors' own code paths, so it must never wait and never allocate more
 than one small object per subscriber. A subscriber that falls behind loses
-its *oldest* events, and the loss is counted in :attr:`Subscription.dropped`
-(and reported in :class:`EventsDropped` markers) so it is never silent.
+its *oldest* events, and the loss is counted in `Subscription.dropped`
+(and reported in `EventsDropped` markers) so it is never silent.
 Per-iteration successes are not events: only changes are, which keeps the
 hot path free of event work.
 """
@@ -163,7 +163,7 @@ class Subscription:
 
     Iterating yields events in publication order. When more than
     ``max_pending`` events are waiting, the oldest are discarded and the
-    next item yielded is an :class:`EventsDropped` telling how many.
+    next item yielded is an `EventsDropped` telling how many.
     Cancelling a pending ``__anext__`` is safe and loses nothing. A
     subscription has one reader at a time: a second concurrent ``__anext__``
     raises ``RuntimeError`` (subscribe again to get a second reader).

@@ -1,11 +1,11 @@
 """``Loop`` and ``loop()``: periodic work as an actor, a drop-in for discord.ext.tasks.
 
 A Loop runs its body on a schedule in one asyncio task. Everything that
-steers it from outside is a message (see :mod:`supervised_loops.messages`);
+steers it from outside is a message (see `supervised_loops.messages`);
 the familiar methods (``stop()``, ``cancel()``, ``restart()``,
 ``change_interval()``) only build and send those messages.
 
-How one run goes::
+How one run goes:
 
     start() ─▶ before_loop ─▶ ┌─ wait until due (or a message) ◀──────────┐
                               │  run the body                             │
@@ -14,10 +14,10 @@ How one run goes::
                               │  └─ other error: error handler, fail
                               └─▶ after_loop ─▶ report the exit to the parent
 
-Underneath, in layers: :mod:`supervised_loops._run` (per-run state and where
-the next iteration falls), :mod:`supervised_loops._loop_iteration` (the
-iterations and retries), :mod:`supervised_loops._loop_engine` (runs, hooks,
-escalation, exit reports) and :mod:`supervised_loops._loop_control` (the
+Underneath, in layers: `supervised_loops._run` (per-run state and where
+the next iteration falls), `supervised_loops._loop_iteration` (the
+iterations and retries), `supervised_loops._loop_engine` (runs, hooks,
+escalation, exit reports) and `supervised_loops._loop_control` (the
 control-message handlers). This module is the public face: construction,
 validation, per-instance binding and the discord.ext.tasks methods.
 """
@@ -66,7 +66,7 @@ def _coroutine_function(name: str, function: Any) -> CoroFunction:
 class Loop(LoopControl):
     """A periodic background task that is also an actor.
 
-    Create one with the :func:`loop` decorator. All discord.ext.tasks names
+    Create one with the `loop` decorator. All discord.ext.tasks names
     work as documented there; the differences are improvements listed in the
     docs (stop() during a long sleep ends at once, change_interval works in
     every state, hooks are supervised, ...).
@@ -334,11 +334,11 @@ class Loop(LoopControl):
         return await asyncio.shield(run.ready)
 
     def stop(self) -> None:
-        """Send :class:`~supervised_loops.messages.Stop`: end after the current iteration."""
+        """Send `Stop`: end after the current iteration."""
         self._control_stop(_STOP, None)  # what tell(Stop()) does, minus the dispatch
 
     def cancel(self) -> None:
-        """Send :class:`~supervised_loops.messages.Cancel`: end now, after_loop still runs."""
+        """Send `Cancel`: end now, after_loop still runs."""
         # What tell(Cancel()) does, minus the dispatch: mass cancels are common.
         run = self._run
         if run is None or run.task.done():
@@ -347,7 +347,7 @@ class Loop(LoopControl):
             self._cancel_run(run)
 
     def restart(self, *args: Any, **kwargs: Any) -> None:
-        """Send :class:`~supervised_loops.messages.Restart` with these arguments.
+        """Send `Restart` with these arguments.
 
         With no arguments the last ones are reused. A loop that is not
         running is started.
@@ -362,7 +362,7 @@ class Loop(LoopControl):
         hours: float = 0,
         time: dt.time | Sequence[dt.time] | None = None,
     ) -> None:
-        """Send :class:`~supervised_loops.messages.ChangeInterval`; works in every state.
+        """Send `ChangeInterval`; works in every state.
 
         Raises:
             TypeError, ValueError: as ``loop()`` does; raised here, nothing is sent.
@@ -370,15 +370,15 @@ class Loop(LoopControl):
         self.tell(ChangeInterval(seconds=seconds, minutes=minutes, hours=hours, time=time))
 
     def pause(self) -> None:
-        """Send :class:`~supervised_loops.messages.Pause`."""
+        """Send `Pause`."""
         self.tell(Pause())
 
     def resume(self) -> None:
-        """Send :class:`~supervised_loops.messages.Resume`."""
+        """Send `Resume`."""
         self.tell(Resume())
 
     def run_now(self) -> None:
-        """Send :class:`~supervised_loops.messages.RunNow`."""
+        """Send `RunNow`."""
         self.tell(RunNow())
 
     # -- discord.ext.tasks queries --------------------------------------------
@@ -524,7 +524,7 @@ def loop(
     retry: Iterable[RetryRule] = (),
     mailbox_size: int = DEFAULT_MAILBOX_SIZE,
 ) -> Callable[[CoroFunction], Loop]:
-    """Decorate a coroutine function into a :class:`Loop`.
+    """Decorate a coroutine function into a `Loop`.
 
     The discord.ext.tasks arguments mean what they mean there; all durations
     are start-to-start, on an absolute grid (the n-th iteration is due at
@@ -550,7 +550,7 @@ def loop(
         backoff: the backoff policy for the whitelisted exception types
             (default: the supervisor's backoff for its children, else
             discord.ext.tasks' ``ExponentialBackoff()``).
-        retry: extra :class:`~supervised_loops.backoff.RetryRule` objects,
+        retry: extra `RetryRule` objects,
             matched in order before the whitelist.
         mailbox_size: bound of the user-message lane.
 

@@ -1,18 +1,18 @@
 """The messages actors exchange, and the records they answer with.
 
 Everything that changes a running Loop or Supervisor from outside is one of
-these immutable values, delivered through the actor's mailbox::
+these immutable values, delivered through the actor's mailbox:
 
     printer.tell(Stop())                      # fire and forget, never blocks
     ack = await printer.ask(ChangeInterval(seconds=30))
     status = await printer.ask(GetStatus())
 
 *Control* messages (all the classes below that derive from
-:class:`ControlMessage`) travel in their own lane: they are handled before any
+`ControlMessage`) travel in their own lane: they are handled before any
 user message, are never refused because the mailbox is full, and coalesce
 (the last ``ChangeInterval`` wins, ``Cancel`` overrides ``Stop``, duplicate
 ``Stop``/``Cancel``/``RunNow`` merge). Asking a control message returns an
-:class:`Ack` once the message has taken effect. Any other value is a *user*
+`Ack` once the message has taken effect. Any other value is a *user*
 message, handled in order by ``handle_message`` in the actor's own task.
 """
 
@@ -129,7 +129,7 @@ class ChangeInterval(ControlMessage):
 
 @attrs.frozen
 class Pause(ControlMessage):
-    """Let no iteration become due until :class:`Resume`; the current one finishes."""
+    """Let no iteration become due until `Resume`; the current one finishes."""
 
 
 @attrs.frozen
@@ -156,7 +156,7 @@ class RunNow(ControlMessage):
 
 @attrs.frozen
 class GetStatus(ControlMessage):
-    """Ask for an :class:`ActorStatus` snapshot; answered in every state."""
+    """Ask for an `ActorStatus` snapshot; answered in every state."""
 
 
 class State(enum.StrEnum):

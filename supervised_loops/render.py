@@ -1,8 +1,8 @@
 """Text rendering of a status snapshot, as a tree.
 
-:func:`render_status` turns an :class:`~supervised_loops.messages.ActorStatus`
+`render_status` turns an `ActorStatus`
 (``tree.status()``, or ``await actor.ask(GetStatus())``) into lines of text,
-one per actor, drawn as a tree with box-drawing characters::
+one per actor, drawn as a tree with box-drawing characters:
 
     app          running                   failures 0  restarts 0
     ├── poller   sleeping  #12  in 4.2s    failures 1  restarts 0  last error: OSError: reset
@@ -45,7 +45,7 @@ def render_status(
     (indented under its parent with ``├──``/``└──``/``│``), the state, the
     iteration (``#12``, for loops), when the next iteration is due relative to
     ``now`` (``in 4.2s``, ``in 12m 05s``, ``due now``, or ``-`` for a loop
-    that is not scheduled; see :func:`format_relative`), the failure and
+    that is not scheduled; see `format_relative`), the failure and
     restart counts, and the last error, cut to ``error_width`` characters
     with ``…`` and kept on one line. A column that is empty on every line
     (no loop in the tree, say) is left out. Lines carry no trailing spaces
@@ -55,7 +55,7 @@ def render_status(
         status: the snapshot to draw (its ``children`` are drawn below it).
         now: the instant "in 4.2s" counts from (aware). ``None`` reads the
             wall clock of the running event loop (the virtual one under
-            :mod:`supervised_loops.testing`), else the system clock; pass it
+            `supervised_loops.testing`), else the system clock; pass it
             to keep rendering pure.
         error_width: the most characters of the last error to show; >= 1.
 

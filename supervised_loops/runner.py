@@ -83,7 +83,7 @@ async def serve(
     Args:
         tree: a Supervisor, or a single actor (wrapped in one).
         control: serve the control socket: ``True`` at
-            :func:`~supervised_loops.control.default_socket_path`, or a path.
+            `default_socket_path`, or a path.
         shutdown_timeout: seconds the graceful shutdown may take in total.
         handle_signals: install SIGINT/SIGTERM handlers (main thread only).
         on_started: called with the tree once it has started (e.g. to show it).
@@ -201,7 +201,7 @@ def run(
 
     Returns after a clean stop; after an escalated failure, a failed start
     or a forced shutdown, logs it and raises ``SystemExit(1)``. See
-    :func:`serve` for the arguments.
+    `serve` for the arguments.
 
     Raises:
         SystemExit: with status 1 when the tree did not end cleanly.

@@ -1,21 +1,21 @@
 """Schedules: pure objects that say when a loop is due next.
 
-A schedule answers one question, :meth:`Schedule.next_after`: given an
+A schedule answers one question, `Schedule.next_after`: given an
 instant, when is the next run due? Time is a parameter, never read from a
 clock, so schedules are deterministic, need no event loop, and are tested
 exhaustively. Three kinds ship:
 
-* :class:`Every` -- a relative interval (``loop(seconds=..., minutes=...,
+* `Every` -- a relative interval (``loop(seconds=..., minutes=...,
   hours=...)``);
-* :class:`DailyAt` -- times of day (``loop(time=...)``);
-* :class:`Cron` -- a five-field cron expression in a time zone.
+* `DailyAt` -- times of day (``loop(time=...)``);
+* `Cron` -- a five-field cron expression in a time zone.
 
 Users may write their own: anything with a ``next_after(moment)`` method
-satisfies the :class:`Schedule` protocol.
+satisfies the `Schedule` protocol.
 
 Daylight saving time
 --------------------
-:class:`DailyAt` and :class:`Cron` pick wall-clock times in a zone, and twice
+`DailyAt` and `Cron` pick wall-clock times in a zone, and twice
 a year some wall-clock times do not exist or exist twice. Both classes turn a
 local date and time into an instant the way Python does for ``fold=0``
 (:pep:`495`), which gives exactly the rules users expect:
@@ -311,7 +311,7 @@ class Cron:
     (Vixie cron; ``*/2`` counts as unrestricted for this rule, as there).
     The expression is read in ``tz``, whole minutes, start-to-start.
 
-    DST follows the same rule as :class:`DailyAt`, applied to every minute
+    DST follows the same rule as `DailyAt`, applied to every minute
     the expression selects: a wall time that does not exist runs shifted by
     the gap (runs that land on the same instant are one run), and in the
     repeated hour of a fall-back night only the first pass runs (``fold=0``).
@@ -320,7 +320,7 @@ class Cron:
     a fall-back night (the clock's second pass through 01:xx has no runs);
     on a spring-forward night the missing 02:xx runs land on the 03:xx
     instants and run once there. Use ``tz=UTC`` (the default) or
-    :class:`Every` for work that must keep an even pace.
+    `Every` for work that must keep an even pace.
 
     Equality compares the expression text and the zone: ``Cron('@daily')``
     and ``Cron('0 0 * * *')`` run alike but are not equal.

@@ -1,9 +1,9 @@
 """Event streams: a tree's lifecycle events as composable ``aiostream`` streams.
 
-``actor.events()`` is a plain async iterator (see :mod:`supervised_loops.events`).
-This module turns it into an :mod:`aiostream` stream and adds operators for
+``actor.events()`` is a plain async iterator (see `supervised_loops.events`).
+This module turns it into an `aiostream` stream and adds operators for
 the questions people ask of a supervision tree: *which* events (by type, by
-path), *how many per window of time*, *how fast*::
+path), *how many per window of time*, *how fast*:
 
     from aiostream import pipe
     from supervised_loops import streams
@@ -34,14 +34,14 @@ subscriber whatever the stream does with it.
 Rules shared by every operator:
 
 * **Loss is never silent.** A subscriber that falls behind gets an
-  :class:`~supervised_loops.events.EventsDropped` marker in place of the
+  `EventsDropped` marker in place of the
   events it lost. Filters let markers through (the lost events might have
-  been ones the filter keeps), unless told ``markers=False``; :func:`windows`
-  puts them in the batch; :func:`rate` counts each marker as the ``count``
+  been ones the filter keeps), unless told ``markers=False``; `windows`
+  puts them in the batch; `rate` counts each marker as the ``count``
   events it stands for.
 * **Time is the event loop's.** Windows and rates measure ``loop.time()``,
   the monotonic clock of the running event loop, so they run in virtual time
-  under :mod:`supervised_loops.testing` and ignore wall-clock steps.
+  under `supervised_loops.testing` and ignore wall-clock steps.
 * **Bad arguments fail when the stream is built**, not when it is first
   iterated.
 """
@@ -89,12 +89,12 @@ def events(source: Actor | Subscription, *, max_pending: int = 1000) -> AsyncIte
     """Stream the events of an actor and of everything below it.
 
     Given an actor (a Loop, a Supervisor, any
-    :class:`~supervised_loops.Actor`), each iteration of the stream opens its
+    `Actor`), each iteration of the stream opens its
     own subscription when it begins and closes it when it ends, so the stream
     can be iterated several times, like any aiostream stream; events published
     before an iteration begins are not part of it. To catch events from a
     precise moment (say, before starting a loop), subscribe first and pass
-    the :class:`~supervised_loops.events.Subscription`: the stream then
+    the `Subscription`: the stream then
     iterates that subscription once and closes it at the end.
 
     The stream never ends on its own while the actor lives: an actor that
@@ -172,9 +172,9 @@ def by_type(
 
     Args:
         source: a stream of events.
-        *types: one or more event classes from :mod:`supervised_loops.events`
-            (or subclasses of :class:`~supervised_loops.events.Event`).
-        markers: let :class:`~supervised_loops.events.EventsDropped` markers
+        *types: one or more event classes from `supervised_loops.events`
+            (or subclasses of `Event`).
+        markers: let `EventsDropped` markers
             through even when their type is not listed (the default), so the
             consumer still learns that events were lost.
 
@@ -209,7 +209,7 @@ def by_path(
 
     A path is the actor's ``path``: its name prefixed by its ancestors',
     ``"app/pair/a"`` (a standalone actor's path is its name). Events about
-    the actor's children are *not* kept; use :func:`by_subtree` for those.
+    the actor's children are *not* kept; use `by_subtree` for those.
 
     Args:
         source: a stream of events.
@@ -244,7 +244,7 @@ def by_subtree(
         markers: let ``EventsDropped`` markers through (the default).
 
     Raises:
-        ValueError: ``root`` is not a valid path (see :func:`by_path`).
+        ValueError: ``root`` is not a valid path (see `by_path`).
     """
     root = _check_path("root", root)
     prefix = root + "/"
@@ -265,7 +265,7 @@ def by_glob(
 
     The pattern is split on ``/`` like the paths. Within one segment, ``*``
     matches any run of characters, ``?`` one character and ``[abc]`` one of
-    a set (:func:`fnmatch.fnmatchcase`, case-sensitive); none of them crosses
+    a set (`fnmatch.fnmatchcase`, case-sensitive); none of them crosses
     a ``/``. A segment that is exactly ``**`` matches any number of segments,
     zero included. So ``"app/*"`` matches the children of ``app`` only,
     ``"app/**"`` matches ``app`` and everything below it, and ``"**/db-*"``
@@ -409,7 +409,7 @@ def rate(source: AsyncIterable[Event], seconds: float) -> AsyncIterator[float]:
     ends on ``0.0`` after ``seconds``. The stream ends when the source ends.
 
     For a sampled rate instead (one value every N seconds), count
-    :func:`windows`: ``windows.pipe(N) | pipe.map(lambda batch: len(batch) / N)``
+    `windows`: ``windows.pipe(N) | pipe.map(lambda batch: len(batch) / N)``
     with ``emit_empty=True``.
 
     Args:

@@ -1,6 +1,5 @@
 """``Supervisor``: an OTP-style supervisor for Loops, workers and other supervisors.
 
-::
 
     tree = Supervisor(
         child(poller, restart="permanent"),
@@ -15,12 +14,12 @@ A supervisor starts its children in order, each once the previous one is
 ready; restarts them by their restart type and its strategy; fails (and so
 escalates to its own parent) when it restarts too often; and shuts them down
 in reverse order, each in three phases (Stop, Cancel, give up). The engine is
-in :mod:`supervised_loops._supervisor_engine`; this module is the face users
+in `supervised_loops._supervisor_engine`; this module is the face users
 see and subclass: settings, hooks, lifecycle, the OTP verbs, lookup by path,
 and the control messages.
 
 Subclassing is the way to customise it: declare children and settings on the
-class and override the hooks documented on :class:`Supervisor`; their call
+class and override the hooks documented on `Supervisor`; their call
 order is in ``docs/subclassing.md``.
 """
 
@@ -86,22 +85,22 @@ class Supervisor(SupervisorEngine):
     no effect):
 
     * ``strategy`` — ``"one_for_one"`` (default), ``"one_for_all"`` or
-      ``"rest_for_one"``; see :class:`~supervised_loops.Strategy`.
+      ``"rest_for_one"``; see `Strategy`.
     * ``max_restarts``, ``max_seconds`` — the restart intensity: more than
       ``max_restarts`` restarts (default 3) within ``max_seconds`` seconds
       (default 5.0), counted across all children, and the supervisor stops
-      its children and fails with :class:`RestartIntensityExceeded`.
+      its children and fails with `RestartIntensityExceeded`.
       ``restart_child`` and quarantine probes do not count.
     * ``auto_shutdown`` — ``"never"`` (default), ``"any_significant"`` or
       ``"all_significant"``: end normally when significant children end.
     * ``backoff`` — the retry backoff of children that have none of their
       own (default None: discord.ext.tasks' ``ExponentialBackoff()``).
-    * ``quarantine`` — a :class:`~supervised_loops.Quarantine` policy for
+    * ``quarantine`` — a `Quarantine` policy for
       every child that has none in its spec (default None: no quarantine).
 
-    Children: the constructor's positional arguments (a :class:`ChildSpec`
-    from :func:`child`, or a bare actor with every default), or a subclass's
-    :meth:`children` (a method, or a class-level list).
+    Children: the constructor's positional arguments (a `ChildSpec`
+    from `child`, or a bare actor with every default), or a subclass's
+    `children` (a method, or a class-level list).
 
     Args:
         *children: the children, in start order.
@@ -186,7 +185,7 @@ class Supervisor(SupervisorEngine):
         the class; per-instance Loops defined with ``@loop`` in the class are
         reached as ``self.poller``. A supervisor restarted by its parent
         starts again from this declaration (as OTP's ``init``): children
-        added with :meth:`start_child` are not restarted with it.
+        added with `start_child` are not restarted with it.
         """
         return self._given
 
@@ -241,14 +240,14 @@ class Supervisor(SupervisorEngine):
     async def on_child_exit(self, child: Child, exit: Exit) -> None:
         """React to a child's run ending by itself (default: nothing).
 
-        Called after :meth:`on_child_failure`, for every exit the supervisor
-        did not cause (normal, cancelled or failed), before :meth:`decide`.
+        Called after `on_child_failure`, for every exit the supervisor
+        did not cause (normal, cancelled or failed), before `decide`.
         """
 
     def decide(self, child: Child, error: BaseException) -> Directive | str | None:
-        """Decide what a child's failure means: a :class:`Directive`.
+        """Decide what a child's failure means: a `Directive`.
 
-        Called in the supervisor's task after :meth:`on_child_exit`, for a
+        Called in the supervisor's task after `on_child_exit`, for a
         failure the supervisor did not cause. ``RESTART`` restarts with the
         strategy (counting intensity), ``RETRY`` restarts after the child's
         backoff delay, ``STOP`` leaves it down, ``ESCALATE`` fails the
@@ -313,7 +312,7 @@ class Supervisor(SupervisorEngine):
         Sends ``Stop``: children stop latest first, each given its
         ``shutdown`` grace, then cancelled, then left behind as unkillable
         after its ``cancel_timeout``. Does nothing if it is not running. Does
-        not raise the tree's failure (see :meth:`wait`). Cancelling ``stop()``
+        not raise the tree's failure (see `wait`). Cancelling ``stop()``
         stops the waiting only; the shutdown goes on. Called from one of the
         supervisor's own hooks, it returns at once and the shutdown begins
         when the hook returns.
@@ -329,8 +328,8 @@ class Supervisor(SupervisorEngine):
     async def wait(self) -> None:
         """Wait until the supervisor ends; raise its error if it failed.
 
-        The error is what it escalates: a :class:`RestartIntensityExceeded`
-        (the child's error in ``__cause__``), :class:`ChildStartFailed`, an
+        The error is what it escalates: a `RestartIntensityExceeded`
+        (the child's error in ``__cause__``), `ChildStartFailed`, an
         error a hook raised, or a child's own error it escalated. Returns
         None after a stop, an auto-shutdown or a cancellation. Cancelling
         the wait does not affect the supervisor.
@@ -437,7 +436,7 @@ class Supervisor(SupervisorEngine):
         """Stop a child (three phases) and keep it down; its spec stays (OTP).
 
         A temporary child is removed. The supervisor's strategy does not
-        restart it; :meth:`restart_child` does. Cancelling the call does not
+        restart it; `restart_child` does. Cancelling the call does not
         cancel the termination.
 
         Raises:
@@ -525,7 +524,7 @@ class Supervisor(SupervisorEngine):
         await self._command(run)
 
     def which_children(self) -> list[ChildInfo]:
-        """The children in start order, as :class:`ChildInfo` snapshots."""
+        """The children in start order, as `ChildInfo` snapshots."""
         return [record._info() for record in self._children]
 
     def count_children(self) -> ChildCounts:
@@ -590,7 +589,7 @@ class Supervisor(SupervisorEngine):
     async def ask_at(
         self, path: str, message: Any, *, timeout: float | None = DEFAULT_ASK_TIMEOUT
     ) -> Any:
-        """Ask ``message`` of the actor at ``path`` (see :meth:`Actor.ask`).
+        """Ask ``message`` of the actor at ``path`` (see `Actor.ask`).
 
         Raises:
             ChildNotFound: nothing has this path.

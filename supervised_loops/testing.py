@@ -1,6 +1,6 @@
 """Virtual time for tests: hours of loops in milliseconds, deterministically.
 
-A :class:`VirtualClock` owns an asyncio event loop whose clock does not
+A `VirtualClock` owns an asyncio event loop whose clock does not
 follow the machine's: whenever every task is waiting and the next thing to
 happen is a timer, the loop jumps straight to that timer. An hourly loop, a
 daily ``time=`` loop across a DST change or a whole backoff sequence then
@@ -9,7 +9,7 @@ carries the wall time (an aware UTC datetime, starting wherever the test
 says), which advances with the loop's clock and can be stepped on its own to
 simulate an NTP correction or a suspended machine.
 
-Three ways to use it::
+Three ways to use it:
 
     # 1. Run a coroutine.
     clock = VirtualClock(start=datetime(2026, 3, 8, 6, 0, tzinfo=UTC))
@@ -103,7 +103,7 @@ class _JumpingSelector(selectors.BaseSelector):
 
 
 class VirtualEventLoop(asyncio.SelectorEventLoop):
-    """An event loop whose ``time()`` is a :class:`VirtualClock`'s."""
+    """An event loop whose ``time()`` is a `VirtualClock`'s."""
 
     def __init__(self, clock: VirtualClock) -> None:
         self._virtual_clock = clock
@@ -122,8 +122,8 @@ class VirtualClock:
             datetime is taken as UTC).
 
     The monotonic reading starts at 0.0 and only moves forward, by jumps of
-    the event loop or by :meth:`suspend`; the wall reading is ``start`` plus
-    the monotonic reading plus every :meth:`step_wall`.
+    the event loop or by `suspend`; the wall reading is ``start`` plus
+    the monotonic reading plus every `step_wall`.
     """
 
     def __init__(self, start: dt.datetime = DEFAULT_START) -> None:
@@ -209,7 +209,7 @@ def virtual_time(
     """Decorate an async test function so it runs in virtual time.
 
     The decorated function becomes a plain function that runs the coroutine
-    on a fresh :class:`VirtualClock` starting at ``start``. If the coroutine
+    on a fresh `VirtualClock` starting at ``start``. If the coroutine
     function has a parameter named ``clock``, it receives the clock; that
     parameter is hidden from the signature so pytest does not look for a
     fixture of that name. Other parameters (pytest fixtures, parametrize

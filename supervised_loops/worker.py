@@ -1,7 +1,7 @@
 """Workers: a plain long-running coroutine as a supervised actor.
 
 A Loop runs a body on a schedule; a worker runs one coroutine that lives as
-long as it likes (a queue consumer, a websocket reader, a server)::
+long as it likes (a queue consumer, a websocket reader, a server):
 
     async def consume(url: str) -> None:
         async with connect(url) as connection:
@@ -151,7 +151,7 @@ class _WorkerRun:
 
 
 class Worker(Actor):
-    """A long-running coroutine as an actor; build one with :func:`worker`.
+    """A long-running coroutine as an actor; build one with `worker`.
 
     Args:
         function: the coroutine function.
@@ -162,7 +162,7 @@ class Worker(Actor):
         reconnect: retry whitelisted errors with backoff.
         backoff: the retry backoff (default: the supervisor's, else
             discord.ext.tasks' ``ExponentialBackoff()``).
-        retry: extra :class:`~supervised_loops.RetryRule` objects, matched
+        retry: extra `RetryRule` objects, matched
             before the whitelist.
         exception_types: the whitelist (default ``(OSError, TimeoutError)``).
 
@@ -257,11 +257,11 @@ class Worker(Actor):
         return run
 
     def stop(self) -> None:
-        """Send :class:`~supervised_loops.messages.Stop`."""
+        """Send `Stop`."""
         self.tell(Stop())
 
     def cancel(self) -> None:
-        """Send :class:`~supervised_loops.messages.Cancel`."""
+        """Send `Cancel`."""
         self.tell(Cancel())
 
     # -- inside the coroutine -------------------------------------------------------
@@ -572,7 +572,7 @@ def worker(
     retry: Iterable[RetryRule] = (),
     **kwargs: Any,
 ) -> Worker:
-    """Wrap ``function(*args, **kwargs)`` as a :class:`Worker` (see there).
+    """Wrap ``function(*args, **kwargs)`` as a `Worker` (see there).
 
     Keyword arguments that are not options of ``worker`` go to the
     function; wrap it in ``functools.partial`` if one of its own parameters
