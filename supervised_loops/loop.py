@@ -34,6 +34,7 @@ from typing import Any, Literal, TypeAlias
 from . import _validate
 from ._interval import schedule_from
 from ._loop_control import LoopControl
+from ._loop_iteration import LoopIteration
 from ._run import Run
 from .actor import DEFAULT_MAILBOX_SIZE, Actor
 from .backoff import _NEVER_RETRIED, DEFAULT_RETRY_EXCEPTIONS, ExponentialBackoff, RetryRule
@@ -583,21 +584,19 @@ def loop(
     return decorator
 
 
-#: The slots a per-instance copy takes over from the class attribute.
-_CONFIGURATION = (
-    "_after",
-    "_attr_name",
-    "_backoff",
-    "_before",
-    "_coro",
-    "_count",
-    "_error",
-    "_exception_types",
-    "_max_consecutive_failures",
-    "_missed",
-    "_overlap",
-    "_reconnect",
-    "_retry_rules",
-    "_schedule",
-    "_wait_first",
+#: The slots a per-instance copy takes over from the class attribute: all
+#: but the instance binding and the engine's own state.
+_CONFIGURATION = tuple(
+    slot
+    for slot in LoopIteration.__slots__
+    if slot
+    not in {
+        "_instance",
+        "_instances",
+        "_run",
+        "_failure_count",
+        "_restart_count",
+        "_last_error",
+        "_noted",
+    }
 )
