@@ -122,7 +122,7 @@ class Child:
 
     @property
     def kwargs(self) -> Mapping[str, Any]:
-        """The keyword arguments of its next start (a read-only view)."""
+        """The keyword arguments of its next start (a copy: change them with ``set_args``)."""
         return dict(self._kwargs)
 
     @property
