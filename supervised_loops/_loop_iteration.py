@@ -451,7 +451,12 @@ class LoopIteration(Actor):
                             continue
                 run.state = _RUNNING
                 launched += 1
-                iteration = event_loop.create_task(self._one_overlapped(run, extra))
+                # An extra run answers the RunNow asks made before it began;
+                # later ones wait for the next extra run.
+                claimed = run.acks_run_now[:] if extra else []
+                if extra:
+                    run.acks_run_now.clear()
+                iteration = event_loop.create_task(self._one_overlapped(run, claimed))
                 running.add(iteration)
                 iteration.add_done_callback(done)
                 run.last_start = time()
@@ -469,7 +474,24 @@ class LoopIteration(Actor):
         if failure:
             raise failure[0]
 
-    async def _one_overlapped(self, run: Run, extra: bool) -> None:
+    async def _one_overlapped(
+        self, run: Run, claimed: list[tuple[Any, asyncio.Future[Any]]]
+    ) -> None:
+        """One overlapping iteration; ``claimed`` are the RunNow asks it answers.
+
+        They are acknowledged when the iteration succeeds, and get
+        ``ActorStopped`` when it ends any other way.
+        """
+        succeeded = False
+        try:
+            succeeded = await self._one_overlapped_body(run)
+        finally:
+            if claimed and succeeded:
+                _acknowledge(claimed, run.current_loop, self._next_iteration_of(run))
+            elif claimed:
+                _abandon(claimed, self.path)
+
+    async def _one_overlapped_body(self, run: Run) -> bool:
         event_loop = asyncio.get_running_loop()
         clock = get_clock(event_loop)
         args = self._body_args(run)
@@ -482,7 +504,7 @@ class LoopIteration(Actor):
                 if not self._schedule_retry(run, exc, event_loop.time, clock):
                     raise
                 if run.retry_at is None:
-                    return  # stopping: the retry is abandoned
+                    return False  # stopping: the retry is abandoned
                 delay = run.retry_at - event_loop.time()
                 run.retry_at = None
                 await asyncio.sleep(max(0.0, delay))
@@ -490,10 +512,7 @@ class LoopIteration(Actor):
             if run.trackers:
                 self._recovered(run)
             run.current_loop += 1
-            if extra:
-                iteration = run.current_loop
-                _acknowledge(run.acks_run_now, iteration, None)
-            return
+            return True
 
     def _next_iteration_of(self, run: Run) -> dt.datetime | None:
         if run.task.done() or run.stop or run.paused or not run.began or run.ended:

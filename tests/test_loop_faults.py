@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from supervised_loops import ExponentialBackoff, State, loop
+from supervised_loops import ExponentialBackoff, RunNow, State, loop
 from supervised_loops.clock import WALL_RECHECK_SECONDS
 from supervised_loops.events import ActorFailed, ActorStopped, Event
 from supervised_loops.testing import VirtualClock, virtual_time
@@ -954,3 +954,26 @@ async def test_max_consecutive_failures_counts_only_consecutive_failures(
     await upload.start()
     assert upload.failed() is False
     assert upload.current_loop == 3
+
+
+@virtual_time()
+async def test_overlapping_run_now_answers_only_the_asks_made_before_its_extra_run() -> None:
+    @loop(seconds=100, overlap=True)
+    async def job() -> None:
+        await asyncio.sleep(10)
+
+    event_loop = asyncio.get_running_loop()
+    job.start()
+    await asyncio.sleep(1)
+    first = asyncio.ensure_future(job.ask(RunNow()))
+    await asyncio.sleep(1)  # the first extra run has begun (it ends at 11)
+    second = asyncio.ensure_future(job.ask(RunNow()))  # its own extra run ends at 12
+    ack = await first
+    assert event_loop.time() == 11.0
+    assert not second.done()
+    assert ack.message == RunNow()
+    later = await second
+    assert event_loop.time() == 12.0
+    assert later.iteration == ack.iteration + 1
+    job.cancel()
+    await asyncio.sleep(0)
