@@ -79,6 +79,11 @@ __all__ = ["Worker", "current_worker", "worker"]
 logger = logging.getLogger("supervised_loops")
 
 _current: contextvars.ContextVar[Worker] = contextvars.ContextVar("supervised_loops_worker")
+# The run a worker's coroutine belongs to: an old run still ending after a
+# restart must not mark the new one ready, nor read its stop flag.
+_current_run: contextvars.ContextVar[_WorkerRun] = contextvars.ContextVar(
+    "supervised_loops_worker_run"
+)
 
 _ANY_ERROR_RULE = RetryRule(Exception)
 
@@ -271,7 +276,7 @@ class Worker(Actor):
 
         Also counts as a success for the retry backoff.
         """
-        run = self._run
+        run = self._own_run()
         if run is None:
             return
         if run.tracker is not None:
@@ -287,15 +292,21 @@ class Worker(Actor):
     @property
     def stopping(self) -> bool:
         """Whether a stop was asked (a cooperative worker returns when it sees this)."""
-        run = self._run
+        run = self._own_run()
         return run is not None and run.stop
+
+    def _own_run(self) -> _WorkerRun | None:
+        """The caller's run when called from this worker's coroutine, else the latest."""
+        if _current.get(None) is self:
+            return _current_run.get(None) or self._run
+        return self._run
 
     async def until_stopping(self) -> None:
         """Wait until a stop is asked; returns at once if it already was.
 
         Cancelling the wait is safe.
         """
-        run = self._run
+        run = self._own_run()
         if run is None or run.stop:
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -316,6 +327,7 @@ class Worker(Actor):
                 await asyncio.wait((previous.task,))
                 run.previous = None
             _current.set(self)  # the task runs in its own copy of the context
+            _current_run.set(run)
             if run.restart:
                 self._restart_count += 1
             self._emit(ActorStarted)

@@ -372,3 +372,28 @@ async def test_restart_reaches_a_worker_that_swallowed_the_cancellation_of_its_s
     assert w.is_running()
     w.cancel()
     await asyncio.sleep(0)
+
+
+@virtual_time()
+async def test_a_run_still_ending_after_a_restart_reads_its_own_stop_flag() -> None:
+    # The Restart has already queued the next run; the old coroutine asking
+    # current_worker().stopping must see its own run (asked to stop), not the
+    # next one (which is not).
+    seen: list[bool] = []
+
+    async def work() -> None:
+        me = current_worker()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            seen.append(me.stopping)
+
+    w = worker(work)
+    w.start()
+    await asyncio.sleep(1)
+    await w.ask(Restart())
+    assert seen == [True]
+    assert w.is_running()
+    assert not w.stopping  # outside the coroutine: the latest run
+    w.cancel()
+    await asyncio.sleep(0)
