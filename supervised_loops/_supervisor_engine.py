@@ -135,6 +135,12 @@ class SupervisorEngine(SupervisorPolicy):
                 result = await function()
             except (KeyboardInterrupt, SystemExit):
                 raise
+            except asyncio.CancelledError:
+                # Never kept as the verb's result: a cancellation of our task
+                # becomes a Cancel of the supervisor, as at every other await.
+                self._absorb_cancel()
+                if not future.done():
+                    future.set_exception(ActorStopped(self.path, "a supervisor verb"))
             except BaseException as error:
                 if not future.done():
                     future.set_exception(error)
