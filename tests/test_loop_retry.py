@@ -58,6 +58,21 @@ async def drain(subscription: Any) -> list[Event]:
     return [event async for event in subscription]
 
 
+async def retry_delays(script: Iterator[BaseException | None], **options: Any) -> list[float]:
+    """Run a loop whose calls follow ``script`` to its end; the retry delays it chose."""
+
+    @loop(**options)
+    async def fetch() -> None:
+        error = next(script)
+        if error is not None:
+            raise error
+
+    subscription = fetch.events()
+    await fetch.start()
+    events = await drain(subscription)
+    return [event.delay for event in events if isinstance(event, RetryScheduled)]
+
+
 # --------------------------------------------------------------------------
 # The whitelist: retried with exponential backoff.
 
@@ -502,37 +517,14 @@ async def test_exponent_resets_after_reset_after_successes_successful_iterations
     failure = ConnectionError("blip")
     script = outcomes(failure, failure, None, failure, None, None, failure, None)
     policy = ExponentialBackoff(jitter=False, reset_after=None, reset_after_successes=2)
-
-    @loop(hours=1, count=4, backoff=policy)
-    async def fetch() -> None:
-        error = next(script)
-        if error is not None:
-            raise ConnectionError(str(error))
-
-    subscription = fetch.events()
-    await fetch.start()
-    events = await drain(subscription)
-
-    delays = [event.delay for event in events if isinstance(event, RetryScheduled)]
     # One success between failures is not enough (8, not 2); two are.
-    assert delays == [2.0, 4.0, 8.0, 2.0]
+    assert await retry_delays(script, hours=1, count=4, backoff=policy) == [2.0, 4.0, 8.0, 2.0]
 
 
 @virtual_time()
 async def test_exponent_resets_after_one_success_by_default() -> None:
     script = outcomes(ConnectionError("a"), ConnectionError("b"), None, ConnectionError("c"), None)
-
-    @loop(hours=1, count=2, backoff=EXACT)
-    async def fetch() -> None:
-        error = next(script)
-        if error is not None:
-            raise error
-
-    subscription = fetch.events()
-    await fetch.start()
-    events = await drain(subscription)
-
-    assert [event.delay for event in events if isinstance(event, RetryScheduled)] == [2, 4, 2]
+    assert await retry_delays(script, hours=1, count=2, backoff=EXACT) == [2, 4, 2]
 
 
 @virtual_time()
@@ -547,18 +539,7 @@ async def test_exponent_resets_after_a_quiet_period() -> None:
         None,
     )
     policy = ExponentialBackoff(jitter=False, reset_after=100, reset_after_successes=None)
-
-    @loop(minutes=1, count=4, backoff=policy)
-    async def fetch() -> None:
-        error = next(script)
-        if error is not None:
-            raise error
-
-    subscription = fetch.events()
-    await fetch.start()
-    events = await drain(subscription)
-
-    assert [event.delay for event in events if isinstance(event, RetryScheduled)] == [2, 4, 2]
+    assert await retry_delays(script, minutes=1, count=4, backoff=policy) == [2, 4, 2]
 
 
 # --------------------------------------------------------------------------
