@@ -333,7 +333,8 @@ class Actor:
         an ``EventsDropped`` marker; the actors are never slowed down.
 
         Raises:
-            ValueError: ``max_pending`` is not a positive int.
+            TypeError: ``max_pending`` is not an int.
+            ValueError: ``max_pending`` is not positive.
         """
         if self._hub is None:
             self._hub = EventHub()

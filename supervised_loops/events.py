@@ -22,6 +22,8 @@ import datetime as dt
 
 import attrs
 
+from . import _validate
+
 __all__ = [
     "ActorFailed",
     "ActorStarted",
@@ -243,10 +245,10 @@ class EventHub:
         """Return a new subscription keeping at most ``max_pending`` unread events.
 
         Raises:
+            TypeError: ``max_pending`` is not an int.
             ValueError: ``max_pending`` is not positive.
         """
-        if isinstance(max_pending, bool) or not isinstance(max_pending, int) or max_pending <= 0:
-            raise ValueError(f"'max_pending' must be an int > 0 (got {max_pending!r})")
+        _validate.positive_int("max_pending", max_pending)
         subscription = Subscription(self, max_pending)
         self._subscriptions.append(subscription)
         return subscription

@@ -658,7 +658,7 @@ async def test_slow_subscriber_loses_the_oldest_events_and_is_told_how_many() ->
 
 def test_events_rejects_a_non_positive_max_pending() -> None:
     actor = Mailbox()
-    with pytest.raises(ValueError, match=r"^'max_pending' must be an int > 0 \(got 0\)$"):
+    with pytest.raises(ValueError, match=r"^'max_pending' must be > 0 \(got 0\)$"):
         actor.events(max_pending=0)
 
 
