@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from supervised_loops import ExponentialBackoff, RetryRule, State, loop
+from supervised_loops import ExponentialBackoff, Loop, RetryRule, State, loop
 from supervised_loops.events import ActorFailed, Event, IterationFailed, RetryScheduled
 from supervised_loops.testing import VirtualClock, virtual_time
 
@@ -58,15 +58,23 @@ async def drain(subscription: Any) -> list[Event]:
     return [event async for event in subscription]
 
 
-async def retry_delays(script: Iterator[BaseException | None], **options: Any) -> list[float]:
-    """Run a loop whose calls follow ``script`` to its end; the retry delays it chose."""
+def scripted(script: Iterator[BaseException | None], calls: list[float], **options: Any) -> Loop:
+    """A loop whose n-th call notes its time in ``calls``, then raises the n-th
+    error of ``script`` (None: it succeeds)."""
 
     @loop(**options)
     async def fetch() -> None:
-        error = next(script)
-        if error is not None:
-            raise error
+        calls.append(loop_time())
+        failure = next(script)
+        if failure is not None:
+            raise failure
 
+    return fetch
+
+
+async def retry_delays(script: Iterator[BaseException | None], **options: Any) -> list[float]:
+    """Run a scripted loop to its end; the retry delays it chose."""
+    fetch = scripted(script, [], **options)
     subscription = fetch.events()
     await fetch.start()
     events = await drain(subscription)
@@ -300,12 +308,7 @@ async def test_retry_rule_with_predicate_retries_502_and_503_with_its_own_backof
     script = outcomes(HTTPError(502), HTTPError(503), HTTPError(502), None)
     rule = RetryRule(HTTPError, when=server_error, backoff=ExponentialBackoff(3, jitter=False))
 
-    @loop(hours=1, count=1, retry=[rule])
-    async def fetch() -> None:
-        calls.append(loop_time())
-        failure = next(script)
-        if failure is not None:
-            raise failure
+    fetch = scripted(script, calls, hours=1, count=1, retry=[rule])
 
     await fetch.start()
 
@@ -345,12 +348,7 @@ async def test_add_retry_rule_gives_each_rule_its_own_backoff_and_attempt_count(
         HTTPError(502), ConnectionError("a"), HTTPError(503), ConnectionError("b"), None
     )
 
-    @loop(hours=1, count=1, backoff=EXACT)
-    async def fetch() -> None:
-        calls.append(loop_time())
-        failure = next(script)
-        if failure is not None:
-            raise failure
+    fetch = scripted(script, calls, hours=1, count=1, backoff=EXACT)
 
     fetch.add_retry_rule(
         RetryRule(HTTPError, when=server_error, backoff=ExponentialBackoff(0.5, jitter=False))
@@ -403,12 +401,7 @@ async def test_retry_after_shorter_than_the_backoff_does_not_shorten_it() -> Non
     calls: list[float] = []
     script = outcomes(HTTPError(503, retry_after=0.5), None)
 
-    @loop(hours=1, count=1, retry=[RetryRule(HTTPError, backoff=EXACT)])
-    async def fetch() -> None:
-        calls.append(loop_time())
-        failure = next(script)
-        if failure is not None:
-            raise failure
+    fetch = scripted(script, calls, hours=1, count=1, retry=[RetryRule(HTTPError, backoff=EXACT)])
 
     await fetch.start()
 
@@ -421,12 +414,7 @@ async def test_retry_after_is_ignored_when_the_rule_says_so() -> None:
     script = outcomes(HTTPError(503, retry_after=600), None)
     rule = RetryRule(HTTPError, backoff=EXACT, honour_retry_after=False)
 
-    @loop(hours=1, count=1, retry=[rule])
-    async def fetch() -> None:
-        calls.append(loop_time())
-        failure = next(script)
-        if failure is not None:
-            raise failure
+    fetch = scripted(script, calls, hours=1, count=1, retry=[rule])
 
     await fetch.start()
 
