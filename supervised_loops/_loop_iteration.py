@@ -147,6 +147,8 @@ class LoopIteration(Actor):
         args = self._body_args(run)
         kwargs = run.kwargs
         count = self._count
+        skip_missed = self._missed == "skip"  # configuration: fixed for the run
+        advance = plan.advance
         plan.plan_first(run, self._schedule, time(), clock, self._wait_first)
         run.state = _SLEEPING  # set up and planned: a ChangeInterval ack sees the plan
         self._planned(run)
@@ -210,7 +212,7 @@ class LoopIteration(Actor):
             if run.extra:
                 run.extra = False
             else:
-                plan.advance(run, self._schedule, time(), clock, self._missed == "skip")
+                advance(run, self._schedule, time(), clock, skip_missed)
             # Between iterations: the next one is planned. Not RUNNING any
             # more, so next_iteration reads the planned time, not the tick after.
             run.state = _SLEEPING
@@ -401,6 +403,8 @@ class LoopIteration(Actor):
         clock = get_clock(event_loop)
         limit = self._overlap
         count = self._count
+        skip_missed = self._missed == "skip"  # configuration: fixed for the run
+        advance = plan.advance
         running: set[asyncio.Task[None]] = set()
         failure: list[BaseException] = []
         launched = 0
@@ -461,7 +465,7 @@ class LoopIteration(Actor):
                 iteration.add_done_callback(done)
                 run.last_start = time()
                 if not extra:
-                    plan.advance(run, self._schedule, time(), clock, self._missed == "skip")
+                    advance(run, self._schedule, time(), clock, skip_missed)
             while running and not failure:
                 run.state = _STOPPING
                 await self._wait(run, None, clock)
