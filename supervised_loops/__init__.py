@@ -44,12 +44,12 @@ from .messages import Resume as Resume
 from .messages import RunNow as RunNow
 from .messages import State as State
 from .messages import Stop as Stop
-from .runner import run as run
-from .runner import serve as serve
 from .schedule import Cron as Cron
 from .schedule import DailyAt as DailyAt
 from .schedule import Every as Every
 from .schedule import Schedule as Schedule
+from .service.runner import run as run
+from .service.runner import serve as serve
 from .supervisor import Child as Child
 from .supervisor import Supervisor as Supervisor
 from .worker import Worker as Worker

@@ -34,9 +34,9 @@ from typing import Any
 import pytest
 
 from supervised_loops import Loop, Supervisor, child, loop
-from supervised_loops.cli import _LiveView, describe_event, load_target, main
-from supervised_loops.control import COMMANDS, ControlServer, default_socket_path
 from supervised_loops.events import ActorStopped, RetryScheduled
+from supervised_loops.service.cli import _LiveView, describe_event, load_target, main
+from supervised_loops.service.control import COMMANDS, ControlServer, default_socket_path
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "examples" / "demo" / "service.py"
@@ -594,7 +594,7 @@ def test_real_process_ctl_stops_a_loop_of_the_demo_which_stays_down_until_restar
     sock = short_dir / "demo.sock"
     database = tmp_path / "demo.sqlite3"
     log = tmp_path / "stderr.txt"
-    command = [sys.executable, "-m", "supervised_loops.cli", "run", f"{DEMO}:make_tree"]
+    command = [sys.executable, "-m", "supervised_loops", "run", f"{DEMO}:make_tree"]
     with log.open("wb") as err:
         process = subprocess.Popen(
             [*command, "--no-live", "--socket", str(sock)],

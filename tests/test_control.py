@@ -36,14 +36,14 @@ from supervised_loops import (
     dead_letters,
 )
 from supervised_loops import loop as make_loop
-from supervised_loops.control import (
+from supervised_loops.schedule import DailyAt
+from supervised_loops.service.control import (
     MAX_REQUEST_BYTES,
     ControlClient,
     ControlServer,
     default_socket_path,
     parse_request,
 )
-from supervised_loops.schedule import DailyAt
 from supervised_loops.testing import virtual_time
 
 START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)

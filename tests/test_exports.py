@@ -25,7 +25,7 @@ def test_all_is_sorted_and_has_no_duplicates() -> None:
 def test_the_core_never_imports_aiostream() -> None:
     # aiostream is GPL-3.0-or-later: only supervised_loops.streams may import it.
     code = (
-        "import sys, supervised_loops, supervised_loops.testing, supervised_loops.cli;"
+        "import sys, supervised_loops, supervised_loops.testing, supervised_loops.service.cli;"
         "assert 'aiostream' not in sys.modules, sorted(m for m in sys.modules if 'aio' in m)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

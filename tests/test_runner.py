@@ -39,7 +39,7 @@ from supervised_loops import (
     child,
     loop,
 )
-from supervised_loops.runner import as_tree, run, serve
+from supervised_loops.service.runner import as_tree, run, serve
 from supervised_loops.testing import virtual_time
 
 START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -446,7 +446,7 @@ def service(tmp_path: Path) -> Iterator[Service]:
     def start(
         target: str, *options: str, env: dict[str, str] | None = None
     ) -> subprocess.Popen[bytes]:
-        command = [sys.executable, "-m", "supervised_loops.cli", "run", target, "--no-live"]
+        command = [sys.executable, "-m", "supervised_loops", "run", target, "--no-live"]
         with (
             (tmp_path / "stdout.txt").open("wb") as out,
             (tmp_path / "stderr.txt").open("wb") as err,

@@ -33,11 +33,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import _validate
-from .actor import Actor
+from .. import _validate
+from ..actor import Actor
+from ..messages import Cancel
+from ..supervisor import Supervisor, child
 from .control import ControlServer, default_socket_path
-from .messages import Cancel
-from .supervisor import Supervisor, child
 
 __all__ = ["run", "serve"]
 

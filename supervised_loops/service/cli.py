@@ -37,14 +37,14 @@ from typing import Any, TextIO
 
 import attrs
 
-from . import _validate
-from .actor import Actor
+from .. import _validate
+from ..actor import Actor
+from ..events import Event
+from ..messages import ActorStatus, State
+from ..supervisor import Supervisor
 from .control import COMMANDS, ControlClient, default_socket_path
-from .events import Event
-from .messages import ActorStatus, State
 from .render import render_status
 from .runner import DEFAULT_SHUTDOWN_TIMEOUT, as_tree, serve
-from .supervisor import Supervisor
 
 __all__ = ["load_target", "main"]
 
@@ -431,7 +431,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _UsageError as error:
         print(f"supervised-loops {args.action}: {error}", file=sys.stderr)
         return USAGE_ERROR
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

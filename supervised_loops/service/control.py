@@ -41,7 +41,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from .messages import (
+from ..messages import (
     Ack,
     ActorStatus,
     Cancel,
