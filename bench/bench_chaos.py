@@ -397,7 +397,9 @@ async def run(args: argparse.Namespace) -> tuple[list[tuple[str, str]], list[str
             except ChildStartFailed as error:
                 not_restarted.append(f"{group.path}: {error.__cause__!r}")
     for work in loops:
-        if work.status().state.value in ("stopped", "cancelled"):
+        parent = work.parent
+        running = parent is not None and parent.is_running()
+        if running and work.status().state.value in ("stopped", "cancelled"):
             work.tell(Restart())
     settle_began = time.perf_counter()
     while time.perf_counter() - settle_began < args.settle and not all(  # noqa: ASYNC110
