@@ -51,9 +51,7 @@ async def test_a_loop_revived_by_its_own_restart_message_and_then_failing_is_res
 
 @pytest.mark.xfail(strict=True, reason="the run machinery's copies drifted")
 @virtual_time()
-async def test_a_loop_restarted_by_message_while_its_supervisor_is_busy_is_restarted_on_failure() -> (
-    None
-):
+async def test_a_loop_restarted_while_its_supervisor_is_busy_is_restarted_on_failure() -> None:
     journal = Journal()
     a = Probe(journal, "a")
     busy = asyncio.Event()
