@@ -3,7 +3,13 @@
 Import everything from here; the submodules users name are
 `messages`, `schedule`,
 `events` and `testing`.
+
+The service layer (``run``, ``serve``: signals, the control socket, JSON,
+time zones for rendering) is imported on first use of ``run`` or ``serve``,
+so that a program that only runs loops does not pay for it at import.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from .backoff import ExponentialBackoff as ExponentialBackoff
 from .backoff import RetryRule as RetryRule
@@ -38,8 +44,6 @@ from .schedule import Cron as Cron
 from .schedule import DailyAt as DailyAt
 from .schedule import Every as Every
 from .schedule import Schedule as Schedule
-from .service.runner import run as run
-from .service.runner import serve as serve
 from .supervision.face import Child as Child
 from .supervision.face import Supervisor as Supervisor
 from .supervision.specs import INFINITY as INFINITY
@@ -109,11 +113,39 @@ __all__ = [
     "worker",
 ]
 
-for _name in __all__:
-    _object = globals()[_name]
-    if getattr(_object, "__module__", "").startswith("supervised_loops."):
+#: Names imported on first access (see the module docstring), with their module.
+_LAZY = {"run": "service.runner", "serve": "service.runner"}
+
+if TYPE_CHECKING:
+    from .service.runner import run as run
+    from .service.runner import serve as serve
+
+
+def _as_ours(value: Any) -> None:
+    if getattr(value, "__module__", "").startswith("supervised_loops."):
         try:
-            _object.__module__ = "supervised_loops"
+            value.__module__ = "supervised_loops"
         except (AttributeError, TypeError):
             pass
-del _name, _object
+
+
+def __getattr__(name: str) -> Any:
+    where = _LAZY.get(name)
+    if where is None:
+        raise AttributeError(f"module 'supervised_loops' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{where}", __name__), name)
+    _as_ours(value)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
+for _name in __all__:
+    if _name not in _LAZY:
+        _as_ours(globals()[_name])
+del _name
