@@ -47,8 +47,10 @@ Measurements (``--loops`` = 10 000 = ``--supervisors`` 100 × 100):
 * ``status``: ``loop.status()`` vs reading discord.ext.tasks' state
   (``current_loop``, ``next_iteration``, ``is_running()``, ``failed()``,
   ``is_being_cancelled()``), µs per call.
-* ``ask``: ``await loop.ask(ChangeInterval(hours=1))`` with the default
-  timeout and with ``timeout=None``, vs a bare mailbox round trip (an
+* ``ask``: ``await loop.ask(message)`` of a user message that the loop's
+  ``handle_message`` answers, with the default timeout (``ours``) and with
+  ``timeout=None``, and of ``ChangeInterval(hours=1)`` (``ours_interval``:
+  answered once the new plan is in force), vs a bare mailbox round trip (an
   ``asyncio.Queue`` read by the actor's task, which answers a future), µs.
 * ``import``: ``import supervised_loops`` (and ``discord.ext.tasks``,
   ``mode``) after ``import asyncio``, in fresh processes, ms.
@@ -83,7 +85,7 @@ CONTENDERS: dict[str, tuple[str, ...]] = {
     "memory": ("ours", "ours_tree", "discord"),
     "end": ("ours_tree", "ours", "discord"),
     "status": ("ours", "discord"),
-    "ask": ("ours", "ours_no_timeout", "bare"),
+    "ask": ("ours", "ours_no_timeout", "ours_interval", "bare"),
     "import": ("ours", "discord", "mode"),
 }
 
@@ -545,12 +547,16 @@ async def m_status(who: str, args: argparse.Namespace) -> dict[str, Any]:
     return {"us": 1e6 * (time.perf_counter() - began) / calls}
 
 
+class Echo:
+    """A user message: the actor's task answers it with itself."""
+
+
 async def m_ask(who: str, args: argparse.Namespace) -> dict[str, Any]:
-    from supervised_loops import ChangeInterval
+    from supervised_loops import ChangeInterval, Every, Loop
 
     calls = args.calls // 10
-    message = ChangeInterval(hours=1)
     if who == "bare":
+        message: Any = Echo()
         queue: asyncio.Queue[tuple[Any, asyncio.Future[Any]]] = asyncio.Queue()
 
         async def actor() -> None:
@@ -566,19 +572,22 @@ async def m_ask(who: str, args: argparse.Namespace) -> dict[str, Any]:
             return await reply
 
     else:
+
+        class EchoLoop(Loop):
+            async def handle_message(self, message: Any) -> Any:
+                if isinstance(message, Echo):
+                    return message
+                return await super().handle_message(message)
+
         first = FirstRuns(1)
-        work = our_loop(first.body(0), "l0", 3600.0)
+        work = EchoLoop(first.body(0), schedule=Every(hours=1), name="l0")
         work.start()
         await first.done
-        if who == "ours":
+        message = ChangeInterval(hours=1) if who.startswith("ours_interval") else Echo()
+        timeout = None if who.endswith("no_timeout") else 30.0
 
-            async def ask() -> Any:
-                return await work.ask(message)
-
-        else:
-
-            async def ask() -> Any:
-                return await work.ask(message, timeout=None)
+        async def ask() -> Any:
+            return await work.ask(message, timeout=timeout)
 
     for _ in range(100):
         await ask()

@@ -96,6 +96,12 @@ class DeadLetters:
 dead_letters = DeadLetters()
 
 
+def _expire(reply: asyncio.Future[Any], actor: Actor, message: Any, timeout: float) -> None:
+    """Fail an unanswered ask once its timeout is over."""
+    if not reply.done():
+        reply.set_exception(AskTimeout(actor.path, message, timeout))
+
+
 class Actor:
     """Base class of everything that lives in a supervision tree.
 
@@ -211,19 +217,18 @@ class Actor:
         self._deliver(message, reply)
         if reply.done() or timeout is None:
             return await reply
+        # One timer that fails the reply itself, rather than asyncio.timeout
+        # around asyncio.shield: no outer future, no extra event-loop cycle.
+        # Whichever comes first, the answer or the timer, settles the reply;
+        # answerers skip a reply that is already done. Cancelling the asker
+        # cancels the reply (it is what the asker awaits), which abandons it.
+        expiry = asyncio.get_running_loop().call_later(
+            timeout, _expire, reply, self, message, timeout
+        )
         try:
-            async with asyncio.timeout(timeout):
-                return await asyncio.shield(reply)
-        except TimeoutError:
-            if reply.done():  # answered on the very tick the timeout fired
-                return reply.result()
-            raise AskTimeout(self.path, message, timeout) from None
+            return await reply
         finally:
-            # Abandoned (timed out, or the asker was cancelled): cancel the
-            # reply so a late error set on it is not reported by asyncio as
-            # "exception was never retrieved"; answerers skip done futures.
-            if not reply.done():
-                reply.cancel()
+            expiry.cancel()
 
     def tell_threadsafe(self, message: Any) -> None:
         """Deliver ``message`` from another thread; returns at once.
@@ -390,6 +395,15 @@ class Actor:
         A supervisor waiting to start the next sibling wakes one event-loop
         cycle sooner than through a callback on the readiness future.
         """
+
+    def _admits_restart_of(self, child: Actor) -> bool:
+        """Whether a ``Restart`` sent to ``child`` may start it again (supervisors override).
+
+        A child started while its supervisor is not running, or is shutting
+        down, would run outside the tree: no one would stop it, see it end or
+        restart it. The Restart is then a dead letter.
+        """
+        return self.is_running()
 
     def _child_should_retry(
         self, child: Actor, error: BaseException, attempt: int, default: bool

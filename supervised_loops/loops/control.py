@@ -6,7 +6,8 @@ run (a flag, a new schedule, a reply to send when the request has taken
 effect) and wakes the runner, which acts on it at its next step. Requests to
 a loop that is not running are dead letters, except ``ChangeInterval``
 (the new schedule is kept for the next start), ``Restart`` (it starts the
-loop) and ``GetStatus`` (always answered).
+loop, unless its supervisor is not running or is shutting down: the loop
+would run outside the tree) and ``GetStatus`` (always answered).
 """
 
 from __future__ import annotations
@@ -86,6 +87,10 @@ class LoopControl(LoopEngine):
             if kwargs is not None:
                 run.kwargs = dict(kwargs)
         else:
+            parent = self._parent
+            if parent is not None and not parent._admits_restart_of(self):
+                self._dead_letter(message, reply, "supervisor not running")
+                return
             if args is None:
                 args = run.args if run is not None else ()
             if kwargs is None:

@@ -212,6 +212,9 @@ class SupervisorCore(Actor):
     def _halted(self) -> bool:
         return self._stop_requested or self._failure is not None or self._auto_stop
 
+    def _admits_restart_of(self, child: Actor) -> bool:
+        return self.is_running() and not self._halted()
+
     def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():

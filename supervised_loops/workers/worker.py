@@ -534,6 +534,11 @@ class Worker(Actor):
             run.task.cancel()
 
     def _control_restart(self, message: Restart, reply: Reply) -> None:
+        parent = self._parent
+        if parent is not None and not parent._admits_restart_of(self):
+            # It would run outside the tree (see Actor._admits_restart_of).
+            self._dead_letter(message, reply, "supervisor not running")
+            return
         run = self._run
         if run is not None and not run.task.done():
             # Restart cancels like Cancel: the first one cancels even after a
