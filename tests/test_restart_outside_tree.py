@@ -11,6 +11,7 @@ asked one fails with ``ActorNotRunning``.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,7 @@ from supervised_loops import (
 from supervised_loops.testing import virtual_time
 
 
-def _tree() -> tuple[Supervisor, Supervisor, object, object]:
+def _tree() -> tuple[Supervisor, Supervisor, Any, Any]:
     @loop(seconds=1)
     async def ticker() -> None:
         pass
@@ -45,11 +46,11 @@ async def test_a_restart_told_to_a_child_of_a_stopped_supervisor_is_a_dead_lette
     await root.start()
     await group.ask(Stop())
     before = dead_letters.count
-    ticker.tell(Restart())  # type: ignore[attr-defined]
-    serving.tell(Restart())  # type: ignore[attr-defined]
+    ticker.tell(Restart())
+    serving.tell(Restart())
     await asyncio.sleep(1)
-    assert not ticker.is_running()  # type: ignore[attr-defined]
-    assert not serving.is_running()  # type: ignore[attr-defined]
+    assert not ticker.is_running()
+    assert not serving.is_running()
     assert dead_letters.count == before + 2
     assert dead_letters.recent[-1].reason == "supervisor not running"
     # The supervisor can start them again: nothing runs outside the tree.
@@ -68,7 +69,7 @@ async def test_an_asked_restart_of_a_child_of_a_stopped_supervisor_fails_clearly
     await group.ask(Stop())
     for actor in (ticker, serving):
         with pytest.raises(ActorNotRunning):
-            await actor.ask(Restart())  # type: ignore[attr-defined]
+            await actor.ask(Restart())
     await root.stop()
 
 
@@ -76,12 +77,12 @@ async def test_an_asked_restart_of_a_child_of_a_stopped_supervisor_fails_clearly
 async def test_a_restart_of_a_child_stopped_by_hand_in_a_running_tree_still_starts_it() -> None:
     root, _group, ticker, _serving = _tree()
     await root.start()
-    await ticker.ask(Stop())  # type: ignore[attr-defined]
-    assert not ticker.is_running()  # type: ignore[attr-defined]
-    await ticker.ask(Restart())  # type: ignore[attr-defined]
-    assert ticker.is_running()  # type: ignore[attr-defined]
+    await ticker.ask(Stop())
+    assert not ticker.is_running()
+    await ticker.ask(Restart())
+    assert ticker.is_running()
     await root.stop()
-    assert not ticker.is_running()  # type: ignore[attr-defined]
+    assert not ticker.is_running()
 
 
 @virtual_time()
@@ -90,8 +91,8 @@ async def test_a_restart_during_the_supervisors_shutdown_starts_nothing() -> Non
     await root.start()
     stopping = asyncio.ensure_future(root.stop())
     await asyncio.sleep(0)  # the shutdown has begun
-    ticker.tell(Restart())  # type: ignore[attr-defined]
+    ticker.tell(Restart())
     await stopping
     await asyncio.sleep(1)
-    assert not ticker.is_running()  # type: ignore[attr-defined]
+    assert not ticker.is_running()
     assert not root.is_running()
