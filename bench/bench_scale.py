@@ -99,6 +99,11 @@ def intervals(count: int, seed: int = 1) -> list[float]:
     return [rng.uniform(0.05, 0.5) for _ in range(count)]
 
 
+#: What the short measurements are timed with (``--clock``).
+CLOCKS = {"wall": "perf_counter", "cpu": "process_time"}
+clock: Callable[[], float] = time.perf_counter
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
@@ -292,6 +297,16 @@ class Failer:
         raise Injected
 
 
+def restart_by_hand(work: Any, stopping: Callable[[], bool]) -> None:
+    """Start a discord.ext.tasks loop again each time its task ends (until stopping)."""
+
+    def again(_task: asyncio.Task[None]) -> None:
+        if not stopping():
+            work.start().add_done_callback(again)
+
+    work.start().add_done_callback(again)
+
+
 async def restarting(who: str, failers: list[Failer], interval: float) -> Callable[[], Any]:
     """Start the failing actors of ``who``; return a function that ends them."""
     if who == "ours":
@@ -318,11 +333,7 @@ async def restarting(who: str, failers: list[Failer], interval: float) -> Callab
             async def quiet(error: BaseException) -> None:
                 pass
 
-            def again(_task: asyncio.Task[None], work: Any = work) -> None:
-                if not stopping:
-                    work.start().add_done_callback(again)
-
-            work.start().add_done_callback(again)
+            restart_by_hand(work, lambda: stopping)
             loops.append(work)
         stopping = False
 
@@ -420,10 +431,10 @@ async def m_start_standalone(who: str, args: argparse.Namespace) -> dict[str, An
         loops = [discord_loop(first.body(i), 3600.0) for i in range(n)]
     gc.collect()
     gc.disable()
-    began = time.perf_counter()
+    began, began_clock = time.perf_counter(), clock()
     for work in loops:
         work.start()
-    calls = time.perf_counter() - began
+    calls = clock() - began_clock
     gc.enable()
     await first.done
     return {"start_calls_ms": 1000 * calls, "first_runs_ms": 1000 * (first.done.result() - began)}
@@ -505,7 +516,7 @@ async def m_end(who: str, args: argparse.Namespace) -> dict[str, Any]:
     await first.done
     await asyncio.sleep(0.05)
     gc.collect()
-    began = time.perf_counter()
+    began = clock()
     if who == "ours_tree":
         await tree.stop()
     else:
@@ -514,7 +525,7 @@ async def m_end(who: str, args: argparse.Namespace) -> dict[str, Any]:
     await asyncio.wait(tasks)
     if who == "ours_tree":
         assert not any(work.is_running() for work in loops)
-    return {"end_ms": 1000 * (time.perf_counter() - began)}
+    return {"end_ms": 1000 * (clock() - began)}
 
 
 async def m_status(who: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -541,10 +552,10 @@ async def m_status(who: str, args: argparse.Namespace) -> dict[str, Any]:
     await first.done
     calls = args.calls
     read()
-    began = time.perf_counter()
+    began = clock()
     for _ in range(calls):
         read()
-    return {"us": 1e6 * (time.perf_counter() - began) / calls}
+    return {"us": 1e6 * (clock() - began) / calls}
 
 
 class Echo:
@@ -591,10 +602,10 @@ async def m_ask(who: str, args: argparse.Namespace) -> dict[str, Any]:
 
     for _ in range(100):
         await ask()
-    began = time.perf_counter()
+    began = clock()
     for _ in range(calls):
         await ask()
-    elapsed = time.perf_counter() - began
+    elapsed = clock() - began
     if who == "bare":
         server.cancel()
     else:
@@ -612,9 +623,9 @@ IMPORTS = {
 def m_import(who: str, args: argparse.Namespace) -> dict[str, Any]:
     code = (
         "import asyncio, time\n"
-        "began = time.perf_counter()\n"
+        f"began = time.{CLOCKS[args.clock]}()\n"
         f"{IMPORTS[who]}\n"
-        "print(time.perf_counter() - began)\n"
+        f"print(time.{CLOCKS[args.clock]}() - began)\n"
     )
     times = []
     for _ in range(args.imports):
@@ -641,6 +652,8 @@ MEASURES: dict[str, Callable[[str, argparse.Namespace], Any]] = {
 
 def run_one(name: str, who: str, args: argparse.Namespace) -> None:
     """Run one measurement here and print its figures as JSON, then leave at once."""
+    global clock
+    clock = getattr(time, CLOCKS[args.clock])
     logging.disable(logging.CRITICAL)
     measure = MEASURES[name]
     result = measure(who, args) if name == "import" else asyncio.run(measure(who, args))
@@ -652,9 +665,19 @@ def run_one(name: str, who: str, args: argparse.Namespace) -> None:
 
 
 def spawn(name: str, who: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Run one measurement in a fresh process; ``was_*`` runs ours from ``--baseline``."""
+    env = dict(os.environ)
+    if who.startswith("was_"):
+        who = who.removeprefix("was_")
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, (args.baseline, env.get("PYTHONPATH"))))
     command = [sys.executable, __file__, "--one", name, "--who", who, *args.passthrough]
     done = subprocess.run(
-        command, capture_output=True, text=True, timeout=args.limit * 3 + 120, check=False
+        command,
+        capture_output=True,
+        text=True,
+        timeout=args.limit * 3 + 120,
+        check=False,
+        env=env,
     )
     if done.returncode != 0:
         return {"error": (done.stderr or done.stdout).strip().splitlines()[-1:]}
@@ -713,6 +736,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated measurement names")
     parser.add_argument("--quick", action="store_true", help="1 000 loops, 2 rounds")
     parser.add_argument("--json", help="also write every round's figures here")
+    parser.add_argument(
+        "--baseline",
+        help="a source tree of supervised_loops (e.g. a git archive of an older commit): "
+        "adds its figures as was_ours..., measured in the same run, for before/after ratios",
+    )
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="time the short measurements (status, ask, start, end, import) with the "
+        "process's CPU time: steadier on a shared machine",
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--who", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -729,6 +764,7 @@ def main(argv: list[str] | None = None) -> int:
         f"--restarts={args.restarts}",
         f"--calls={args.calls}",
         f"--imports={args.imports}",
+        f"--clock={args.clock}",
     ]
     names = [name for name in (*HEAVY, *LIGHT) if not args.only or name in args.only.split(",")]
     load = os.getloadavg()
@@ -737,6 +773,8 @@ def main(argv: list[str] | None = None) -> int:
     everything: dict[str, list[dict[str, dict[str, Any]]]] = {}
     for name in names:
         contenders = CONTENDERS[name]
+        if args.baseline:
+            contenders += tuple(f"was_{who}" for who in contenders if who.startswith("ours"))
         rounds: list[dict[str, dict[str, Any]]] = []
         for index in range(args.heavy_rounds if name in HEAVY else args.rounds):
             order = contenders[index % len(contenders) :] + contenders[: index % len(contenders)]
