@@ -29,7 +29,7 @@ from ..messages import (
     Stop,
 )
 from .engine import LoopEngine
-from .plan import Run
+from .run import LoopRun as Run
 
 
 class LoopControl(LoopEngine):
@@ -52,7 +52,7 @@ class LoopControl(LoopEngine):
         if run is None:
             return
         if reply is not None:
-            run.acks_end.append((message, reply))
+            run.add_end_ack(message, reply)
         if not run.stop:
             run.stop = True
             run.attend()
@@ -62,7 +62,7 @@ class LoopControl(LoopEngine):
         if run is None:
             return
         if reply is not None:
-            run.acks_end.append((message, reply))
+            run.add_end_ack(message, reply)
         self._cancel_run(run)
 
     def _control_restart(self, message: Restart, reply: Reply) -> None:
@@ -90,13 +90,15 @@ class LoopControl(LoopEngine):
                 args = run.args if run is not None else ()
             if kwargs is None:
                 kwargs = run.kwargs if run is not None else {}
+            if run is not None and not run.task.done():
+                self._cancel_run(run)  # the new run begins once this one has ended
             try:
                 run = self._launch(tuple(args), dict(kwargs), restart=True)
             except RuntimeError:  # no running event loop to start in
                 self._dead_letter(message, reply, "no running event loop")
                 return
         if reply is not None:
-            run.acks_begin.append((message, reply))
+            run.add_ack("begin", message, reply)
 
     def _control_change_interval(self, message: ChangeInterval, reply: Reply) -> None:
         self._schedule = message.schedule
@@ -109,7 +111,7 @@ class LoopControl(LoopEngine):
             return
         run.rescheduled = True
         if reply is not None:
-            run.acks_plan.append((message, reply))
+            run.add_ack("plan", message, reply)
         run.attend()
 
     def _control_pause(self, message: Pause, reply: Reply) -> None:
@@ -132,7 +134,7 @@ class LoopControl(LoopEngine):
         run.paused = False
         run.resumed = True
         if reply is not None:
-            run.acks_plan.append((message, reply))
+            run.add_ack("plan", message, reply)
         run.attend()
 
     def _control_run_now(self, message: RunNow, reply: Reply) -> None:
@@ -148,7 +150,7 @@ class LoopControl(LoopEngine):
             return
         run.run_now = True
         if reply is not None:
-            run.acks_run_now.append((message, reply))
+            run.add_ack("run_now", message, reply)
         run.attend()
 
     def _control_get_status(self, message: GetStatus, reply: Reply) -> None:

@@ -49,8 +49,7 @@ from ..messages import (
 )
 from ..schedule import DailyAt, Every, Schedule
 from .control import LoopControl
-from .iteration import LoopIteration
-from .plan import Run
+from .run import LoopRun as Run
 
 __all__ = ["Loop", "loop"]
 
@@ -114,7 +113,7 @@ class Loop(LoopControl):
             if not isinstance(rule, RetryRule):
                 raise TypeError(f"'retry[{index}]' must be a RetryRule (got {rule!r})")
         Actor.__init__(self, name or coro.__name__, mailbox_size=mailbox_size)
-        self._reset_engine()
+        self._reset_runs()
         self._schedule = schedule
         self._count = count
         self._reconnect = reconnect
@@ -172,7 +171,7 @@ class Loop(LoopControl):
     def _bind(self, obj: Any) -> Loop:
         bound = type(self).__new__(type(self))
         Actor.__init__(bound, self._name, mailbox_size=self._mailbox_size)
-        bound._reset_engine()
+        bound._reset_runs()
         for slot in _CONFIGURATION:
             setattr(bound, slot, getattr(self, slot))
         bound._instance = obj
@@ -290,13 +289,15 @@ class Loop(LoopControl):
                 f"loop {self.path!r} is already running; "
                 "stop() or cancel() it first, or call restart()"
             )
-        return self._launch(args, kwargs, restart=False).task
+        new: Run = self._launch(args, kwargs, restart=False)
+        return new.task
 
     def _start_supervised(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], *, restart: bool
-    ) -> None:
+    ) -> int:
         self._refuse_unbound_method()
-        self._launch(args, kwargs, restart=restart)
+        run: Run = self._launch(args, kwargs, restart=restart)
+        return run.run_id
 
     def _refuse_unbound_method(self) -> None:
         # A loop defined in a class body and taken from the class has no
@@ -311,10 +312,6 @@ class Loop(LoopControl):
                 f"instance's loop (instance.{self._attr_name}), not the class attribute"
             )
 
-    def _ready_future(self) -> asyncio.Future[bool] | None:
-        run = self._run
-        return None if run is None else run.ready
-
     async def wait_ready(self) -> bool:
         """Wait until the latest run has finished ``before_loop``.
 
@@ -328,11 +325,7 @@ class Loop(LoopControl):
         Raises:
             RuntimeError: the loop was never started.
         """
-        run = self._run
-        if run is None:
-            raise RuntimeError(f"loop {self.path!r} was never started")
-        assert run.ready is not None
-        return await asyncio.shield(run.ready)
+        return await super().wait_ready()
 
     def stop(self) -> None:
         """Send `Stop`: end after the current iteration."""
@@ -383,16 +376,6 @@ class Loop(LoopControl):
         self.tell(RunNow())
 
     # -- discord.ext.tasks queries --------------------------------------------
-
-    def get_task(self) -> asyncio.Task[None] | None:
-        """The task of the latest run, or None if the loop never started."""
-        run = self._run
-        return None if run is None else run.task
-
-    def is_running(self) -> bool:
-        """Whether a run is in progress, its ``after_loop`` included."""
-        run = self._run
-        return run is not None and not run.task.done()
 
     def failed(self) -> bool:
         """Whether the latest run ended (or is ending) with an escalated error."""
@@ -584,19 +567,25 @@ def loop(
     return decorator
 
 
-#: The slots a per-instance copy takes over from the class attribute: all
-#: but the instance binding and the engine's own state.
-_CONFIGURATION = tuple(
-    slot
-    for slot in LoopIteration.__slots__
-    if slot
-    not in {
-        "_instance",
-        "_instances",
-        "_run",
-        "_failure_count",
-        "_restart_count",
-        "_last_error",
-        "_noted",
-    }
+#: The configuration a per-instance copy takes over from the class attribute,
+#: as it is at the first access: the body, the schedule, the options and every
+#: customisation (hooks, exception types, retry rules). Listed by hand: a new
+#: configuration field must be added here, and test_loop_api checks that the
+#: list and the Loop's fields agree.
+_CONFIGURATION = (
+    "_after",
+    "_attr_name",
+    "_backoff",
+    "_before",
+    "_coro",
+    "_count",
+    "_error",
+    "_exception_types",
+    "_max_consecutive_failures",
+    "_missed",
+    "_overlap",
+    "_reconnect",
+    "_retry_rules",
+    "_schedule",
+    "_wait_first",
 )

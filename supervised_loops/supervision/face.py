@@ -58,7 +58,7 @@ from ..messages import (
     Stop,
 )
 from .child import Child
-from .core import _as_spec
+from .core import Started, _as_spec
 from .engine import SupervisorEngine
 from .specs import (
     AutoShutdown,
@@ -281,7 +281,7 @@ class Supervisor(SupervisorEngine):
             ChildStartFailed: a child failed before it was ready (cause: its error).
             Exception: whatever failed the supervisor while it started.
         """
-        task = self._launch(restart=False)
+        task = self._launch_tree(restart=False)
         try:
             ready = await self.wait_ready()
         except asyncio.CancelledError:
@@ -289,15 +289,12 @@ class Supervisor(SupervisorEngine):
             raise
         if not ready:
             await asyncio.wait((task,))
-            ended = self._ended
-            assert ended is not None
-            exit = ended.result()
+            run = self._run
+            assert run is not None
+            exit = run.ended_exit.result()
             if exit.kind is ExitKind.FAILED:
                 assert exit.error is not None
                 raise exit.error
-
-    def _ready_future(self) -> asyncio.Future[bool] | None:
-        return self._ready
 
     async def wait_ready(self) -> bool:
         """Wait until every child has started and is ready; False if it ended first.
@@ -307,10 +304,7 @@ class Supervisor(SupervisorEngine):
         Raises:
             RuntimeError: it was never started.
         """
-        ready = self._ready
-        if ready is None:
-            raise RuntimeError(f"supervisor {self.path!r} was never started")
-        return await asyncio.shield(ready)
+        return await super().wait_ready()
 
     async def stop(self) -> None:
         """Stop the tree in order and return once all of it has ended.
@@ -323,7 +317,7 @@ class Supervisor(SupervisorEngine):
         supervisor's own hooks, it returns at once and the shutdown begins
         when the hook returns.
         """
-        task = self._task
+        task = self.get_task()
         if task is None or task.done():
             return
         self.tell(Stop())
@@ -344,10 +338,11 @@ class Supervisor(SupervisorEngine):
             RuntimeError: it was never started, or it is called from the
                 supervisor's own task (a hook), which would wait forever.
         """
-        ended = self._ended
-        if ended is None:
+        run = self._run
+        if run is None:
             raise RuntimeError(f"supervisor {self.path!r} was never started")
-        if asyncio.current_task() is self._task and not ended.done():
+        ended = run.ended_exit
+        if asyncio.current_task() is run.task and not ended.done():
             raise RuntimeError(
                 f"supervisor {self.path!r} cannot wait for its own end from its own task"
             )
@@ -371,21 +366,10 @@ class Supervisor(SupervisorEngine):
         if exc is None:
             await self.wait()
 
-    def is_running(self) -> bool:
-        """Whether a run is in progress (starting, running or shutting down)."""
-        task = self._task
-        return task is not None and not task.done()
-
     def failed(self) -> bool:
         """Whether the latest run failed (or is failing)."""
-        if self._failure is not None:
-            return True
-        ended = self._ended
-        return ended is not None and ended.done() and ended.result().kind is ExitKind.FAILED
-
-    def get_task(self) -> asyncio.Task[None] | None:
-        """The task of the latest run, or None if it never started."""
-        return self._task
+        run = self._run
+        return run is not None and run.failed
 
     # -- the OTP verbs ---------------------------------------------------------------------
     # Each verb runs in the supervisor's own task, after whatever was queued
@@ -423,10 +407,10 @@ class Supervisor(SupervisorEngine):
         async def run() -> Actor:
             self._check_spec(spec, dict(self._by_name))
             record = self._adopt(spec)
-            ready = await self._start(record, restart=False)
-            if ready is None:
+            started = await self._start(record, restart=False)
+            if started is Started.HALTED:
                 raise ActorStopped(self.path, "start_child()")
-            if ready is False:
+            if started is Started.ENDED:
                 exit = await self._exit_of(record)
                 if exit is not None and exit.kind is ExitKind.FAILED:
                     await self._consume_exit(record)
@@ -451,16 +435,15 @@ class Supervisor(SupervisorEngine):
 
         async def run() -> None:
             record = self._find(name)
-            record._quarantined = False
-            record._probation_until = None
-            record._kept_down = True
+            record._unpark()
+            record._keep_down()
             await self._terminate(record)
             if record.spec.restart is RestartType.TEMPORARY:
                 self._remove(record)
 
         if not self.is_running():
             record = self._find(name)
-            record._kept_down = True
+            record._keep_down()
             return
         await self._command(run)
 
@@ -486,20 +469,18 @@ class Supervisor(SupervisorEngine):
                     f"child {record.path!r} was reported unkillable and still runs; "
                     "it cannot be restarted"
                 )
-            record._cancel_timer()
-            record._quarantined = False
-            record._probation_until = None
+            record._unpark()
             await self._terminate(record)
-            record._restart_count += 1
+            record._restarted()
             record.actor._emit(ChildRestarted, reason="restart_child")
-            ready = await self._start(record, restart=True)
-            if ready is None:
+            started = await self._start(record, restart=True)
+            if started is Started.HALTED:
                 raise ActorStopped(self.path, "restart_child()")
-            if ready is False:
+            if started is Started.ENDED:
                 exit = await self._exit_of(record)
                 if exit is not None and exit.kind is ExitKind.FAILED:
                     await self._consume_exit(record)
-                    record._kept_down = True
+                    record._keep_down()
                     raise ChildStartFailed(self.path, name) from exit.error
             return record.actor
 
@@ -606,7 +587,7 @@ class Supervisor(SupervisorEngine):
 
     def status(self) -> ActorStatus:
         """A frozen snapshot of the supervisor and, recursively, its children."""
-        state = self._state
+        state = self._state_now()
         if state in (State.STARTING, State.RUNNING) and self._halted():
             state = State.STOPPING
         error = self._last_error
@@ -629,12 +610,13 @@ class Supervisor(SupervisorEngine):
             if not self.is_running():
                 self._dead_letter(message, reply, "not running")
                 return
+            run = self._rec
             if reply is not None:
-                self._acks_end.append((message, reply))
+                run.add_end_ack(message, reply)
             if isinstance(message, Cancel):
                 self._cancel_now()
             else:
-                self._stop_requested = True
+                run.stop = True
                 self._wake()
         elif isinstance(message, _LOOP_ONLY):
             self._refuse(message, reply, "a supervisor does not take this message")
@@ -654,4 +636,4 @@ class Supervisor(SupervisorEngine):
             reply.set_exception(UnhandledMessage(self.path, message))
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.path!r} {self._state.value}>"
+        return f"<{type(self).__name__} {self.path!r} {self._state_now().value}>"
