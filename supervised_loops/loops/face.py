@@ -27,9 +27,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import inspect
-import weakref
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, Literal, TypeAlias
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from typing import Any, Concatenate, Generic, Literal, ParamSpec, TypeAlias, TypeVar, overload
 
 from .. import _validate
 from .._interval import schedule_from
@@ -48,12 +47,18 @@ from ..messages import (
     Stop,
 )
 from ..schedule import DailyAt, Every, Schedule
+from .binding import bound_for
 from .control import LoopControl
 from .run import LoopRun as Run
 
 __all__ = ["Loop", "loop"]
 
 CoroFunction: TypeAlias = Callable[..., Awaitable[Any]]
+
+#: The type of a Loop's body, as in discord.ext.tasks: ``Loop[LF]``.
+LF = TypeVar("LF", bound=Callable[..., Coroutine[Any, Any, Any]])
+P = ParamSpec("P")
+R = TypeVar("R")
 Missed: TypeAlias = Literal["catch_up", "skip"]
 
 
@@ -63,7 +68,7 @@ def _coroutine_function(name: str, function: Any) -> CoroFunction:
     return function  # type: ignore[no-any-return]
 
 
-class Loop(LoopControl):
+class Loop(LoopControl, Generic[LF]):
     """A periodic background task that is also an actor.
 
     Create one with the `loop` decorator. All discord.ext.tasks names
@@ -80,7 +85,7 @@ class Loop(LoopControl):
 
     def __init__(
         self,
-        coro: CoroFunction,
+        coro: LF,
         *,
         schedule: Schedule,
         count: int | None = None,
@@ -136,55 +141,32 @@ class Loop(LoopControl):
     def __set_name__(self, owner: type, name: str) -> None:
         self._attr_name = name
 
-    def __get__(self, obj: Any, objtype: type | None = None) -> Loop:
-        if obj is None:
-            return self
-        name = self._attr_name or self._coro.__name__
-        cache = getattr(obj, "__dict__", None)
-        if cache is not None:
-            bound = cache.get(name)
-            if bound is None:
-                bound = cache[name] = self._bind(obj)
-            return bound  # type: ignore[no-any-return]
-        return self._bound_without_dict(obj)
+    @overload
+    def __get__(self, obj: None, objtype: type | None = None) -> Loop[LF]: ...
 
-    def _bound_without_dict(self, obj: Any) -> Loop:
-        # A class with __slots__ has no __dict__ to cache the copy in. Keep it
-        # here instead: weakly when the instance allows weak references, else
-        # strongly by identity (the instance then lives as long as this Loop).
-        if self._instances is None:
-            self._instances = {}
-        instances = self._instances
-        try:
-            table = instances.setdefault("weak", weakref.WeakKeyDictionary())
-            bound = table.get(obj)
-            if bound is None:
-                bound = table[obj] = self._bind(obj)
-            return bound  # type: ignore[no-any-return]
-        except TypeError:  # not weak-referenceable
-            table = instances.setdefault("strong", {})
-            entry = table.get(id(obj))
-            if entry is None or entry[0] is not obj:
-                entry = table[id(obj)] = (obj, self._bind(obj))
-            return entry[1]  # type: ignore[no-any-return]
+    @overload
+    def __get__(
+        self: Loop[Callable[Concatenate[Any, P], Coroutine[Any, Any, R]]],
+        obj: object,
+        objtype: type | None = None,
+    ) -> Loop[Callable[P, Coroutine[Any, Any, R]]]: ...
 
-    def _bind(self, obj: Any) -> Loop:
-        bound = type(self).__new__(type(self))
-        Actor.__init__(bound, self._name, mailbox_size=self._mailbox_size)
-        bound._reset_runs()
-        for slot in _CONFIGURATION:
-            setattr(bound, slot, getattr(self, slot))
-        bound._instance = obj
-        bound._instances = None
-        return bound
+    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
+        """The Loop itself from the class; from an instance, that instance's own copy."""
+        return self if obj is None else bound_for(self, obj)
 
     # -- calling the body directly ------------------------------------------
 
-    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    async def __call__(
+        self: Loop[Callable[P, Coroutine[Any, Any, R]]], *args: P.args, **kwargs: P.kwargs
+    ) -> R:
         """Call the body once, outside the schedule, and return its result."""
+        result: R
         if self._instance is not None:
-            return await self._coro(self._instance, *args, **kwargs)
-        return await self._coro(*args, **kwargs)
+            result = await self._coro(self._instance, *args, **kwargs)
+        else:
+            result = await self._coro(*args, **kwargs)
+        return result
 
     # -- hooks ----------------------------------------------------------------
 
@@ -270,7 +252,9 @@ class Loop(LoopControl):
 
     # -- discord.ext.tasks control methods ------------------------------------
 
-    def start(self, *args: Any, **kwargs: Any) -> asyncio.Task[None]:
+    def start(
+        self: Loop[Callable[P, Coroutine[Any, Any, Any]]], *args: P.args, **kwargs: P.kwargs
+    ) -> asyncio.Task[None]:
         """Start the loop in the running event loop; return its task.
 
         After ``stop()`` or ``cancel()`` a new start is accepted at once: the
@@ -340,7 +324,9 @@ class Loop(LoopControl):
         else:
             self._cancel_run(run)
 
-    def restart(self, *args: Any, **kwargs: Any) -> None:
+    def restart(
+        self: Loop[Callable[P, Coroutine[Any, Any, Any]]], *args: P.args, **kwargs: P.kwargs
+    ) -> None:
         """Send `Restart` with these arguments.
 
         With no arguments the last ones are reused. A loop that is not
@@ -417,9 +403,10 @@ class Loop(LoopControl):
         return list(schedule.times) if isinstance(schedule, DailyAt) else None
 
     @property
-    def coro(self) -> CoroFunction:
+    def coro(self) -> LF:
         """The decorated coroutine function (unbound, as discord.ext.tasks has it)."""
-        return self._coro
+        coro: LF = self._coro  # type: ignore[assignment]  # set from an LF in __init__
+        return coro
 
     @property
     def reconnect(self) -> bool:
@@ -507,7 +494,7 @@ def loop(
     backoff: ExponentialBackoff | None = None,
     retry: Iterable[RetryRule] = (),
     mailbox_size: int = DEFAULT_MAILBOX_SIZE,
-) -> Callable[[CoroFunction], Loop]:
+) -> Callable[[LF], Loop[LF]]:
     """Decorate a coroutine function into a `Loop`.
 
     The discord.ext.tasks arguments mean what they mean there; all durations
@@ -548,7 +535,7 @@ def loop(
         seconds=seconds, minutes=minutes, hours=hours, time=time, schedule=schedule
     )
 
-    def decorator(coro: CoroFunction) -> Loop:
+    def decorator(coro: LF) -> Loop[LF]:
         return Loop(
             coro,
             schedule=built,
@@ -565,27 +552,3 @@ def loop(
         )
 
     return decorator
-
-
-#: The configuration a per-instance copy takes over from the class attribute,
-#: as it is at the first access: the body, the schedule, the options and every
-#: customisation (hooks, exception types, retry rules). Listed by hand: a new
-#: configuration field must be added here, and test_loop_api checks that the
-#: list and the Loop's fields agree.
-_CONFIGURATION = (
-    "_after",
-    "_attr_name",
-    "_backoff",
-    "_before",
-    "_coro",
-    "_count",
-    "_error",
-    "_exception_types",
-    "_max_consecutive_failures",
-    "_missed",
-    "_overlap",
-    "_reconnect",
-    "_retry_rules",
-    "_schedule",
-    "_wait_first",
-)

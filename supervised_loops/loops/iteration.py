@@ -32,6 +32,7 @@ from ..instrument import Instrumentation, Outcome, Trigger
 from ..messages import State
 from ..schedule import Schedule
 from . import observe, plan
+from .binding import BINDING, CONFIGURATION
 from .run import LoopRun as Run
 
 logger = logging.getLogger("supervised_loops")
@@ -68,25 +69,7 @@ class LoopIteration(Runnable):
     and its engine state (set by ``LoopEngine._reset_engine``).
     """
 
-    __slots__ = (
-        "_after",
-        "_attr_name",
-        "_backoff",
-        "_before",
-        "_coro",
-        "_count",
-        "_error",
-        "_exception_types",
-        "_instance",
-        "_instances",
-        "_max_consecutive_failures",
-        "_missed",
-        "_overlap",
-        "_reconnect",
-        "_retry_rules",
-        "_schedule",
-        "_wait_first",
-    )
+    __slots__ = (*CONFIGURATION, *BINDING)
 
     _coro: CoroFunction
     _schedule: Schedule
