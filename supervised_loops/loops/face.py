@@ -34,17 +34,8 @@ from .. import _validate
 from .._interval import schedule_from
 from ..backoff import _NEVER_RETRIED, DEFAULT_RETRY_EXCEPTIONS, ExponentialBackoff, RetryRule
 from ..core.actor import DEFAULT_MAILBOX_SIZE, Actor
-from ..events import describe
 from ..messages import (
-    ActorStatus,
-    Cancel,
-    ChangeInterval,
-    Pause,
     Restart,
-    Resume,
-    RunNow,
-    State,
-    Stop,
 )
 from ..schedule import DailyAt, Every, Schedule
 from .binding import bound_for
@@ -311,19 +302,6 @@ class Loop(LoopControl, Generic[LF]):
         """
         return await super().wait_ready()
 
-    def stop(self) -> None:
-        """Send `Stop`: end after the current iteration."""
-        self._control_stop(_STOP, None)  # what tell(Stop()) does, minus the dispatch
-
-    def cancel(self) -> None:
-        """Send `Cancel`: end now, after_loop still runs."""
-        # What tell(Cancel()) does, minus the dispatch: mass cancels are common.
-        run = self._run
-        if run is None or run.task.done():
-            self._dead_letter(_CANCEL, None, "not running")
-        else:
-            self._cancel_run(run)
-
     def restart(
         self: Loop[Callable[P, Coroutine[Any, Any, Any]]], *args: P.args, **kwargs: P.kwargs
     ) -> None:
@@ -333,33 +311,6 @@ class Loop(LoopControl, Generic[LF]):
         running is started.
         """
         self.tell(Restart(args or None, kwargs or None))
-
-    def change_interval(
-        self,
-        *,
-        seconds: float = 0,
-        minutes: float = 0,
-        hours: float = 0,
-        time: dt.time | Sequence[dt.time] | None = None,
-    ) -> None:
-        """Send `ChangeInterval`; works in every state.
-
-        Raises:
-            TypeError, ValueError: as ``loop()`` does; raised here, nothing is sent.
-        """
-        self.tell(ChangeInterval(seconds=seconds, minutes=minutes, hours=hours, time=time))
-
-    def pause(self) -> None:
-        """Send `Pause`."""
-        self.tell(Pause())
-
-    def resume(self) -> None:
-        """Send `Resume`."""
-        self.tell(Resume())
-
-    def run_now(self) -> None:
-        """Send `RunNow`."""
-        self.tell(RunNow())
 
     # -- discord.ext.tasks queries --------------------------------------------
 
@@ -429,44 +380,6 @@ class Loop(LoopControl, Generic[LF]):
         """When the next iteration is due (aware UTC); None when not scheduled."""
         run = self._run
         return None if run is None else self._next_iteration_of(run)
-
-    # -- status ----------------------------------------------------------------
-
-    def status(self) -> ActorStatus:
-        """Return a frozen snapshot of the loop."""
-        run = self._run
-        error = self._last_error
-        return ActorStatus(
-            name=self._name,
-            path=self.path,
-            kind="loop",
-            state=State.IDLE if run is None else _visible_state(run),
-            current_loop=0 if run is None else run.current_loop,
-            next_iteration=None if run is None else self._next_iteration_of(run),
-            failures=self._failure_count,
-            restarts=self._restart_count,
-            last_error=None if error is None else describe(error),
-            schedule=str(self._schedule),
-        )
-
-
-# Messages are immutable, so the methods can send shared instances.
-_STOP = Stop()
-_CANCEL = Cancel()
-
-
-def _visible_state(run: Run) -> State:
-    # Requests take effect at the runner's next step; the status shows them at once.
-    state = run.state
-    if run.task.done() and not run.began:
-        return State.CANCELLED  # its task was cancelled before its first step
-    if run.task.done() or run.ended:
-        return state
-    if run.stop and state is not State.STARTING:
-        return State.STOPPING
-    if run.paused and state in (State.SLEEPING, State.RETRYING):
-        return State.PAUSED
-    return state
 
 
 def _overlap_limit(overlap: bool | int) -> int:

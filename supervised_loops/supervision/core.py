@@ -40,97 +40,22 @@ May import: ``core``, ``supervision.specs``, ``supervision.child``,
 from __future__ import annotations
 
 import asyncio
-import collections
-import enum
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, ClassVar, TypeAlias
-
-import attrs
+from typing import Any, ClassVar
 
 from ..backoff import ExponentialBackoff
 from ..core.actor import Actor
 from ..core.parent import Parent
-from ..core.runnable import Runnable, RunRecord
+from ..core.runnable import Runnable
 from ..events import Escalated, describe
 from ..messages import Exit, ExitKind, State
-from .child import Child, TimerKind
+from .child import Child
 from .intensity import RestartWindow
+from .run import ExitReport, Started, SupervisorRun
 from .specs import AutoShutdown, ChildSpec, Directive, Quarantine, Strategy
 
 logger = logging.getLogger("supervised_loops")
-
-
-class Started(enum.Enum):
-    """How starting a child went."""
-
-    READY = "ready"  #: it is ready
-    ENDED = "ended"  #: it ended before it was ready (its exit is reported)
-    HALTED = "halted"  #: the supervisor was told to stop (or is failing) meanwhile
-
-
-@attrs.frozen(slots=True)
-class ExitReport:
-    """Queue item: run ``run_id`` of a child ended as ``exit``."""
-
-    record: Child
-    run_id: int
-    exit: Exit
-
-
-@attrs.frozen(slots=True)
-class VerbCall:
-    """Queue item: a verb (``start_child``, ...) to run in the supervisor's task."""
-
-    function: Callable[[], Awaitable[Any]]
-    future: asyncio.Future[Any]
-
-
-@attrs.frozen(slots=True)
-class TimerFired:
-    """Queue item: a child's retry or quarantine-probe timer is due."""
-
-    record: Child
-    kind: TimerKind
-
-
-QueueItem: TypeAlias = ExitReport | VerbCall | TimerFired
-
-
-class SupervisorRun(RunRecord):
-    """One run of a supervisor: the shared run record plus the engine's own state.
-
-    The escalated error (``error``) is set as soon as the supervisor decides
-    to fail (a hook raised, the intensity was exceeded): from then on it
-    starts nothing more and shuts its children down.
-    """
-
-    __slots__ = (
-        "auto_stop",
-        "cancel_deadline",
-        "ended_exit",
-        "in_hook",
-        "intensity",
-        "queue",
-        "waiter",
-    )
-
-    def __init__(
-        self,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        *,
-        restart: bool,
-        intensity: RestartWindow,
-    ) -> None:
-        RunRecord.__init__(self, args, kwargs, restart=restart)
-        self.queue: collections.deque[QueueItem] = collections.deque()
-        self.waiter: asyncio.Future[None] | None = None
-        self.in_hook = False  # a cancellation now interrupts a user hook or verb
-        self.auto_stop = False
-        self.cancel_deadline: float | None = None
-        self.intensity = intensity
-        self.ended_exit: asyncio.Future[Exit] = asyncio.get_running_loop().create_future()
 
 
 def _as_spec(value: ChildSpec | Actor) -> ChildSpec:

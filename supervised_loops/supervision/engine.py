@@ -17,13 +17,32 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..errors import ActorStopped, ChildStartFailed
-from ..events import ActorStarted
-from ..messages import Exit, ExitKind, State
-from .core import ExitReport, QueueItem, Started, SupervisorRun, TimerFired, VerbCall
+from ..core.actor import Actor, Reply
+from ..errors import ActorStopped, ChildStartFailed, UnhandledMessage
+from ..events import ActorStarted, describe
+from ..messages import (
+    ActorStatus,
+    Cancel,
+    ChangeInterval,
+    ControlMessage,
+    Exit,
+    ExitKind,
+    GetStatus,
+    Pause,
+    Restart,
+    Resume,
+    RunNow,
+    State,
+    Stop,
+)
 from .restarts import SupervisorRestarts
+from .run import ExitReport, QueueItem, Started, SupervisorRun, TimerFired, VerbCall
 
 logger = logging.getLogger("supervised_loops")
+
+
+#: Library control messages that only mean something to a Loop.
+_LOOP_ONLY = (Restart, ChangeInterval, Pause, Resume, RunNow)
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:
@@ -155,6 +174,58 @@ class SupervisorEngine(SupervisorRestarts):
         self._rec.queue.append(VerbCall(function, future))
         self._wake()
         return await asyncio.shield(future)
+
+    def status(self) -> ActorStatus:
+        """A frozen snapshot of the supervisor and, recursively, its children."""
+        state = self._state_now()
+        if state in (State.STARTING, State.RUNNING) and self._halted():
+            state = State.STOPPING
+        error = self._last_error
+        return ActorStatus(
+            name=self._name,
+            path=self.path,
+            kind="supervisor",
+            state=state,
+            failures=self._failure_count,
+            restarts=self._restart_count,
+            last_error=None if error is None else describe(error),
+            children=tuple(record._status() for record in self._children),
+        )
+
+    # -- control messages (in the sender's call) -------------------------------------------
+
+    def _on_control(self, message: ControlMessage, reply: Reply) -> None:
+        if isinstance(message, GetStatus):
+            if reply is not None and not reply.done():
+                reply.set_result(self.status())
+        elif isinstance(message, Stop | Cancel):
+            if not self.is_running():
+                self._dead_letter(message, reply, "not running")
+                return
+            run = self._rec
+            if reply is not None:
+                run.add_end_ack(message, reply)
+            if isinstance(message, Cancel):
+                self._cancel_now()
+            else:
+                run.stop = True
+                self._wake()
+        elif isinstance(message, _LOOP_ONLY):
+            self._refuse(message, reply, "a supervisor does not take this message")
+        else:
+            self._deliver_user(message, reply)  # a subclass's own control message
+
+    def _deliver_user(self, message: Any, reply: Reply) -> None:
+        if type(self).handle_message is Actor.handle_message:
+            # Queued, it would only fail the supervisor later: refuse it now.
+            self._refuse(message, reply, "no handle_message")
+            return
+        super()._deliver_user(message, reply)
+
+    def _refuse(self, message: Any, reply: Reply, reason: str) -> None:
+        self._dead_letter(message, None, reason)
+        if reply is not None and not reply.done():
+            reply.set_exception(UnhandledMessage(self.path, message))
 
     # -- ending --------------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ order is in ``docs/subclassing.md``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from collections.abc import Iterable
 from types import TracebackType
@@ -33,32 +34,21 @@ from typing import Any
 
 from .. import _validate
 from ..backoff import ExponentialBackoff
-from ..core.actor import DEFAULT_ASK_TIMEOUT, DEFAULT_MAILBOX_SIZE, Actor, Reply, dead_letters
+from ..core.actor import DEFAULT_ASK_TIMEOUT, DEFAULT_MAILBOX_SIZE, Actor, dead_letters
 from ..errors import (
     ActorNotRunning,
-    ActorStopped,
     ChildNotFound,
-    ChildStartFailed,
-    UnhandledMessage,
 )
-from ..events import ChildRestarted, DeadLetter, describe
+from ..events import DeadLetter
 from ..messages import (
-    ActorStatus,
     Cancel,
-    ChangeInterval,
-    ControlMessage,
     Exit,
     ExitKind,
-    GetStatus,
-    Pause,
-    Restart,
-    Resume,
-    RunNow,
-    State,
     Stop,
 )
+from . import verbs
 from .child import Child
-from .core import Started, _as_spec
+from .core import _as_spec
 from .engine import SupervisorEngine
 from .specs import (
     AutoShutdown,
@@ -67,15 +57,11 @@ from .specs import (
     ChildSpec,
     Directive,
     Quarantine,
-    RestartType,
     Strategy,
     child,
 )
 
 __all__ = ["Child", "Supervisor", "child"]
-
-#: Library control messages that only mean something to a Loop.
-_LOOP_ONLY = (Restart, ChangeInterval, Pause, Resume, RunNow)
 
 
 def _snake(name: str) -> str:
@@ -377,12 +363,6 @@ class Supervisor(SupervisorEngine):
     # other or a restart; their errors are raised when they run. A verb still
     # queued when the supervisor stops raises ActorStopped.
 
-    def _find(self, name: str) -> Child:
-        record = self._by_name.get(name)
-        if record is None:
-            raise ChildNotFound(self.path, name)
-        return record
-
     def _require_running(self, verb: str) -> None:
         if not self.is_running() or self._halted():
             raise ActorNotRunning(self.path, verb)
@@ -403,23 +383,7 @@ class Supervisor(SupervisorEngine):
         """
         spec = _as_spec(spec)
         self._require_running("start_child()")
-
-        async def run() -> Actor:
-            self._check_spec(spec, dict(self._by_name))
-            record = self._adopt(spec)
-            started = await self._start(record, restart=False)
-            if started is Started.HALTED:
-                raise ActorStopped(self.path, "start_child()")
-            if started is Started.ENDED:
-                exit = await self._exit_of(record)
-                if exit is not None and exit.kind is ExitKind.FAILED:
-                    await self._consume_exit(record)
-                    self._remove(record)
-                    error = ChildStartFailed(self.path, spec.name)
-                    raise error from exit.error
-            return spec.actor
-
-        result: Actor = await self._command(run)
+        result: Actor = await self._command(functools.partial(verbs.start_child, self, spec))
         return result
 
     async def terminate_child(self, name: str) -> None:
@@ -432,20 +396,10 @@ class Supervisor(SupervisorEngine):
         Raises:
             ChildNotFound: no child has this name.
         """
-
-        async def run() -> None:
-            record = self._find(name)
-            record._unpark()
-            record._keep_down()
-            await self._terminate(record)
-            if record.spec.restart is RestartType.TEMPORARY:
-                self._remove(record)
-
         if not self.is_running():
-            record = self._find(name)
-            record._keep_down()
+            verbs.find(self, name)._keep_down()
             return
-        await self._command(run)
+        await self._command(functools.partial(verbs.terminate_child, self, name))
 
     async def restart_child(self, name: str) -> Actor:
         """Start a child again by hand (stopping it first if it runs); return once ready.
@@ -461,30 +415,7 @@ class Supervisor(SupervisorEngine):
             ChildStartFailed: it failed before it was ready; it stays down.
         """
         self._require_running("restart_child()")
-
-        async def run() -> Actor:
-            record = self._find(name)
-            if record._abandoned:
-                raise RuntimeError(
-                    f"child {record.path!r} was reported unkillable and still runs; "
-                    "it cannot be restarted"
-                )
-            record._unpark()
-            await self._terminate(record)
-            record._restarted()
-            record.actor._emit(ChildRestarted, reason="restart_child")
-            started = await self._start(record, restart=True)
-            if started is Started.HALTED:
-                raise ActorStopped(self.path, "restart_child()")
-            if started is Started.ENDED:
-                exit = await self._exit_of(record)
-                if exit is not None and exit.kind is ExitKind.FAILED:
-                    await self._consume_exit(record)
-                    record._keep_down()
-                    raise ChildStartFailed(self.path, name) from exit.error
-            return record.actor
-
-        result: Actor = await self._command(run)
+        result: Actor = await self._command(functools.partial(verbs.restart_child, self, name))
         return result
 
     async def delete_child(self, name: str) -> None:
@@ -494,21 +425,10 @@ class Supervisor(SupervisorEngine):
             ChildNotFound: no child has this name.
             RuntimeError: the child is running; ``terminate_child`` it first.
         """
-
-        async def run() -> None:
-            record = self._find(name)
-            await self._settle(record)
-            if record.actor.is_running():
-                raise RuntimeError(
-                    f"child {name!r} of supervisor {self.path!r} is running; "
-                    "terminate_child() it first"
-                )
-            self._remove(record)
-
         if not self.is_running():
-            await run()
+            await verbs.delete_child(self, name)
             return
-        await self._command(run)
+        await self._command(functools.partial(verbs.delete_child, self, name))
 
     def which_children(self) -> list[ChildInfo]:
         """The children in start order, as `ChildInfo` snapshots."""
@@ -530,7 +450,7 @@ class Supervisor(SupervisorEngine):
         Raises:
             ChildNotFound: no child has this name.
         """
-        return self._find(name)
+        return verbs.find(self, name)
 
     # -- paths ------------------------------------------------------------------------------
 
@@ -545,17 +465,7 @@ class Supervisor(SupervisorEngine):
         """
         if not isinstance(path, str):
             raise TypeError(f"'path' must be a str (got {path!r})")
-        actor: Actor = self
-        for part in path.split("/"):
-            if not part:
-                continue
-            if not isinstance(actor, Supervisor):
-                raise ChildNotFound(self.path, path)
-            record = actor._by_name.get(part)
-            if record is None:
-                raise ChildNotFound(self.path, path)
-            actor = record.actor
-        return actor
+        return verbs.lookup(self, path)
 
     def tell_at(self, path: str, message: Any) -> None:
         """Tell ``message`` to the actor at ``path``; an unknown path makes a dead letter."""
@@ -582,58 +492,6 @@ class Supervisor(SupervisorEngine):
             ChildNotFound: nothing has this path.
         """
         return await self.lookup(path).ask(message, timeout=timeout)
-
-    # -- status and messages -------------------------------------------------------------
-
-    def status(self) -> ActorStatus:
-        """A frozen snapshot of the supervisor and, recursively, its children."""
-        state = self._state_now()
-        if state in (State.STARTING, State.RUNNING) and self._halted():
-            state = State.STOPPING
-        error = self._last_error
-        return ActorStatus(
-            name=self._name,
-            path=self.path,
-            kind="supervisor",
-            state=state,
-            failures=self._failure_count,
-            restarts=self._restart_count,
-            last_error=None if error is None else describe(error),
-            children=tuple(record._status() for record in self._children),
-        )
-
-    def _on_control(self, message: ControlMessage, reply: Reply) -> None:
-        if isinstance(message, GetStatus):
-            if reply is not None and not reply.done():
-                reply.set_result(self.status())
-        elif isinstance(message, Stop | Cancel):
-            if not self.is_running():
-                self._dead_letter(message, reply, "not running")
-                return
-            run = self._rec
-            if reply is not None:
-                run.add_end_ack(message, reply)
-            if isinstance(message, Cancel):
-                self._cancel_now()
-            else:
-                run.stop = True
-                self._wake()
-        elif isinstance(message, _LOOP_ONLY):
-            self._refuse(message, reply, "a supervisor does not take this message")
-        else:
-            self._deliver_user(message, reply)  # a subclass's own control message
-
-    def _deliver_user(self, message: Any, reply: Reply) -> None:
-        if type(self).handle_message is Actor.handle_message:
-            # Queued, it would only fail the supervisor later: refuse it now.
-            self._refuse(message, reply, "no handle_message")
-            return
-        super()._deliver_user(message, reply)
-
-    def _refuse(self, message: Any, reply: Reply, reason: str) -> None:
-        self._dead_letter(message, None, reason)
-        if reply is not None and not reply.done():
-            reply.set_exception(UnhandledMessage(self.path, message))
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.path!r} {self._state_now().value}>"

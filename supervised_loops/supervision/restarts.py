@@ -26,8 +26,9 @@ from ..errors import RestartIntensityExceeded
 from ..events import ChildRestarted, IntensityExceeded, Quarantined, RetryScheduled, describe
 from ..messages import Exit, ExitKind
 from .child import Child, TimerKind
-from .core import TimerFired, _exit_reason
+from .core import _exit_reason
 from .policy import ExitPlan, plan_exit, plan_restart, restart_type_directive
+from .run import TimerFired
 from .shutdown import SupervisorShutdown
 from .specs import AutoShutdown, Directive, Quarantine, RestartType
 
