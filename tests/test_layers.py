@@ -20,6 +20,7 @@ PACKAGE = pathlib.Path(supervised_loops.__file__).parent
 PURE = {
     "_cron",
     "_interval",
+    "_retry_after",
     "_validate",
     "backoff",
     "clock",

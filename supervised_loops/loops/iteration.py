@@ -66,7 +66,7 @@ class LoopIteration(Runnable):
     """Iterates a Loop's run (internal base of `Loop`).
 
     Holds every slot of a Loop: its configuration (set by ``Loop.__init__``)
-    and its engine state (set by ``LoopEngine._reset_engine``).
+    and its run bookkeeping (`core.runnable.Runnable`).
     """
 
     __slots__ = (*CONFIGURATION, *BINDING)

@@ -44,6 +44,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, ClassVar
 
+from .. import _validate
 from ..backoff import ExponentialBackoff
 from ..core.actor import Actor
 from ..core.parent import Parent
@@ -61,9 +62,9 @@ logger = logging.getLogger("supervised_loops")
 def _as_spec(value: ChildSpec | Actor) -> ChildSpec:
     if isinstance(value, ChildSpec):
         return value
-    if isinstance(value, Actor):
-        return ChildSpec(value)
-    raise TypeError(f"a child must be a ChildSpec or an Actor (got {value!r})")
+    if not isinstance(value, Actor):
+        _validate.type_error("child", "a ChildSpec or an Actor", value)
+    return ChildSpec(value)
 
 
 def _exit_reason(exit: Exit) -> str:
