@@ -122,6 +122,7 @@ async def iterate_overlapping(loop: LoopIteration, run: LoopRun) -> None:
     skip_missed = loop._missed == "skip"  # configuration: fixed for the run
     pool = OverlapPool(run, loop._overlap)
     launched = 0
+    held_back: float | None = None
     plan.plan_first(run, loop._schedule, time(), clock, loop._wait_first)
     run.state = State.SLEEPING  # set up and planned: a ChangeInterval ack sees the plan
     loop._planned(run)
@@ -130,7 +131,13 @@ async def iterate_overlapping(loop: LoopIteration, run: LoopRun) -> None:
             if run.attention and not await loop._attend(run, time, clock):
                 break
             if pool.full():
-                if run.due <= time():
+                # Wait for a free place; at a due point still without one, the
+                # iteration is held back by the limit (told once per point).
+                if run.due > time():
+                    await loop._wait(run, run.due, clock)
+                    continue
+                if held_back != run.due:
+                    held_back = run.due
                     observe.iteration_skipped(loop.path, loop._name, "overlap")
                 await loop._wait(run, None, clock)
                 continue

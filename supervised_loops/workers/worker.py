@@ -17,9 +17,11 @@ Semantics, mirroring a Loop where it makes sense:
   except for whitelisted errors (``OSError``, ``TimeoutError`` by default),
   which are *retried*: the coroutine is called again after an exponential
   backoff, in the same run (``reconnect=True``), exactly as a Loop retries an
-  iteration. The supervisor's ``should_retry`` hook has the last word, and
-  its ``backoff_for`` supplies the backoff when the worker has none. A
-  failure is logged once, with its traceback and the worker's path.
+  iteration; one raised after a ``Stop`` is not retried and the run ends
+  normally, as a Loop's does. The supervisor's ``should_retry`` hook has
+  the last word, and its ``backoff_for`` supplies the backoff when the
+  worker has none. A failure is logged once, with its traceback and the
+  worker's path.
 * **Readiness.** By default a worker is ready as soon as it starts. With
   ``signals_ready=True`` it is ready when the coroutine calls
   ``current_worker().set_ready()`` (after connecting, say), and the next
@@ -44,15 +46,13 @@ library inside the coroutine) is a failure, not a quiet exit.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from .. import _validate
 from ..backoff import (
     DEFAULT_RETRY_EXCEPTIONS,
-    BackoffTracker,
     ExponentialBackoff,
     RetryRule,
     retry_delay,
@@ -60,7 +60,7 @@ from ..backoff import (
     retryable,
 )
 from ..core.actor import DEFAULT_MAILBOX_SIZE, Reply
-from ..core.runnable import Runnable, RunRecord
+from ..core.runnable import Runnable
 from ..errors import ActorStopped, UnhandledMessage
 from ..events import ActorStarted, IterationFailed, RetryScheduled, describe
 from ..messages import (
@@ -74,54 +74,13 @@ from ..messages import (
     State,
     Stop,
 )
+from .run import WorkerRun, _current, _current_run, _fire, current_worker
 
 __all__ = ["Worker", "current_worker", "worker"]
 
 logger = logging.getLogger("supervised_loops")
 
-_current: contextvars.ContextVar[Worker] = contextvars.ContextVar("supervised_loops_worker")
-# The run a worker's coroutine belongs to: an old run still ending after a
-# restart must not mark the new one ready, nor read its stop flag.
-_current_run: contextvars.ContextVar[_WorkerRun] = contextvars.ContextVar(
-    "supervised_loops_worker_run"
-)
-
 _ANY_ERROR_RULE = RetryRule(Exception)
-
-
-def current_worker() -> Worker:
-    """The worker whose coroutine is running (to signal readiness, watch for stop).
-
-    Raises:
-        RuntimeError: called outside a worker's coroutine.
-    """
-    try:
-        return _current.get()
-    except LookupError:
-        raise RuntimeError("current_worker() must be called inside a worker's coroutine") from None
-
-
-def _fire(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
-
-
-class _WorkerRun(RunRecord):
-    """The state of one run of a worker (internal): the shared record plus retries."""
-
-    __slots__ = ("consecutive", "stop_waiters", "tracker", "waiter")
-
-    def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, restart: bool) -> None:
-        RunRecord.__init__(self, args, kwargs, restart=restart)
-        self.consecutive = 0
-        self.tracker: BackoffTracker | None = None
-        self.waiter: asyncio.Future[None] | None = None
-        self.stop_waiters: list[asyncio.Future[None]] = []
-
-    def wake(self) -> None:
-        for future in (self.waiter, *self.stop_waiters):
-            if future is not None and not future.done():
-                future.set_result(None)
 
 
 class Worker(Runnable):
@@ -182,7 +141,7 @@ class Worker(Runnable):
     # -- starting and stopping ------------------------------------------------
 
     _kind: ClassVar[str] = "worker"
-    _run: _WorkerRun | None
+    _run: WorkerRun | None
 
     def start(self, *args: Any, **kwargs: Any) -> asyncio.Task[None]:
         """Start the worker in the running event loop; return its task.
@@ -197,13 +156,13 @@ class Worker(Runnable):
         run = self._run
         if run is not None and not run.task.done() and not run.ending_or_replaced():
             raise RuntimeError(f"worker {self.path!r} is already running; stop() it first")
-        new: _WorkerRun = self._launch(args, kwargs, restart=False)
+        new: WorkerRun = self._launch(args, kwargs, restart=False)
         return new.task
 
     def _new_record(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], *, restart: bool
-    ) -> _WorkerRun:
-        return _WorkerRun(args, kwargs, restart=restart)
+    ) -> WorkerRun:
+        return WorkerRun(args, kwargs, restart=restart)
 
     def _launch(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, restart: bool) -> Any:
         # Arguments given replace the worker's own, for this run and the next.
@@ -242,7 +201,7 @@ class Worker(Runnable):
         run = self._own_run()
         return run is not None and run.stop
 
-    def _own_run(self) -> _WorkerRun | None:
+    def _own_run(self) -> WorkerRun | None:
         """The caller's run when called from this worker's coroutine, else the latest."""
         if _current.get(None) is self:
             return _current_run.get(None) or self._run
@@ -265,7 +224,7 @@ class Worker(Runnable):
 
     # -- the run ---------------------------------------------------------------------
 
-    async def _runner(self, run: _WorkerRun) -> None:
+    async def _runner(self, run: WorkerRun) -> None:
         run.began = True
         error: BaseException | None = None
         try:
@@ -284,8 +243,11 @@ class Worker(Runnable):
                 except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
                     raise
                 except BaseException as exc:
-                    if not self._will_retry(run, exc):
+                    answer = self._answer_failure(run, exc)
+                    if answer == "escalate":
                         raise
+                    if answer == "abandon":
+                        break  # stopping: the retry is abandoned, the run ends normally
                     await self._back_off(run, exc)  # a stop meanwhile abandons the retry
         except asyncio.CancelledError as cancelled:
             if not self._absorb_cancel(run):
@@ -308,19 +270,33 @@ class Worker(Runnable):
             raise asyncio.CancelledError
         run.state = State.STOPPED
 
-    def _will_retry(self, run: _WorkerRun, error: BaseException) -> bool:
-        """Whether the coroutine is called again after ``error`` (the whitelist, then the hook)."""
-        self._note(error)
-        rule = self._rule_for(error) if self._reconnect and not run.stop else None
-        retried = rule is not None
-        if not run.stop:
-            retried = self._should_retry(error, run.consecutive + 1, retried)
-        self._emit(IterationFailed, iteration=0, error=describe(error), retried=retried)
-        if retried:
-            self._retried()  # the same object raised again is a new failure
-        return retried
+    def _answer_failure(
+        self, run: WorkerRun, error: BaseException
+    ) -> Literal["retry", "abandon", "escalate"]:
+        """What follows ``error``: a retry, the end of a stopping run, or an escalation.
 
-    async def _back_off(self, run: _WorkerRun, error: BaseException) -> None:
+        The whitelist answers, then the supervisor's ``should_retry``. As for a
+        Loop, an error that would be retried but comes after a Stop is not
+        escalated: the retry is abandoned and the run ends normally (the
+        error stays in the status).
+        """
+        self._note(error)
+        rule = self._rule_for(error) if self._reconnect else None
+        if run.stop:
+            answer: Literal["retry", "abandon", "escalate"] = (
+                "escalate" if rule is None else "abandon"
+            )
+        else:
+            retried = self._should_retry(error, run.consecutive + 1, rule is not None)
+            answer = "retry" if retried else "escalate"
+        self._emit(IterationFailed, iteration=0, error=describe(error), retried=answer == "retry")
+        if answer == "abandon":
+            logger.info("worker %r: %s; stopping, not retried", self.path, describe(error))
+        if answer != "escalate":
+            self._retried()  # the same object raised again is a new failure
+        return answer
+
+    async def _back_off(self, run: WorkerRun, error: BaseException) -> None:
         """Wait out the backoff delay before calling the coroutine again."""
         rule = self._rule_for(error) or _ANY_ERROR_RULE
         run.consecutive += 1
@@ -354,7 +330,7 @@ class Worker(Runnable):
             return whitelist
         return None
 
-    def _run_ended(self, run: _WorkerRun, exit: Exit) -> None:
+    def _run_ended(self, run: WorkerRun, exit: Exit) -> None:
         run.wake()  # until_stopping() waiters of a run that ended without a Stop
 
     # -- queries -----------------------------------------------------------------------
