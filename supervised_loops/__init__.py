@@ -1,8 +1,15 @@
 """supervised_loops: periodic loops as actors, in Erlang/OTP-style supervision trees.
 
 Import everything from here; the submodules users name are
-`messages`, `schedule`,
-`events` and `testing`.
+`messages`, `schedule`, `events`, `testing`, `streams` and `render`.
+
+This module only re-exports. The layers, lowest first (each imports only
+those below it; tests/test_layers.py checks it): the pure modules at the top
+level (``schedule``, ``backoff``, ``messages``, ``events``, ``errors``,
+``clock``, ``instrument``); ``core`` (the actor, the runnable base, exit
+classification, the parent protocol); ``loops`` and ``workers`` (the actor
+kinds); ``supervision``; ``service``, ``streams``, ``testing`` and this face.
+See docs/architecture.md.
 
 The service layer (``run``, ``serve``: signals, the control socket, JSON,
 time zones for rendering) is imported on first use of ``run`` or ``serve``,
@@ -33,6 +40,9 @@ from .messages import Ack as Ack
 from .messages import ActorStatus as ActorStatus
 from .messages import Cancel as Cancel
 from .messages import ChangeInterval as ChangeInterval
+from .messages import ControlMessage as ControlMessage
+from .messages import Exit as Exit
+from .messages import ExitKind as ExitKind
 from .messages import GetStatus as GetStatus
 from .messages import Pause as Pause
 from .messages import Restart as Restart
@@ -79,11 +89,14 @@ __all__ = [
     "ChildSpec",
     "ChildStartFailed",
     "Clock",
+    "ControlMessage",
     "Cron",
     "DailyAt",
     "DeadLetters",
     "Directive",
     "Every",
+    "Exit",
+    "ExitKind",
     "ExponentialBackoff",
     "GetStatus",
     "Loop",

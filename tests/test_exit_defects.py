@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 from test_supervisor_support import Boom, Journal, Probe, settle
 
 from supervised_loops import (
@@ -25,7 +24,6 @@ from supervised_loops import (
 from supervised_loops.testing import virtual_time
 
 
-@pytest.mark.xfail(strict=True, reason="the run machinery's copies drifted")
 @virtual_time()
 async def test_a_loop_revived_by_its_own_restart_message_and_then_failing_is_restarted() -> None:
     # `ctl stop app/a` then `ctl restart app/a`, and later the body fails.
@@ -49,7 +47,6 @@ async def test_a_loop_revived_by_its_own_restart_message_and_then_failing_is_res
     await tree.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="the run machinery's copies drifted")
 @virtual_time()
 async def test_a_loop_restarted_while_its_supervisor_is_busy_is_restarted_on_failure() -> None:
     journal = Journal()
@@ -79,7 +76,6 @@ async def test_a_loop_restarted_while_its_supervisor_is_busy_is_restarted_on_fai
     await tree.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="the run machinery's copies drifted")
 @virtual_time()
 async def test_a_permanent_worker_raising_an_unrequested_cancelled_error_is_restarted() -> None:
     starts = 0
@@ -102,7 +98,6 @@ async def test_a_permanent_worker_raising_an_unrequested_cancelled_error_is_rest
     await tree.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="the run machinery's copies drifted")
 @virtual_time()
 async def test_a_worker_failing_with_the_same_exception_instance_counts_every_failure() -> None:
     error = OSError("cached")  # whitelisted: retried in the same run
@@ -121,7 +116,6 @@ async def test_a_worker_failing_with_the_same_exception_instance_counts_every_fa
     assert w.status().failures == 3
 
 
-@pytest.mark.xfail(strict=True, reason="the run machinery's copies drifted")
 @virtual_time()
 async def test_stop_during_an_overlapping_loops_retry_backoff_ends_at_once() -> None:
     calls = 0

@@ -1,0 +1,126 @@
+"""The OTP verbs, as they run in the supervisor's own task.
+
+`Supervisor.start_child` and the others queue one of these functions to the
+supervisor's task (after whatever was queued before: exits being handled,
+earlier verbs), so verbs never race each other or a restart. Their errors
+are raised to the caller of the verb.
+
+May import: the lower ``supervision`` modules and what they may import.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..core.actor import Actor
+from ..errors import ActorStopped, ChildNotFound, ChildStartFailed
+from ..events import ChildRestarted
+from ..messages import ExitKind
+from .child import Child
+from .core import SupervisorCore
+from .run import Started
+from .specs import ChildSpec, RestartType
+
+if TYPE_CHECKING:
+    from .engine import SupervisorEngine
+
+__all__ = [
+    "delete_child",
+    "find",
+    "lookup",
+    "restart_child",
+    "start_child",
+    "terminate_child",
+]
+
+
+def find(supervisor: SupervisorEngine, name: str) -> Child:
+    """The record of the child named ``name``.
+
+    Raises:
+        ChildNotFound: no child has this name.
+    """
+    record = supervisor._by_name.get(name)
+    if record is None:
+        raise ChildNotFound(supervisor.path, name)
+    return record
+
+
+def lookup(supervisor: SupervisorEngine, path: str) -> Actor:
+    """The actor at ``path`` below ``supervisor`` (``""``: itself).
+
+    Raises:
+        ChildNotFound: nothing has this path.
+    """
+    actor: Actor = supervisor
+    for part in path.split("/"):
+        if not part:
+            continue
+        if not isinstance(actor, SupervisorCore):
+            raise ChildNotFound(supervisor.path, path)
+        record = actor._by_name.get(part)
+        if record is None:
+            raise ChildNotFound(supervisor.path, path)
+        actor = record.actor
+    return actor
+
+
+async def start_child(supervisor: SupervisorEngine, spec: ChildSpec) -> Actor:
+    """Adopt ``spec`` at the end and start it; a child failing to start is not kept."""
+    supervisor._check_spec(spec, dict(supervisor._by_name))
+    record = supervisor._adopt(spec)
+    started = await supervisor._start(record, restart=False)
+    if started is Started.HALTED:
+        raise ActorStopped(supervisor.path, "start_child()")
+    if started is Started.ENDED:
+        exit = await supervisor._exit_of(record)
+        if exit is not None and exit.kind is ExitKind.FAILED:
+            await supervisor._consume_exit(record)
+            supervisor._remove(record)
+            raise ChildStartFailed(supervisor.path, spec.name) from exit.error
+    return spec.actor
+
+
+async def terminate_child(supervisor: SupervisorEngine, name: str) -> None:
+    """Stop a child in three phases and keep it down; a temporary child is removed."""
+    record = find(supervisor, name)
+    record._unpark()
+    record._keep_down()
+    await supervisor._terminate(record)
+    if record.spec.restart is RestartType.TEMPORARY:
+        supervisor._remove(record)
+
+
+async def restart_child(supervisor: SupervisorEngine, name: str) -> Actor:
+    """Stop a child if it runs and start it again; a failed start keeps it down."""
+    record = find(supervisor, name)
+    if record._abandoned:
+        raise RuntimeError(
+            f"child {record.path!r} was reported unkillable and still runs; it cannot be restarted"
+        )
+    record._unpark()
+    await supervisor._terminate(record)
+    record._restarted()
+    record.actor._emit(ChildRestarted, reason="restart_child")
+    started = await supervisor._start(record, restart=True)
+    if started is Started.HALTED:
+        raise ActorStopped(supervisor.path, "restart_child()")
+    if started is Started.ENDED:
+        exit = await supervisor._exit_of(record)
+        if exit is not None and exit.kind is ExitKind.FAILED:
+            await supervisor._consume_exit(record)
+            record._keep_down()
+            raise ChildStartFailed(supervisor.path, name) from exit.error
+    return record.actor
+
+
+async def delete_child(supervisor: SupervisorEngine, name: str) -> None:
+    """Forget a child that is not running."""
+    record = find(supervisor, name)
+    await supervisor._settle(record)
+    if record.actor.is_running():
+        raise RuntimeError(
+            f"child {name!r} of supervisor {supervisor.path!r} is running; "
+            "terminate_child() it first"
+        )
+    supervisor._remove(record)
