@@ -56,6 +56,17 @@ class LoopEngine(LoopIteration):
     def _new_record(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, restart: bool) -> Run:
         return Run(args, kwargs, restart=restart)
 
+    def _launch(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, restart: bool) -> Any:
+        run: Run = super()._launch(args, kwargs, restart=restart)
+        if self._before is None and run.previous is None:
+            # Nothing to set up: the run is ready as it is created. A
+            # supervisor then starts the next sibling in the same event-loop
+            # cycle instead of waiting two for this task's first step; the
+            # sibling's task still takes its first step after this one's.
+            # A loop with a before_loop reports readiness when it has run.
+            self._set_ready(run, True)
+        return run
+
     def _cancel_run(self, run: Run) -> None:
         if run.cancelling:
             return

@@ -110,6 +110,11 @@ class LoopIteration(Runnable):
         serving = 0
         by_request = False  # the next iteration is a RunNow's (for the instrumentation)
         hooks = instrument  # one attribute read per iteration when nothing is installed
+        # The run's task has just taken its first step: a first iteration
+        # already due runs in this step, without yielding first (a restart
+        # reaches the body one event-loop cycle sooner). Later due
+        # iterations yield once, to stay fair to other tasks.
+        fresh = True
         while True:
             if run.attention:
                 if run.stop:  # the usual way out; _attend would say the same
@@ -147,6 +152,8 @@ class LoopIteration(Runnable):
                         run.due_wall is not None and not self._arrived(run, reached, clock)
                     ):
                         continue
+                elif fresh:
+                    fresh = False
                 else:
                     await asyncio.sleep(0)  # stay fair to other tasks when behind schedule
                     if run.attention:

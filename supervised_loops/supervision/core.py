@@ -348,6 +348,8 @@ class SupervisorCore(Runnable, Parent):
         # restart costs most under a saturated event loop.
         waiting = actor._ready_future()
         assert waiting is not None
+        if waiting.done():  # ready as it was created (a loop without before_loop)
+            return Started.READY if waiting.result() else Started.ENDED
         waiting.add_done_callback(self._wake_callback)
         try:
             while not waiting.done():
