@@ -155,12 +155,13 @@ async def test_a_supervisor_child_fits_its_childrens_limits_inside_its_parents_b
     await tree.start()
     await tree.stop()
     # Stop at 0; the parent cancels inner at 1.0 and gives it until 3.0; inner keeps
-    # a tenth (0.2 s) to end, so y and x share [1.0, 2.8] and inner ends in time.
+    # a tenth (0.2 s) to end, cancels y and x at once (a forced shutdown), and both
+    # run out their limit side by side in [1.0, 2.8]: inner ends in time.
     assert now() == pytest.approx(2.8)
     await recorder.close()
     assert [(e.path, round(e.waited, 6)) for e in recorder.of(Unkillable)] == [
         ("app/inner/y", 1.8),
-        ("app/inner/x", 0.0),
+        ("app/inner/x", 1.8),
     ]
     assert not inner.is_running()
     release.set()

@@ -35,37 +35,93 @@ class SupervisorShutdown(SupervisorCore):
     """Three-phase termination of children (internal layer of a Supervisor)."""
 
     async def _shutdown_children(self) -> None:
-        """Stop every child, latest started first, each within its own budget."""
-        for record in reversed(list(self._children)):
+        """Stop every child, latest started first, each within its own budget.
+
+        Once the shutdown is forced (a ``Cancel`` of this supervisor, before
+        or during the graceful phase), the children still running are
+        cancelled all at once (`_cancel_at_once`) instead of one after the
+        other.
+        """
+        pending = list(reversed(self._children))
+        while pending:
+            if self._rec.cancelling:
+                await self._cancel_at_once(pending)
+                return
+            record = pending.pop(0)
             record._cancel_timer()
             if record._removed:
                 continue
-            await self._terminate(record)
+            if not await self._terminate(record, yield_to_forced=True):
+                pending.insert(0, record)  # still running: the forced pass takes it
 
-    async def _terminate(self, record: Child) -> None:
+    async def _terminate(self, record: Child, *, yield_to_forced: bool = False) -> bool:
         """Stop one child in three phases: Stop, Cancel after its grace, give up after its limit.
 
-        Returns once the child has ended, or has been reported unkillable.
+        Returns True once the child has ended, or has been reported
+        unkillable. With ``yield_to_forced``, returns False, the child still
+        running, as soon as the shutdown becomes forced during the grace:
+        the caller cancels it with the others, at once.
         """
         record._cancel_timer()
         actor = record.actor
         if record._abandoned:
-            return
+            return True
         if not actor.is_running():
             await self._settle(record)
-            return
-        latest = self._latest_run_of(actor)
+            return True
+        self._track_latest_run(record)
+        record._set_terminating(True)
+        try:
+            ended = await self._stop_then_cancel(record, yield_to_forced=yield_to_forced)
+        finally:
+            record._set_terminating(False)
+        if ended:
+            await self._consume_exit(record)
+        return ended
+
+    def _track_latest_run(self, record: Child) -> None:
+        latest = self._latest_run_of(record.actor)
         if not record._running or latest > record._run_id:
             # Running again after a restart we did not make: track that run.
             record._adopt_run(latest, asyncio.get_running_loop().create_future())
-        record._set_terminating(True)
-        try:
-            await self._stop_then_cancel(record)
-        finally:
-            record._set_terminating(False)
-        await self._consume_exit(record)
 
-    async def _stop_then_cancel(self, record: Child) -> None:
+    async def _cancel_at_once(self, records: list[Child]) -> None:
+        """The forced shutdown: ``Cancel`` every running child in one pass, then wait.
+
+        Each child's ``after_loop`` still runs (it is the flush). The hard
+        limits all count from the same instant and run side by side, so the
+        subtree takes as long as its longest limit, not the sum of them; a
+        child still running at its limit is reported unkillable, as in the
+        three-phase shutdown. A supervisor child gets its limit as its own
+        deadline and cancels its children at once in turn.
+        """
+        event_loop = asyncio.get_running_loop()
+        began = event_loop.time()
+        cancelled: list[tuple[Child, float | None]] = []
+        for record in records:
+            record._cancel_timer()
+            actor = record.actor
+            if record._removed or record._abandoned or not actor.is_running():
+                continue
+            self._track_latest_run(record)
+            record._set_terminating(True)
+            deadline = self._hard_deadline(record, began)
+            if isinstance(actor, SupervisorShutdown):
+                actor._set_cancel_deadline(deadline)
+            actor.tell(Cancel())
+            cancelled.append((record, deadline))
+        try:
+            for record, deadline in cancelled:
+                if not await self._wait_exit(record, deadline, until_cancel=False):
+                    self._unkillable(record, event_loop.time() - began)
+        finally:
+            for record, _ in cancelled:
+                record._set_terminating(False)
+        for record in records:
+            if not record._removed and not record._abandoned:
+                await self._settle(record)
+
+    async def _stop_then_cancel(self, record: Child, *, yield_to_forced: bool = False) -> bool:
         actor = record.actor
         event_loop = asyncio.get_running_loop()
         grace = record.spec.shutdown
@@ -73,7 +129,9 @@ class SupervisorShutdown(SupervisorCore):
             actor.tell(Stop())
             deadline = None if grace == INFINITY else event_loop.time() + float(grace)
             if await self._wait_exit(record, deadline, until_cancel=True):
-                return
+                return True
+            if yield_to_forced and self._rec.cancelling:
+                return False
         began = event_loop.time()
         deadline = self._hard_deadline(record, began)
         if isinstance(actor, SupervisorShutdown):
@@ -81,6 +139,7 @@ class SupervisorShutdown(SupervisorCore):
         actor.tell(Cancel())
         if not await self._wait_exit(record, deadline, until_cancel=False):
             self._unkillable(record, event_loop.time() - began)
+        return True
 
     def _hard_deadline(self, record: Child, now: float) -> float | None:
         timeout = record.spec.cancel_timeout
