@@ -315,8 +315,14 @@ class SupervisorCore(Runnable, Parent):
 
     # -- starting one child, and its exit reports ----------------------------------------------
 
-    async def _start(self, record: Child, *, restart: bool) -> Started:
-        """Start a child and wait until it is ready (see `Started`)."""
+    async def _start(self, record: Child, *, restart: bool, wait_ready: bool = True) -> Started:
+        """Start a child and wait until it is ready (see `Started`).
+
+        ``wait_ready=False`` returns once the child's run is created: nothing
+        has to follow it in order (a one_for_one restart), so the exits and
+        restarts of its siblings need not wait for its setup. If it ends
+        before it is ready, its exit report comes through the queue as any.
+        """
         if self._halted():
             return Started.HALTED  # stopping or failing: start nothing more
         await self._settle(record)
@@ -343,6 +349,8 @@ class SupervisorCore(Runnable, Parent):
             self._report(record, record._run_id, Exit(ExitKind.FAILED, error))
             return Started.ENDED
         record._begin_run(run_id, ended)
+        if not wait_ready:
+            return Started.LAUNCHED
         # Wait on the run's own readiness future: a task for wait_ready()
         # would cost two more event-loop cycles per start, which is what a
         # restart costs most under a saturated event loop.

@@ -30,7 +30,7 @@ from .core import _exit_reason
 from .policy import ExitPlan, plan_exit, plan_restart, restart_type_directive
 from .run import TimerFired
 from .shutdown import SupervisorShutdown
-from .specs import AutoShutdown, Directive, Quarantine, RestartType
+from .specs import AutoShutdown, Directive, Quarantine, RestartType, Strategy
 
 logger = logging.getLogger("supervised_loops")
 
@@ -150,9 +150,19 @@ class SupervisorRestarts(SupervisorShutdown):
             other._restarted()
             other.actor._emit(ChildRestarted, reason=why)
             logger.info("supervisor %r restarts %r (%s)", self.path, other.path, why)
-            await self._start(other, restart=True)
+            await self._start(other, restart=True, wait_ready=self._orders_restarts())
             if self._halted():
                 return
+
+    def _orders_restarts(self) -> bool:
+        """Whether a restarted child must be ready before the supervisor goes on.
+
+        Under one_for_all and rest_for_one a group restarts in start order,
+        each member once the previous one is ready, as OTP does. Under
+        one_for_one nothing follows a restarted child in order: waiting for
+        its ``before_loop`` would only hold back its siblings' restarts.
+        """
+        return self._strategy is not Strategy.ONE_FOR_ONE
 
     def _schedule_retry(self, record: Child, exit: Exit) -> None:
         """Restart the child after its backoff delay (Directive.RETRY)."""
@@ -191,7 +201,7 @@ class SupervisorRestarts(SupervisorShutdown):
         record._on_probation(now + policy.max_seconds)
         record.actor._emit(ChildRestarted, reason="probe")
         logger.info("supervisor %r probes quarantined child %r", self.path, record.path)
-        await self._start(record, restart=True)
+        await self._start(record, restart=True, wait_ready=self._orders_restarts())
 
     # -- staying down, quarantine, escalation --------------------------------------------------
 

@@ -34,6 +34,7 @@ class Started(enum.Enum):
     READY = "ready"  #: it is ready
     ENDED = "ended"  #: it ended before it was ready (its exit is reported)
     HALTED = "halted"  #: the supervisor was told to stop (or is failing) meanwhile
+    LAUNCHED = "launched"  #: started; its readiness was not waited for (one_for_one restarts)
 
 
 @attrs.frozen(slots=True)

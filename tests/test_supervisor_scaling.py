@@ -1,0 +1,257 @@
+"""Ordering rules that keep a large tree responsive, in virtual time.
+
+* **Synchronous readiness.** A child that is ready as soon as it is started
+  (a Loop without ``before_loop``) reports it at once, so a supervisor of
+  plain loops starts them all within a few event-loop cycles; a child with
+  real setup still holds its next sibling back until that setup is done.
+* **Forced shutdown in one pass.** Once a shutdown is forced (``Cancel`` of a
+  supervisor, also in the middle of a graceful one), every child still
+  running is cancelled at once, ``after_loop`` still runs for each (it is the
+  flush), and the hard limits run side by side: the subtree takes the
+  longest of them, not their sum.
+* **Independent restarts.** Under ``one_for_one`` a child being restarted
+  does not make the restarts of its siblings wait for its ``before_loop``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from supervised_loops import Cancel, Every, Loop, Supervisor, child
+from supervised_loops.testing import virtual_time
+
+
+class Boom(Exception):
+    """An application error: never whitelisted, so the run fails."""
+
+
+def plain(name: str, journal: list[str], *, seconds: float = 3600.0) -> Loop:
+    async def body() -> None:
+        journal.append(f"body {name}")
+
+    body.__name__ = name
+    return Loop(body, schedule=Every(seconds=seconds), name=name)
+
+
+def with_setup(name: str, journal: list[str], setup: float) -> Loop:
+    work = plain(name, journal)
+
+    @work.before_loop
+    async def before() -> None:
+        journal.append(f"setup {name}")
+        await asyncio.sleep(setup)
+        journal.append(f"ready {name}")
+
+    return work
+
+
+class Cycles:
+    """Counts event-loop cycles: a callback that puts itself back each cycle."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._running = True
+        asyncio.get_running_loop().call_soon(self._tick)
+
+    def _tick(self) -> None:
+        if self._running:
+            self.count += 1
+            asyncio.get_running_loop().call_soon(self._tick)
+
+    def stop(self) -> int:
+        self._running = False
+        return self.count
+
+
+# -- synchronous readiness ---------------------------------------------------------------
+
+
+@virtual_time()
+async def test_a_supervisor_of_a_hundred_plain_loops_starts_in_a_few_cycles() -> None:
+    journal: list[str] = []
+    tree = Supervisor(*(plain(f"l{i}", journal) for i in range(100)), name="wide")
+    cycles = Cycles()
+    await tree.start()
+    spent = cycles.stop()
+    assert spent <= 5  # two per child (200 and more) before readiness was synchronous
+    await asyncio.sleep(0)
+    assert journal == [f"body l{i}" for i in range(100)]  # first runs in start order
+    await tree.stop()
+
+
+@virtual_time()
+async def test_a_sibling_never_starts_before_a_before_loop_has_finished() -> None:
+    journal: list[str] = []
+    tree = Supervisor(
+        plain("a", journal),
+        with_setup("b", journal, setup=5.0),
+        plain("c", journal),
+        plain("d", journal),
+        name="ordered",
+    )
+    began = asyncio.get_running_loop().time()
+    await tree.start()
+    assert asyncio.get_running_loop().time() - began == 5.0
+    await asyncio.sleep(0)
+    assert journal == ["body a", "setup b", "ready b", "body b", "body c", "body d"]
+    # a was ready at once and ran first; c and d waited for b's before_loop.
+    await tree.stop()
+
+
+@virtual_time()
+async def test_a_nested_tree_of_plain_loops_starts_in_order_and_in_few_cycles() -> None:
+    journal: list[str] = []
+    groups = [
+        Supervisor(*(plain(f"g{g}l{i}", journal) for i in range(10)), name=f"g{g}")
+        for g in range(10)
+    ]
+    tree = Supervisor(*groups, name="root")
+    cycles = Cycles()
+    await tree.start()
+    spent = cycles.stop()
+    assert spent <= 4 * len(groups)  # a few per supervisor, none per plain loop
+    await asyncio.sleep(0)
+    assert journal == [f"body g{g}l{i}" for g in range(10) for i in range(10)]
+    await tree.stop()
+
+
+# -- forced shutdown in one pass ---------------------------------------------------------------
+
+
+def flusher(name: str, journal: list[tuple[str, float, bool]], flush: float) -> Loop:
+    async def body() -> None:
+        pass
+
+    body.__name__ = name
+    work = Loop(body, schedule=Every(seconds=3600), name=name)
+
+    @work.after_loop
+    async def after() -> None:
+        event_loop = asyncio.get_running_loop()
+        began = event_loop.time()
+        await asyncio.sleep(flush)
+        journal.append((name, began, work.is_being_cancelled()))
+
+    return work
+
+
+def flushing_tree(journal: list[tuple[str, float, bool]], flush: float, **spec: Any) -> Supervisor:
+    groups = [
+        Supervisor(
+            *(child(flusher(f"g{g}l{i}", journal, flush), **spec) for i in range(5)),
+            name=f"g{g}",
+        )
+        for g in range(3)
+    ]
+    return Supervisor(*groups, name="root")
+
+
+@virtual_time()
+async def test_cancel_of_a_tree_cancels_every_loop_at_once_and_runs_every_flush() -> None:
+    journal: list[tuple[str, float, bool]] = []
+    tree = flushing_tree(journal, flush=1.0)
+    await tree.start()
+    event_loop = asyncio.get_running_loop()
+    asked = event_loop.time()
+    tree.tell(Cancel())
+    await _ended(tree)
+    took = event_loop.time() - asked
+    assert sorted(name for name, _, _ in journal) == sorted(
+        f"g{g}l{i}" for g in range(3) for i in range(5)
+    )
+    assert all(cancelled for _, _, cancelled in journal)
+    assert {began for _, began, _ in journal} == {asked}  # every flush began at once
+    assert took == 1.0  # one flush long, not fifteen
+
+
+async def _ended(tree: Supervisor) -> None:
+    task = tree.get_task()
+    assert task is not None
+    await asyncio.wait((task,))
+
+
+@virtual_time()
+async def test_a_cancel_during_a_graceful_shutdown_cancels_the_rest_at_once() -> None:
+    journal: list[tuple[str, float, bool]] = []
+    stuck: list[str] = []
+
+    async def long_iteration() -> None:
+        stuck.append("begun")
+        await asyncio.sleep(1000)  # ignores Stop until its shutdown grace is over
+
+    slow = Loop(long_iteration, schedule=Every(seconds=3600), name="slow")
+    groups = [
+        Supervisor(*(flusher(f"g{g}l{i}", journal, 1.0) for i in range(5)), name=f"g{g}")
+        for g in range(2)
+    ]
+    tree = Supervisor(*groups, child(slow, shutdown=100.0), name="root")
+    await tree.start()
+    event_loop = asyncio.get_running_loop()
+    stopping = asyncio.ensure_future(tree.stop())
+    await asyncio.sleep(10)  # the graceful phase waits for "slow" (last started, first stopped)
+    assert journal == []
+    asked = event_loop.time()
+    tree.tell(Cancel())  # forced: what a second signal or run()'s timeout does
+    await stopping
+    assert event_loop.time() - asked == 1.0
+    assert len(journal) == 10
+    assert {began for _, began, _ in journal} == {asked}
+
+
+@virtual_time()
+async def test_the_hard_limit_of_a_forced_shutdown_applies_to_the_subtree_once() -> None:
+    journal: list[tuple[str, float, bool]] = []
+    # Flushes of 10 s against a 2 s hard limit: each child is reported unkillable.
+    tree = flushing_tree(journal, flush=10.0, cancel_timeout=2.0)
+    await tree.start()
+    event_loop = asyncio.get_running_loop()
+    asked = event_loop.time()
+    tree.tell(Cancel())
+    await _ended(tree)
+    took = event_loop.time() - asked
+    assert took <= 2.0  # not 2 s per child in turn (30 s)
+    assert journal == []  # every flush was still running at the limit, and was reported
+
+
+# -- independent restarts ---------------------------------------------------------------------
+
+
+@virtual_time()
+async def test_one_for_one_restarts_proceed_while_a_siblings_before_loop_is_slow() -> None:
+    event_loop = asyncio.get_running_loop()
+    runs: dict[str, list[float]] = {"slow": [], "quick": []}
+    failing = {"slow": True, "quick": True}
+
+    def failer(name: str, setup_on_restart: float) -> Loop:
+        async def body() -> None:
+            runs[name].append(event_loop.time())
+            if len(runs[name]) == 2 and failing[name]:
+                failing[name] = False
+                raise Boom(name)
+
+        body.__name__ = name
+        work = Loop(body, schedule=Every(seconds=1), name=name)
+        starts = [0]
+
+        @work.before_loop
+        async def before() -> None:
+            starts[0] += 1
+            if starts[0] > 1:
+                await asyncio.sleep(setup_on_restart)
+
+        @work.error
+        async def quiet(error: BaseException) -> None:
+            pass
+
+        return work
+
+    slow, quick = failer("slow", 30.0), failer("quick", 0.0)
+    tree = Supervisor(slow, quick, max_restarts=10, max_seconds=60, name="pool")
+    began = event_loop.time()
+    await tree.start()
+    await asyncio.sleep(5)
+    # Both failed at 1 s; "slow" is still in its 30 s before_loop, "quick" runs again.
+    assert [t - began for t in runs["slow"]] == [0.0, 1.0]
+    assert [t - began for t in runs["quick"]][:3] == [0.0, 1.0, 1.0]
+    await tree.stop()
