@@ -90,7 +90,11 @@ class RunRecord:
         task: the run's task (set right after the record is made).
         previous: the run still ending when this one was accepted.
         state: what the run is doing (`State`).
-        ready: resolves True once the run is ready, False if it ended first.
+        readiness: True once the run is ready, False if it ended first,
+            None until then.
+        ready: the future that resolves to ``readiness``, made only when
+            someone waits for it (`Runnable._ready_future`): most runs are
+            never waited on, and a future costs ~150 bytes per loop.
         began, ended: the task took its first step; the run has ended.
         stop, cancelling: a stop, a cancel was asked (a cancel implies a stop).
         cancel_sent: the task was cancelled by the actor itself (to preempt
@@ -110,6 +114,7 @@ class RunRecord:
         "error",
         "kwargs",
         "previous",
+        "readiness",
         "ready",
         "reporting",
         "restart",
@@ -127,6 +132,7 @@ class RunRecord:
         self.task: asyncio.Task[None] = None  # type: ignore[assignment]  # set right after
         self.previous: RunRecord | None = None
         self.state = State.STARTING
+        self.readiness: bool | None = None
         self.ready: asyncio.Future[bool] | None = None
         self.began = False
         self.ended = False
@@ -212,7 +218,6 @@ class Runnable(Actor):
             run.previous = previous
         self._run = run
         self._event_loop = event_loop
-        run.ready = event_loop.create_future()
         run.task = event_loop.create_task(self._runner(run), name=f"{self._kind}:{self.path}")
         if self._always_report or self._parent is not None or self._hub is not None:
             self._report_when_done(run)
@@ -286,12 +291,15 @@ class Runnable(Actor):
 
     def _set_ready(self, run: RunRecord, reached: bool) -> None:
         """Resolve the run's readiness (once): True ready, False ended before."""
+        if run.readiness is not None:
+            return
+        run.readiness = reached
         ready = run.ready
         if ready is not None and not ready.done():
             ready.set_result(reached)
-            parent = self._parent
-            if parent is not None:
-                parent._on_child_ready(self)
+        parent = self._parent
+        if parent is not None:
+            parent._on_child_ready(self)
 
     def _note(self, error: BaseException) -> None:
         """Count a failure, once per escalation (see `_retried`)."""
@@ -363,9 +371,21 @@ class Runnable(Actor):
     # -- queries -----------------------------------------------------------------------
 
     def _ready_future(self) -> asyncio.Future[bool] | None:
-        """The readiness future of the latest run (None: never started)."""
+        """The readiness future of the latest run (None: never started); made on demand."""
         run = self._run
-        return None if run is None else run.ready
+        if run is None:
+            return None
+        ready = run.ready
+        if ready is None:
+            ready = run.ready = run.task.get_loop().create_future()
+            if run.readiness is not None:
+                ready.set_result(run.readiness)
+        return ready
+
+    def _ready_now(self) -> bool | None:
+        """The latest run's readiness if already known (see `RunRecord`), else None."""
+        run = self._run
+        return None if run is None else run.readiness
 
     async def wait_ready(self) -> bool:
         """Wait until the latest run is ready; True if it got ready, False if it ended first.
@@ -379,8 +399,11 @@ class Runnable(Actor):
         run = self._run
         if run is None:
             raise RuntimeError(f"{self._kind} {self.path!r} was never started")
-        assert run.ready is not None
-        return await asyncio.shield(run.ready)
+        if run.readiness is not None:
+            return run.readiness
+        ready = self._ready_future()
+        assert ready is not None
+        return await asyncio.shield(ready)
 
     def is_running(self) -> bool:
         """Whether a run is in progress, its ending included."""

@@ -354,10 +354,11 @@ class SupervisorCore(Runnable, Parent):
         # Wait on the run's own readiness future: a task for wait_ready()
         # would cost two more event-loop cycles per start, which is what a
         # restart costs most under a saturated event loop.
+        known = actor._ready_now()
+        if known is not None:  # ready as it was created (a loop without before_loop)
+            return Started.READY if known else Started.ENDED
         waiting = actor._ready_future()
         assert waiting is not None
-        if waiting.done():  # ready as it was created (a loop without before_loop)
-            return Started.READY if waiting.result() else Started.ENDED
         waiting.add_done_callback(self._wake_callback)
         try:
             while not waiting.done():

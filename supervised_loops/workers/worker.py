@@ -412,12 +412,12 @@ class Worker(Runnable):
         args = () if message.args is None else message.args
         kwargs = {} if message.kwargs is None else dict(message.kwargs)
         try:
-            new = self._launch(args, kwargs, restart=True)
+            self._launch(args, kwargs, restart=True)
         except RuntimeError:  # no running event loop
             self._dead_letter(message, reply, "no running event loop")
             return
-        if reply is not None and new.ready is not None:
-            ready = new.ready
+        ready = self._ready_future() if reply is not None else None
+        if reply is not None and ready is not None:
 
             def answer(_future: asyncio.Future[bool]) -> None:
                 if not reply.done():
