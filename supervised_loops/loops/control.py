@@ -17,6 +17,7 @@ May import: the lower ``loops`` modules, ``core`` and the pure top-level modules
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -37,6 +38,7 @@ from ..messages import (
     State,
     Stop,
 )
+from ..schedule import Cron, DailyAt, Every, Schedule
 from .engine import LoopEngine
 from .run import LoopRun as Run
 
@@ -235,7 +237,7 @@ class LoopControl(LoopEngine):
             failures=self._failure_count,
             restarts=self._restart_count,
             last_error=None if error is None else describe(error),
-            schedule=str(self._schedule),
+            schedule=_schedule_text(self._schedule),
         )
 
     def _wake(self) -> None:
@@ -247,6 +249,23 @@ class LoopControl(LoopEngine):
 # Messages are immutable, so the methods can send shared instances.
 _STOP = Stop()
 _CANCEL = Cancel()
+
+
+def _schedule_text(schedule: Schedule) -> str:
+    """The text form of a schedule in a status.
+
+    The library's schedules are immutable and hashable: their text is made
+    once (it is most of what ``status()`` costs otherwise). Any other
+    schedule object is asked every time.
+    """
+    if isinstance(schedule, Every | DailyAt | Cron):
+        return _own_schedule_text(schedule)
+    return str(schedule)
+
+
+@functools.lru_cache(maxsize=1024)
+def _own_schedule_text(schedule: Every | DailyAt | Cron) -> str:
+    return str(schedule)
 
 
 def _visible_state(run: Run) -> State:

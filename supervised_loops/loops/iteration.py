@@ -434,7 +434,12 @@ class LoopIteration(Runnable):
             due_wall = None
         if due_wall is not None:
             return due_wall
-        return clock.wall() + dt.timedelta(seconds=due - event_loop.time())
+        shown = run.shown_due
+        if shown is not None and shown[0] == due:
+            return shown[1]
+        moment = clock.wall() + dt.timedelta(seconds=due - event_loop.time())
+        run.shown_due = (due, moment)
+        return moment
 
 
 _DEFAULT_RULES: dict[tuple[type[BaseException], ...], RetryRule] = {}

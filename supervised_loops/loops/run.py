@@ -46,6 +46,7 @@ class LoopRun(RunRecord):
         "resumed",
         "retry_at",
         "run_now",
+        "shown_due",
         "slot",
         "tick",
         "timer",
@@ -70,6 +71,9 @@ class LoopRun(RunRecord):
         self.due_wall: dt.datetime | None = None
         self.last_start: float | None = None
         self.retry_at: float | None = None  # when a failed iteration runs again
+        # The (monotonic due, wall datetime) pair last shown as next_iteration:
+        # asked again for the same due, status() shows the same moment, at no cost.
+        self.shown_due: tuple[float, dt.datetime] | None = None
         self.extra = False
         self.consecutive_failures = 0
         self.trackers: dict[RetryRule, BackoffTracker] | None = None
