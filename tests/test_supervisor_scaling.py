@@ -255,3 +255,44 @@ async def test_one_for_one_restarts_proceed_while_a_siblings_before_loop_is_slow
     assert [t - began for t in runs["slow"]] == [0.0, 1.0]
     assert [t - began for t in runs["quick"]][:3] == [0.0, 1.0, 1.0]
     await tree.stop()
+
+
+# -- graceful stop of sleeping loops -------------------------------------------------------------
+
+
+@virtual_time()
+async def test_stopping_a_hundred_sleeping_loops_takes_a_few_cycles_and_keeps_reverse_order() -> (
+    None
+):
+    journal: list[str] = []
+    loops = [plain(f"l{i}", journal) for i in range(100)]
+    tree = Supervisor(*loops, name="wide")
+    await tree.start()
+    await asyncio.sleep(1)
+    ended: list[str] = []
+    for work in loops:
+        task = work.get_task()
+        assert task is not None
+        task.add_done_callback(lambda _task, name=work.name: ended.append(name))
+    cycles = Cycles()
+    await tree.stop()
+    spent = cycles.stop()
+    assert spent <= 8  # a few for the lot: nothing of theirs runs on the way out
+    assert ended == [f"l{i}" for i in reversed(range(100))]
+
+
+@virtual_time()
+async def test_a_loop_with_after_loop_still_waits_for_the_later_siblings_to_end() -> None:
+    journal: list[str] = []
+    order: list[str] = []
+    first = plain("first", journal)
+
+    @first.after_loop
+    async def flush() -> None:
+        order.append(f"flush first, later ones running: {[w.name for w in rest if w.is_running()]}")
+
+    rest = [plain(f"l{i}", journal) for i in range(5)]
+    tree = Supervisor(first, *rest, name="mixed")
+    await tree.start()
+    await tree.stop()
+    assert order == ["flush first, later ones running: []"]

@@ -353,6 +353,15 @@ class Runnable(Actor):
             self._discard_inbox()
         self._report_exit(run, exit)
 
+    def _ends_quietly_on_stop(self) -> bool:
+        """Whether a ``Stop`` now would end the run at once without running any code of the user's.
+
+        A supervisor stopping its children in reverse order may then stop a
+        run of such children together: the order of their ends cannot be
+        told apart (Loops say yes when asleep with no ``after_loop``).
+        """
+        return False
+
     def _iteration_of(self, run: Any) -> int:
         """The iteration count an end acknowledgement carries (Loops override)."""
         return 0

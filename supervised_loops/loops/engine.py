@@ -67,6 +67,15 @@ class LoopEngine(LoopIteration):
             self._set_ready(run, True)
         return run
 
+    def _ends_quietly_on_stop(self) -> bool:
+        # Asleep between iterations (or paused), nothing queued, nothing to
+        # run on the way out: a Stop wakes the runner and it ends there.
+        run = self._run
+        if run is None or self._after is not None or self._overlap != 1 or self._inbox:
+            return False
+        waiter = run.waiter
+        return waiter is not None and not waiter.done() and not run.stop
+
     def _cancel_run(self, run: Run) -> None:
         if run.cancelling:
             return
