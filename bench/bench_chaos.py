@@ -123,9 +123,10 @@ class Injected(Exception):
 class Batch:
     """One batcher's bookkeeping: what it produced, buffered, flushed."""
 
-    __slots__ = ("buffer", "cut", "flushed", "out_of_order", "produced")
+    __slots__ = ("buffer", "cut", "flushed", "next", "out_of_order", "produced")
 
     def __init__(self) -> None:
+        self.next = 0  # the sequence number the next flush should start with
         self.produced = 0
         self.flushed = 0
         self.cut = 0
@@ -210,13 +211,16 @@ def make_batcher(
         try:
             await asyncio.sleep(0)  # the write
         except asyncio.CancelledError:
-            batch.cut += len(pending)
+            batch.cut += len(pending)  # lost, and known to be
+            if pending:
+                batch.next = pending[-1] + 1
             raise
-        expected = batch.flushed
+        expected = batch.next
         for item in pending:
             if item != expected:
                 batch.out_of_order += 1
             expected = item + 1
+        batch.next = expected
         batch.flushed += len(pending)
 
     @work.error
@@ -451,10 +455,11 @@ async def run(args: argparse.Namespace) -> tuple[list[tuple[str, str]], list[str
     if unequal:
         violations.append(
             f"{unequal} batchers flushed fewer items than they produced "
-            f"({produced - flushed:,} items; {cut:,} of them in flushes cut by cancellation)"
+            f"({produced - flushed:,} items; {cut:,} of them in flushes cut by cancellation, "
+            f"{produced - flushed - cut:,} lost without a trace)"
         )
     if out_of_order:
-        violations.append(f"{out_of_order} items flushed out of order")
+        violations.append(f"{out_of_order} items flushed out of order or twice")
     if loops_down or groups_down:
         violations.append(
             f"{loops_down} loops ({', '.join(f'{k} {v}' for k, v in sorted(down.items()))}) "
