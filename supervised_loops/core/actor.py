@@ -43,9 +43,10 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from .. import _validate
 from ..clock import SystemClock, get_clock
-from ..errors import ActorNotRunning, ActorStopped, AskTimeout, MailboxFull, UnhandledMessage
+from ..errors import ActorNotRunning, ActorStopped, MailboxFull, UnhandledMessage
 from ..events import DeadLetter, Event, EventHub, Subscription
 from ..messages import ActorStatus, ControlMessage
+from .deadlines import expire_after
 
 if TYPE_CHECKING:
     from .parent import Parent
@@ -96,12 +97,6 @@ class DeadLetters:
 
 #: The process-wide dead-letter office.
 dead_letters = DeadLetters()
-
-
-def _expire(reply: asyncio.Future[Any], actor: Actor, message: Any, timeout: float) -> None:
-    """Fail an unanswered ask once its timeout is over."""
-    if not reply.done():
-        reply.set_exception(AskTimeout(actor.path, message, timeout))
 
 
 class Actor:
@@ -217,18 +212,14 @@ class Actor:
         self._deliver(message, reply)
         if reply.done() or timeout is None:
             return await reply
-        # One timer that fails the reply itself, rather than asyncio.timeout
-        # around asyncio.shield: no outer future, no extra event-loop cycle.
-        # Whichever comes first, the answer or the timer, settles the reply;
-        # answerers skip a reply that is already done. Cancelling the asker
-        # cancels the reply (it is what the asker awaits), which abandons it.
-        expiry = asyncio.get_running_loop().call_later(
-            timeout, _expire, reply, self, message, timeout
-        )
-        try:
-            return await reply
-        finally:
-            expiry.cancel()
+        # The deadline fails the reply itself (see core.deadlines: one heap
+        # and one timer for every pending ask of the event loop), rather than
+        # asyncio.timeout around asyncio.shield: no outer future, no timer per
+        # ask. Whichever comes first, the answer or the deadline, settles the
+        # reply; answerers skip a reply that is already done. Cancelling the
+        # asker cancels the reply (it is what the asker awaits): abandoned.
+        expire_after(reply, timeout, self, message)
+        return await reply
 
     def tell_threadsafe(self, message: Any) -> None:
         """Deliver ``message`` from another thread; returns at once.
