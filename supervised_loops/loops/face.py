@@ -14,12 +14,16 @@ How one run goes:
                               │  └─ other error: error handler, fail
                               └─▶ after_loop ─▶ report the exit to the parent
 
-Underneath, in layers: `supervised_loops._run` (per-run state and where
-the next iteration falls), `supervised_loops._loop_iteration` (the
-iterations and retries), `supervised_loops._loop_engine` (runs, hooks,
-escalation, exit reports) and `supervised_loops._loop_control` (the
-control-message handlers). This module is the public face: construction,
-validation, per-instance binding and the discord.ext.tasks methods.
+Underneath: `loops.run` (the run record), `loops.plan` (where the next
+iteration falls, pure), `loops.iteration` and `loops.overlap` (the
+iterations and retries), `loops.engine` (runs, hooks, escalation),
+`loops.control` (the control-message handlers and the methods that send
+them), `loops.binding` (per-instance copies) and `loops.options` (checks).
+This module is the public face: construction, hooks, exception types and
+the discord.ext.tasks methods. A Loop is generic over its body
+(``Loop[LF]``), so ``start()`` is typed from the body's parameters.
+
+May import: every other ``loops`` module, ``core`` and the pure top-level modules.
 """
 
 from __future__ import annotations

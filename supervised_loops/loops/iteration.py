@@ -8,11 +8,17 @@ ChangeInterval, ...) are flags set by the control handlers; the iteration
 loop looks at them between iterations and whenever a wait is woken.
 
 Also here: the retry decision for a failed iteration (retry rules, the
-supervisor's say, the backoff delay capped by the schedule) and iterations
-that overlap (``overlap=True`` or a cap).
+supervisor's say, the backoff delay capped by the schedule), and the calls
+into the installed instrumentation (`supervised_loops.instrument`: one
+attribute read per iteration when nothing is installed). Iterations that
+overlap are `loops.overlap`'s.
 
-`LoopEngine` builds on this class and
-runs the rest of each run (hooks, cancellation, escalation, exit report).
+`LoopIteration` holds every slot of a Loop: its configuration
+(`loops.binding.CONFIGURATION`) and its binding; `LoopEngine` builds on it
+and runs the rest of each run (hooks, cancellation, escalation).
+
+May import: ``loops.run``, ``loops.plan``, ``loops.binding``,
+``loops.observe``, ``core`` and the pure top-level modules.
 """
 
 from __future__ import annotations
