@@ -233,6 +233,11 @@ class Runnable(Actor):
         """The id of the latest run (0: never started)."""
         return self._runs
 
+    def _reserve_run_id(self) -> int:
+        """Use up a run id for a start that failed before any run began."""
+        self._runs += 1
+        return self._runs
+
     def _report_when_done(self, run: RunRecord) -> None:
         """Have `_finished` run once the run's task is done (once)."""
         if not run.reporting:

@@ -27,7 +27,7 @@ from ..events import ChildRestarted, IntensityExceeded, Quarantined, RetrySchedu
 from ..messages import Exit, ExitKind
 from .child import Child, TimerKind
 from .core import _exit_reason
-from .policy import ExitPlan, plan_exit, plan_restart, restart_type_directive
+from .policy import ExitPlan, plan_exit, restart_type_directive
 from .run import TimerFired
 from .shutdown import SupervisorShutdown
 from .specs import AutoShutdown, Directive, Quarantine, RestartType
@@ -72,18 +72,7 @@ class SupervisorRestarts(SupervisorShutdown):
             except Exception as error:
                 self._hook_failed("decide", error)
                 return
-        plan = plan_exit(
-            strategy=self._strategy,
-            restart=record.spec.restart,
-            exit=exit,
-            intensity=self._rec.intensity,
-            budget=record._window,
-            on_probation=record.is_on_probation(),
-            now=asyncio.get_running_loop().time(),
-            index=self._children.index(record),
-            active=self._active_flags(),
-            decided=decided,
-        )
+        plan = self._plan(record, exit, decided)
         await self._apply(record, plan, exit)
 
     def _policy(self, record: Child, exit: Exit) -> Directive:
@@ -119,16 +108,22 @@ class SupervisorRestarts(SupervisorShutdown):
 
     async def _restart(self, record: Child, exit: Exit) -> None:
         """Restart now by the strategy, unless the child's budget or the intensity is spent."""
-        plan = plan_restart(
+        await self._apply(record, self._plan(record, exit, Directive.RESTART), exit)
+
+    def _plan(self, record: Child, exit: Exit, decided: Directive | None) -> ExitPlan:
+        """Ask the pure policy what to do with ``record``'s exit, now."""
+        return plan_exit(
             strategy=self._strategy,
+            restart=record.spec.restart,
+            exit=exit,
             intensity=self._rec.intensity,
             budget=record._window,
             on_probation=record.is_on_probation(),
             now=asyncio.get_running_loop().time(),
             index=self._children.index(record),
             active=self._active_flags(),
+            decided=decided,
         )
-        await self._apply(record, plan, exit)
 
     async def _restart_group(self, record: Child, group: list[Child], exit: Exit) -> None:
         """Stop the group's other members (latest first), then start the group in order."""
