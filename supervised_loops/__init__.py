@@ -1,14 +1,16 @@
 """supervised_loops: periodic loops as actors, in Erlang/OTP-style supervision trees.
 
-Import everything from here; the submodules users name are
-`messages`, `schedule`,
-`events` and `testing`.
+Import everything from here; the submodules users name are `messages`,
+`schedule`, `events`, `testing`, `streams` and `render`. Every type that
+appears in the signature of something exported here is exported here too
+(tests/test_exports.py checks it).
 """
 
 from .actor import DEFAULT_ASK_TIMEOUT as DEFAULT_ASK_TIMEOUT
 from .actor import Actor as Actor
 from .actor import DeadLetters as DeadLetters
 from .actor import dead_letters as dead_letters
+from .backoff import BackoffTracker as BackoffTracker
 from .backoff import ExponentialBackoff as ExponentialBackoff
 from .backoff import RetryRule as RetryRule
 from .child_spec import INFINITY as INFINITY
@@ -21,8 +23,6 @@ from .child_spec import Quarantine as Quarantine
 from .child_spec import RestartType as RestartType
 from .child_spec import Strategy as Strategy
 from .child_spec import child as child
-from .clock import Clock as Clock
-from .clock import SystemClock as SystemClock
 from .errors import ActorNotRunning as ActorNotRunning
 from .errors import ActorStopped as ActorStopped
 from .errors import AskTimeout as AskTimeout
@@ -31,12 +31,17 @@ from .errors import ChildStartFailed as ChildStartFailed
 from .errors import MailboxFull as MailboxFull
 from .errors import RestartIntensityExceeded as RestartIntensityExceeded
 from .errors import UnhandledMessage as UnhandledMessage
+from .events import Event as Event
+from .events import Subscription as Subscription
 from .loop import Loop as Loop
 from .loop import loop as loop
 from .messages import Ack as Ack
 from .messages import ActorStatus as ActorStatus
 from .messages import Cancel as Cancel
 from .messages import ChangeInterval as ChangeInterval
+from .messages import ControlMessage as ControlMessage
+from .messages import Exit as Exit
+from .messages import ExitKind as ExitKind
 from .messages import GetStatus as GetStatus
 from .messages import Pause as Pause
 from .messages import Restart as Restart
@@ -66,6 +71,7 @@ __all__ = [
     "ActorStopped",
     "AskTimeout",
     "AutoShutdown",
+    "BackoffTracker",
     "Cancel",
     "ChangeInterval",
     "Child",
@@ -74,12 +80,15 @@ __all__ = [
     "ChildNotFound",
     "ChildSpec",
     "ChildStartFailed",
-    "Clock",
+    "ControlMessage",
     "Cron",
     "DailyAt",
     "DeadLetters",
     "Directive",
+    "Event",
     "Every",
+    "Exit",
+    "ExitKind",
     "ExponentialBackoff",
     "GetStatus",
     "Loop",
@@ -96,8 +105,8 @@ __all__ = [
     "State",
     "Stop",
     "Strategy",
+    "Subscription",
     "Supervisor",
-    "SystemClock",
     "UnhandledMessage",
     "Worker",
     "child",
