@@ -31,22 +31,18 @@ import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeAlias
 
-from . import _validate
-from ._interval import schedule_from
-from ._loop_control import LoopControl
-from ._loop_iteration import LoopIteration
-from ._loop_options import Missed, check_options, overlap_limit
-from ._run import Run
-from .actor import DEFAULT_MAILBOX_SIZE, Actor
-from .backoff import (
+from .. import _validate
+from .._interval import schedule_from
+from ..backoff import (
     DEFAULT_RETRY_EXCEPTIONS,
     ExponentialBackoff,
     RetryRule,
     retry_rule,
     retryable,
 )
-from .events import describe
-from .messages import (
+from ..core.actor import DEFAULT_MAILBOX_SIZE, Actor
+from ..events import describe
+from ..messages import (
     ActorStatus,
     Cancel,
     ChangeInterval,
@@ -57,7 +53,11 @@ from .messages import (
     State,
     Stop,
 )
-from .schedule import DailyAt, Every, Schedule
+from ..schedule import DailyAt, Every, Schedule
+from .control import LoopControl
+from .iteration import LoopIteration
+from .options import Missed, check_options, overlap_limit
+from .plan import Run
 
 __all__ = ["Loop", "loop"]
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal, TypeAlias
 
-from . import _validate
-from .backoff import ExponentialBackoff, RetryRule, retry_rule
+from .. import _validate
+from ..backoff import ExponentialBackoff, RetryRule, retry_rule
 
 Missed: TypeAlias = Literal["catch_up", "skip"]
 

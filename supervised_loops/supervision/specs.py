@@ -29,10 +29,10 @@ from typing import Any, Literal, TypeAlias
 
 import attrs
 
-from . import _validate
-from .actor import Actor
-from .backoff import ExponentialBackoff
-from .messages import State
+from .. import _validate
+from ..backoff import ExponentialBackoff
+from ..core.actor import Actor
+from ..messages import State
 
 __all__ = [
     "DEFAULT_CANCEL_TIMEOUT",

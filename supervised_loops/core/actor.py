@@ -36,12 +36,12 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeAlias
 
-from . import _validate
-from .backoff import ExponentialBackoff
-from .clock import SystemClock, get_clock
-from .errors import ActorNotRunning, ActorStopped, AskTimeout, MailboxFull, UnhandledMessage
-from .events import ActorEnded, ActorFailed, DeadLetter, Event, EventHub, Subscription, describe
-from .messages import ActorStatus, ControlMessage, Exit, ExitKind
+from .. import _validate
+from ..backoff import ExponentialBackoff
+from ..clock import SystemClock, get_clock
+from ..errors import ActorNotRunning, ActorStopped, AskTimeout, MailboxFull, UnhandledMessage
+from ..events import ActorEnded, ActorFailed, DeadLetter, Event, EventHub, Subscription, describe
+from ..messages import ActorStatus, ControlMessage, Exit, ExitKind
 
 __all__ = ["DEFAULT_ASK_TIMEOUT", "Actor", "DeadLetters", "dead_letters"]
 
