@@ -1,7 +1,7 @@
 """Tests for supervised_loops.actor: the mailbox, ask/tell, dead letters and events.
 
 The actor under test is always a Loop (the only concrete actor so far); what
-is checked here is the mailbox contract of SPEC 1.3 that every actor shares:
+is checked here is the mailbox contract (docs/messages.md) every actor shares:
 ``tell`` never blocks nor raises, ``ask`` answers or fails clearly, user
 messages are handled in order between iterations, the control lane cannot be
 blocked, nothing is lost silently, and events reach subscribers in order

@@ -1,4 +1,4 @@
-"""The known faults of discord.ext.tasks (SPEC 1.5) are absent from Loop.
+"""The known faults of discord.ext.tasks are absent from Loop (docs/migration.md).
 
 Each test is named after one reported fault of the original and proves that
 this library does not have it. They all run in virtual time, so "a day-long

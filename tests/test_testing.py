@@ -1,4 +1,4 @@
-"""The virtual-time helpers themselves (SPEC 5): VirtualClock and @virtual_time.
+"""The virtual-time helpers themselves (docs/testing.md): VirtualClock and @virtual_time.
 
 Users test their loops with these, so they are tested like any public API:
 what the clock reads, how hand-moved wall time behaves, how the decorator
