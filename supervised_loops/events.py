@@ -204,6 +204,15 @@ class Subscription:
         return self
 
     async def __anext__(self) -> Event:
+        """Wait for the next event (or an `EventsDropped` marker) and return it.
+
+        Cancelling the wait is safe: no event is taken from the queue, and the
+        next ``__anext__`` returns the one that would have been returned.
+
+        Raises:
+            StopAsyncIteration: the subscription is closed and drained.
+            RuntimeError: another ``__anext__`` is already waiting.
+        """
         while not self._pending:
             if self._closed:
                 raise StopAsyncIteration
@@ -232,9 +241,14 @@ class Subscription:
                 waiter.set_result(None)
 
     async def __aenter__(self) -> Subscription:
+        """Return the subscription itself; it is already receiving (never suspends)."""
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        """Close the subscription; leaving the block by cancellation closes it too.
+
+        Never suspends, so a cancellation cannot interrupt it.
+        """
         self.close()
 
 

@@ -234,3 +234,33 @@ def test_the_old_event_name_is_a_deprecated_alias_of_actor_ended() -> None:
     assert supervised_loops.ActorStopped is not events.ActorEnded
     with pytest.raises(AttributeError):
         events.NoSuchEvent  # type: ignore[attr-defined]  # noqa: B018
+
+
+def _public_coroutines(module: types.ModuleType) -> list[tuple[str, Any]]:
+    found: list[tuple[str, Any]] = []
+    for name in getattr(module, "__all__", ()):
+        value = getattr(module, name)
+        if inspect.iscoroutinefunction(value):
+            found.append((name, value))
+        if inspect.isclass(value):
+            for attribute, member in vars(value).items():
+                public = not attribute.startswith("_") or attribute in ("__anext__", "__aexit__")
+                if public and inspect.iscoroutinefunction(member):
+                    found.append((f"{name}.{attribute}", member))
+    return found
+
+
+@pytest.mark.parametrize(
+    "module_name",
+    ["events", "messages", "schedule", "backoff", "testing", "errors", "clock", "_validate"],
+)
+def test_every_public_coroutine_says_what_cancellation_does(module_name: str) -> None:
+    import importlib
+
+    module = importlib.import_module(f"supervised_loops.{module_name}")
+    silent = [
+        name
+        for name, function in _public_coroutines(module)
+        if "cancel" not in (inspect.getdoc(function) or "").lower()
+    ]
+    assert silent == []

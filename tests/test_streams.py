@@ -142,6 +142,24 @@ async def test_leaving_a_stream_early_closes_its_subscription() -> None:
     assert not hub
 
 
+@virtual_time(start=START)
+async def test_cancelling_the_consumer_closes_the_subscription_under_the_operators() -> None:
+    @loop(seconds=1)
+    async def tick() -> None:
+        pass
+
+    failures = (
+        streams.events(tick) | streams.by_type.pipe(IterationFailed) | streams.windows.pipe(5)
+    )
+    consumer = asyncio.ensure_future(items(failures))
+    await asyncio.sleep(0.25)
+    assert tick._hub  # subscribed, waiting inside the window
+    consumer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await consumer
+    assert not tick._hub  # nothing keeps receiving events
+
+
 def test_events_refuses_what_is_not_an_actor_or_a_subscription_when_built() -> None:
     with pytest.raises(
         TypeError, match=r"^'source' must be an Actor or a Subscription \(got 42\)$"
