@@ -185,19 +185,17 @@ def _normalize_times(value: time | Sequence[time]) -> tuple[time, ...]:
     elif isinstance(value, Sequence) and not isinstance(value, str | bytes | bytearray):
         items = value
     else:
-        raise TypeError(
-            f"'time' must be a datetime.time or a sequence of datetime.time (got {value!r})"
-        )
+        _validate.type_error("time", "a datetime.time or a sequence of datetime.time", value)
     if not items:
-        raise ValueError(f"'time' must be a non-empty sequence (got {value!r})")
+        _validate.value_error("time", "a non-empty sequence", value)
     unique: dict[tuple[time, tzinfo], time] = {}
     for index, item in enumerate(items):
         name = "time" if isinstance(value, time) else f"time[{index}]"
         if not isinstance(item, time):
-            raise TypeError(f"{name!r} must be a datetime.time (got {item!r})")
+            _validate.type_error(name, "a datetime.time", item)
         zone = UTC if item.tzinfo is None else item.tzinfo
         if not _gives_offset(zone):
-            raise ValueError(f"{name!r} must have a tzinfo that gives a UTC offset (got {zone!r})")
+            _validate.value_error(name, "a time whose tzinfo gives a UTC offset", item)
         # fold is dropped: a repeated local time always runs at its first
         # occurrence, so fold=1 would only name the same slot differently.
         wall = item.replace(tzinfo=None, fold=0)
@@ -341,12 +339,11 @@ class Cron:
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.tz, tzinfo):
-            raise TypeError(
-                "'tz' must be a datetime.tzinfo such as zoneinfo.ZoneInfo('Europe/Berlin')"
-                f" (got {self.tz!r})"
+            _validate.type_error(
+                "tz", "a datetime.tzinfo such as zoneinfo.ZoneInfo('Europe/Berlin')", self.tz
             )
         if not _gives_offset(self.tz):
-            raise ValueError(f"'tz' must give a UTC offset (got {self.tz!r})")
+            _validate.value_error("tz", "a tzinfo that gives a UTC offset", self.tz)
         object.__setattr__(self, "_fields", parse(self.expression))
 
     def next_after(self, moment: datetime) -> datetime:
@@ -394,9 +391,9 @@ class Cron:
 def _utc(moment: datetime) -> datetime:
     """Check that ``moment`` is an aware datetime and return it in UTC."""
     if not isinstance(moment, datetime):
-        raise TypeError(f"'moment' must be an aware datetime (got {moment!r})")
+        _validate.type_error("moment", "an aware datetime", moment)
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"'moment' must be an aware datetime (got {moment!r})")
+        _validate.value_error("moment", "an aware datetime", moment)
     return moment.astimezone(UTC)
 
 

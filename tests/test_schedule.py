@@ -525,7 +525,8 @@ def test_daily_at_refuses_a_tzinfo_without_offset() -> None:
     with pytest.raises(ValueError) as info:
         DailyAt([time(9), time(10, tzinfo=_NoOffset())])
     assert (
-        str(info.value) == "'time[1]' must have a tzinfo that gives a UTC offset (got _NoOffset())"
+        str(info.value) == "'time[1]' must be a time whose tzinfo gives a UTC offset"
+        " (got datetime.time(10, 0, tzinfo=_NoOffset()))"
     )
 
 
@@ -778,7 +779,7 @@ def test_cron_type_errors() -> None:
 def test_cron_refuses_a_tzinfo_without_offset() -> None:
     with pytest.raises(ValueError) as info:
         Cron("* * * * *", tz=_NoOffset())
-    assert str(info.value) == "'tz' must give a UTC offset (got _NoOffset())"
+    assert str(info.value) == "'tz' must be a tzinfo that gives a UTC offset (got _NoOffset())"
 
 
 @pytest.mark.parametrize(
