@@ -128,7 +128,8 @@ class Every:
         TypeError: a part is not a real number (``bool`` is refused).
         ValueError: a part is negative, NaN, infinite or too large for a
             float; the total is too large for a ``datetime.timedelta``
-            (about 2.7 million years).
+            (about 2.7 million years), or not 0 but under half a
+            microsecond (it would round to 0, back to back).
     """
 
     seconds: float = attrs.field(default=0.0, converter=_seconds_part)
@@ -144,8 +145,14 @@ class Every:
             _validate.value_error(
                 "seconds + 60 * minutes + 3600 * hours", f"< {_MAX_INTERVAL:.0f}", total
             )
+        delta = timedelta(seconds=total)
+        if total and not delta:
+            # Rounds to 0 microseconds: it would silently run back to back.
+            _validate.value_error(
+                "seconds + 60 * minutes + 3600 * hours", "0 or at least 0.000001", total
+            )
         object.__setattr__(self, "interval", total)
-        object.__setattr__(self, "_delta", timedelta(seconds=total))
+        object.__setattr__(self, "_delta", delta)
 
     def next_after(self, moment: datetime) -> datetime:
         """Return ``moment + interval``, in UTC.

@@ -346,7 +346,7 @@ def test_the_grid_covers_every_rule_for_every_parameter() -> None:
             "ExponentialBackoff(reset_after_successes=10**400)",
             lambda: ExponentialBackoff(reset_after_successes=HUGE),
         ),
-        ("Every(seconds=1e-9)", lambda: Every(seconds=1e-9)),
+        ("Every(seconds=1e-6)", lambda: Every(seconds=1e-6)),
         ("child(shutdown='infinity')", lambda: child(a_loop(), shutdown="infinity")),
     ],
 )
