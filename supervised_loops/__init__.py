@@ -5,6 +5,15 @@ Import everything from here; the submodules users name are
 `events` and `testing`.
 """
 
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
+from importlib.metadata import version as _distribution_version
+
+try:
+    #: The installed distribution's version (one source: pyproject.toml).
+    __version__ = _distribution_version("supervised-loops")
+except _PackageNotFoundError:  # pragma: no cover - a source tree never installed
+    __version__ = "0+unknown"
+
 from .actor import DEFAULT_ASK_TIMEOUT as DEFAULT_ASK_TIMEOUT
 from .actor import Actor as Actor
 from .actor import DeadLetters as DeadLetters
@@ -116,4 +125,4 @@ for _name in __all__:
             _object.__module__ = "supervised_loops"
         except (AttributeError, TypeError):
             pass
-del _name, _object
+del _name, _object, _distribution_version, _PackageNotFoundError
