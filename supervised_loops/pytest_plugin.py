@@ -52,9 +52,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _wants_virtual_time(item: pytest.Item) -> bool:
-    return (
-        item.get_closest_marker(MARKER) is not None
-        or "virtual_clock" in getattr(item, "fixturenames", ())
+    return item.get_closest_marker(MARKER) is not None or "virtual_clock" in getattr(
+        item, "fixturenames", ()
     )
 
 
