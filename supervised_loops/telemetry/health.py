@@ -21,9 +21,9 @@ from collections.abc import Collection, Iterator
 
 import attrs
 
-from ..actor import Actor
+from ..core.actor import Actor
 from ..messages import ActorStatus, State
-from ..supervisor import Supervisor
+from ..supervision.face import Supervisor
 
 __all__ = ["Health", "check", "liveness", "readiness", "significant_paths"]
 

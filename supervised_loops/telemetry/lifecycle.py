@@ -21,7 +21,7 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Protocol
 
-from ..actor import Actor
+from ..core.actor import Actor
 from ..errors import ChildNotFound
 from ..events import (
     ActorFailed,
@@ -35,7 +35,7 @@ from ..events import (
 )
 from ..instrument import Instrumentation
 from ..messages import ActorStatus, State
-from ..supervisor import Supervisor
+from ..supervision.face import Supervisor
 from . import fanout
 
 __all__ = ["LifecycleSink", "LifecycleWatcher", "Watchers", "coarse_state"]

@@ -50,8 +50,8 @@ except ImportError as error:  # pragma: no cover - exercised without the extra
     ) from error
 
 from .. import __version__
-from ..actor import Actor
 from ..clock import get_clock
+from ..core.actor import Actor
 from ..instrument import IterationStart, Outcome, SkipReason
 from . import catalogue as c
 from . import fanout

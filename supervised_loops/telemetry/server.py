@@ -27,7 +27,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
-from ..actor import Actor
+from ..core.actor import Actor
 from . import health
 
 if TYPE_CHECKING:
