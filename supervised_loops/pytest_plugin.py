@@ -17,7 +17,9 @@ It works in pytest-asyncio's strict mode (mark the test ``asyncio`` as
 usual, plus ``virtual_time``) and auto mode, through pytest-asyncio's loop
 factories hook. Every other async test runs on the loop it would have had:
 the plugin hands pytest-asyncio the standard factory for them, which builds
-the loop through the event loop policy in force, as pytest-asyncio does.
+the loop through the event loop policy in force, as pytest-asyncio does. A
+project's own ``pytest_asyncio_loop_factories`` (in a conftest) decides for
+the tests the marker and fixture leave.
 The virtual loop is per test: a test with a wider ``loop_scope`` shares
 one clock across the tests of that scope. The page is ``docs/testing.md``.
 """
@@ -83,17 +85,31 @@ def _standard_loop() -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
-@pytest.hookimpl(optionalhook=True, trylast=True)
-def pytest_asyncio_loop_factories(
+# pytest registers only functions named pytest_*, hence the suffixed names.
+@pytest.hookimpl(optionalhook=True, tryfirst=True, specname="pytest_asyncio_loop_factories")
+def pytest_asyncio_loop_factories_virtual(
     config: pytest.Config, item: pytest.Item
 ) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]] | None:
-    """One factory per async test: virtual time when asked for, else the standard loop.
+    """A virtual-time loop for the tests that ask for one (marker or fixture).
 
-    ``trylast``: a project's own implementation (in a conftest) answers
-    first; this one answers only the tests it leaves.
+    Asked first, so the marker's ``start`` holds even in a project whose
+    conftest makes virtual time the default; None for the other tests,
+    which a project's own answer, or the standard answer below, decides.
     """
     if _wants_virtual_time(item):
         return {"virtual": functools.partial(_virtual_loop, _start_of(item))}
+    return None
+
+
+@pytest.hookimpl(optionalhook=True, trylast=True, specname="pytest_asyncio_loop_factories")
+def pytest_asyncio_loop_factories_standard(
+    config: pytest.Config, item: pytest.Item
+) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]] | None:
+    """The standard loop for every test nobody else answered for.
+
+    pytest-asyncio requires an answer for each test once any plugin
+    implements the hook.
+    """
     return {"asyncio": _standard_loop}
 
 

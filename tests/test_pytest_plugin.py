@@ -222,3 +222,35 @@ def test_marker_is_registered_for_strict_markers(pytester: pytest.Pytester) -> N
     _ini(pytester, "strict")
     result = pytester.runpytest("--markers")
     result.stdout.fnmatch_lines(["@pytest.mark.virtual_time(start=datetime)*"])
+
+
+def test_the_marker_wins_over_a_conftest_default_which_decides_the_rest(
+    pytester: pytest.Pytester,
+) -> None:
+    _ini(pytester, "auto")
+    pytester.makeconftest(
+        """
+        import datetime as dt
+        from supervised_loops.testing import VirtualClock
+
+        def pytest_asyncio_loop_factories(config, item):
+            start = dt.datetime(2030, 6, 1, tzinfo=dt.UTC)
+            return {"virtual": lambda: VirtualClock(start).new_event_loop()}
+        """
+    )
+    pytester.makepyfile(
+        """
+        import datetime as dt
+        import pytest
+        from supervised_loops.clock import get_clock
+
+        @pytest.mark.virtual_time(start=dt.datetime(2026, 11, 1, tzinfo=dt.UTC))
+        async def test_marked():
+            assert get_clock().wall() == dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+
+        async def test_unmarked():
+            assert get_clock().wall() == dt.datetime(2030, 6, 1, tzinfo=dt.UTC)
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
