@@ -34,8 +34,6 @@ are not supported.
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from typing import Final, Protocol, runtime_checkable
@@ -82,17 +80,9 @@ class Schedule(Protocol):
 
 
 def _part(name: str, value: float) -> float:
-    # Each part alone may be negative (only the total must not be), so this
-    # cannot be _validate.seconds; it still uses the same message shape.
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name!r} must be a real number (got {value!r})")
-    try:
-        number = float(value)
-    except OverflowError:  # an int too large for a float
-        number = math.inf
-    if not math.isfinite(number):
-        raise ValueError(f"{name!r} must be finite (got {value!r})")
-    return number
+    # Each part is checked alone, under the name the user passed, so the
+    # message points at the argument to fix.
+    return _validate.seconds(name, value)
 
 
 def _seconds_part(value: float) -> float:
@@ -118,9 +108,10 @@ class Every:
     not the time the iteration ended; what happens on overrun is the loop's
     missed-tick policy, not the schedule's.
 
-    Parts may be negative as long as the total is not (``Every(minutes=1,
-    seconds=-30)`` is 30 seconds), as discord.ext.tasks allows. A total of 0
-    means back to back: then, and only then, ``next_after(m)`` returns ``m``
+    Every part must be >= 0: ``Every(minutes=1, seconds=-30)`` is refused,
+    although discord.ext.tasks reads it as 30 seconds, since a negative part
+    is far more often a typo than an intent (see docs/migration.md). A total
+    of 0 means back to back: then, and only then, ``next_after(m)`` returns ``m``
     itself instead of an instant strictly after it. The interval has
     microsecond resolution, like ``datetime``.
 
@@ -135,8 +126,9 @@ class Every:
 
     Raises:
         TypeError: a part is not a real number (``bool`` is refused).
-        ValueError: a part is NaN or infinite; the total is negative, or too
-            large for a ``datetime.timedelta`` (about 2.7 million years).
+        ValueError: a part is negative, NaN, infinite or too large for a
+            float; the total is too large for a ``datetime.timedelta``
+            (about 2.7 million years).
     """
 
     seconds: float = attrs.field(default=0.0, converter=_seconds_part)
@@ -147,9 +139,11 @@ class Every:
     _delta: timedelta = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        total = _validate.seconds("interval", self.seconds + 60 * self.minutes + 3600 * self.hours)
-        if total >= _MAX_INTERVAL:
-            raise ValueError(f"'interval' must be < {_MAX_INTERVAL:.0f} (got {total!r})")
+        total = self.seconds + 60 * self.minutes + 3600 * self.hours
+        if total >= _MAX_INTERVAL:  # also catches a sum that overflowed to inf
+            _validate.value_error(
+                "seconds + 60 * minutes + 3600 * hours", f"< {_MAX_INTERVAL:.0f}", total
+            )
         object.__setattr__(self, "interval", total)
         object.__setattr__(self, "_delta", timedelta(seconds=total))
 

@@ -548,7 +548,8 @@ def test_add_exception_type_refuses_exceptions_that_are_never_retried(
     with pytest.raises(
         ValueError,
         match=exactly(
-            f"'exceptions[0]' must not be {never.__name__}: it is never retried (got {never!r})"
+            "'exceptions[0]' must be retryable: not KeyboardInterrupt, SystemExit,"
+            f" GeneratorExit or CancelledError (got {never!r})"
         ),
     ):
         printer.add_exception_type(never)
@@ -616,12 +617,12 @@ async def test_reconnect_false_escalates_whitelisted_errors_at_once() -> None:
 NAN = math.nan
 INF = math.inf
 INTERVAL_ERRORS: list[Any] = [
-    pytest.param({"seconds": -1}, ValueError, "'interval' must be >= 0 (got -1.0)", id="negative"),
+    pytest.param({"seconds": -1}, ValueError, "'seconds' must be >= 0 (got -1)", id="negative"),
     pytest.param(
-        {"minutes": -1, "seconds": 30},
+        {"minutes": -1, "seconds": 90},
         ValueError,
-        "'interval' must be >= 0 (got -30.0)",
-        id="negative-total",
+        "'minutes' must be >= 0 (got -1)",
+        id="negative-part-positive-total",
     ),
     pytest.param({"seconds": NAN}, ValueError, "'seconds' must be finite (got nan)", id="nan"),
     pytest.param({"minutes": INF}, ValueError, "'minutes' must be finite (got inf)", id="inf"),
@@ -629,12 +630,10 @@ INTERVAL_ERRORS: list[Any] = [
     pytest.param(
         {"seconds": 1e308, "hours": 1e308},
         ValueError,
-        "'interval' must be finite (got inf)",
+        "'seconds + 60 * minutes + 3600 * hours' must be < 86400000000000 (got inf)",
         id="total-overflows-to-inf",
     ),
-    pytest.param(
-        {"seconds": "5"}, TypeError, "'seconds' must be a real number (got '5')", id="string"
-    ),
+    pytest.param({"seconds": "5"}, TypeError, "'seconds' must be a number (got '5')", id="string"),
     pytest.param(
         {"seconds": 5, "time": NOON},
         TypeError,
@@ -1065,7 +1064,9 @@ def test_a_loop_refuses_a_schedule_without_next_after_when_it_is_built() -> None
     async def work() -> None:
         pass
 
-    with pytest.raises(TypeError, match=r"^'schedule' must have a next_after\(moment\) method"):
+    with pytest.raises(
+        TypeError, match=r"^'schedule' must be an object with a next_after\(moment\) method"
+    ):
         Loop(work, schedule=42)  # type: ignore[arg-type]
 
 

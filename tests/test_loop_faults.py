@@ -477,7 +477,9 @@ def test_missed_must_be_catch_up_or_skip() -> None:
     async def job() -> None:
         pass
 
-    with pytest.raises(ValueError, match=r"^'missed' must be 'catch_up' or 'skip' \(got 'drop'\)$"):
+    with pytest.raises(
+        ValueError, match=r"^'missed' must be one of 'catch_up', 'skip' \(got 'drop'\)$"
+    ):
         loop(seconds=1, missed="drop")(job)  # type: ignore[arg-type]
 
 

@@ -294,7 +294,7 @@ def test_keyboard_interrupt_cannot_be_added_as_an_exception_type() -> None:
     async def fetch() -> None:
         pass
 
-    with pytest.raises(ValueError, match="must not be KeyboardInterrupt: it is never retried"):
+    with pytest.raises(ValueError, match="must be retryable: not KeyboardInterrupt"):
         fetch.add_exception_type(KeyboardInterrupt)
 
 

@@ -272,7 +272,9 @@ def test_path_filters_refuse_malformed_paths_when_built(bad: str) -> None:
         lambda: streams.by_subtree(source, bad),
         lambda: streams.by_glob(source, bad),
     ):
-        with pytest.raises(ValueError, match=r"must (be a non-empty|not contain an empty segment)"):
+        with pytest.raises(
+            ValueError, match=r"must be an actor path of non-empty names joined by '/'"
+        ):
             build()
 
 
@@ -381,7 +383,7 @@ async def test_an_error_in_the_source_propagates_through_windows() -> None:
         (0, ValueError, r"^'seconds' must be > 0 \(got 0\)$"),
         (-1.0, ValueError, r"^'seconds' must be > 0 \(got -1.0\)$"),
         (float("nan"), ValueError, r"^'seconds' must be finite \(got nan\)$"),
-        ("1", TypeError, r"^'seconds' must be a number of seconds \(got '1'\)$"),
+        ("1", TypeError, r"^'seconds' must be a number \(got '1'\)$"),
     ],
 )
 def test_windows_and_rate_validate_seconds_when_built(

@@ -117,9 +117,7 @@ class Actor:
     )
 
     def __init__(self, name: str, *, mailbox_size: int = DEFAULT_MAILBOX_SIZE) -> None:
-        if not isinstance(name, str) or not name or "/" in name:
-            raise ValueError(f"'name' must be a non-empty string without '/' (got {name!r})")
-        self._name = name
+        self._name = _validate.actor_name("name", name)
         self._mailbox_size = _validate.positive_int("mailbox_size", mailbox_size)
         self._parent: Actor | None = None
         self._hub: EventHub | None = None
@@ -211,8 +209,7 @@ class Actor:
             AskTimeout: no reply within ``timeout`` seconds.
             Exception: whatever ``handle_message`` raised for a user message.
         """
-        if timeout is not None:
-            timeout = _validate.seconds("timeout", timeout)
+        timeout = _validate.optional_seconds("timeout", timeout)
         reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._deliver(message, reply)
         if reply.done() or timeout is None:
