@@ -8,6 +8,7 @@ with one restart and one escalation.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Iterator
 from typing import Any
@@ -273,5 +274,24 @@ async def test_without_an_sdk_nothing_is_recorded_nor_traced() -> None:
         start = IterationStart("a", "a", 0, 0.0, 0.0, "schedule", 1)
         assert telemetry.iteration_started(start) is None
         telemetry.iteration_ended(start, None, "ok", None, 0.0)
+    finally:
+        instrument.install(previous)
+
+
+@pytest.mark.virtual_time
+async def test_without_an_sdk_an_installed_exporter_stays_out_of_the_engines_way(
+    virtual_clock: VirtualClock,
+) -> None:
+    previous = instrument.install(None)
+    try:
+        telemetry = OpenTelemetry()
+        telemetry.install()
+        assert telemetry.is_installed
+        assert instrument.installed is None  # iterations cost what they cost with none
+        await virtual_clock.sleep(5)  # it keeps looking for an SDK, and finds none
+        assert instrument.installed is None
+        telemetry.uninstall()
+        assert not telemetry.is_installed
+        assert not asyncio.get_running_loop()._scheduled  # type: ignore[attr-defined]
     finally:
         instrument.install(previous)

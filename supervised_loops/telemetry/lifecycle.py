@@ -36,7 +36,6 @@ from ..events import (
 from ..instrument import Instrumentation
 from ..messages import ActorStatus, State
 from ..supervision.face import Supervisor
-from . import fanout
 
 __all__ = ["LifecycleSink", "LifecycleWatcher", "Watchers", "coarse_state"]
 
@@ -222,19 +221,26 @@ class Watchers:
         unless it was installed before; cancellation ends it the same way.
         """
         exporter = self._exporter
-        installed_here = not any(member is exporter for member in fanout.members())
+        installed_here = not exporter.is_installed
         watcher = LifecycleWatcher(tree, exporter)
         self._watching = (*self._watching, watcher)
         if installed_here:
-            fanout.attach(exporter)
+            exporter.install()
         try:
             async with watcher.watching():
                 yield
         finally:
             self._watching = tuple(w for w in self._watching if w is not watcher)
             if installed_here:
-                fanout.detach(exporter)
+                exporter.uninstall()
 
 
 class _Exporter(Instrumentation, LifecycleSink, Protocol):
-    """Both halves of an exporter."""
+    """Both halves of an exporter, and how it is put in force."""
+
+    @property
+    def is_installed(self) -> bool: ...
+
+    def install(self) -> None: ...
+
+    def uninstall(self) -> None: ...

@@ -10,7 +10,8 @@ Only ``opentelemetry-api`` is imported. Without an SDK configured, the API's
 providers are no-ops: each iteration then costs two type checks here and
 nothing else (no span, no measurement, no allocation beyond the engine's
 own). Configure the SDK before or after creating this object; instruments
-and tracer made through the API's proxies pick it up when it is set.
+and tracer made through the API's proxies pick it up when it is set, and
+this object notices within `RECHECK_SECONDS` of event-loop time.
 
 Metrics (names, units and attributes in `supervised_loops.telemetry.catalogue`
 and ``docs/observability.md``): iteration duration and lag histograms, skipped
@@ -89,8 +90,10 @@ def _metrics_configured() -> bool:
     )
 
 
-def _always() -> bool:
-    return True
+#: Seconds of event-loop time between two looks at whether an SDK has been
+#: configured, while none is: the look reads the environment, which costs
+#: more than the rest of an iteration's telemetry.
+RECHECK_SECONDS = 1.0
 
 
 class OpenTelemetry:
@@ -113,8 +116,16 @@ class OpenTelemetry:
         tracer_provider: trace.TracerProvider | None = None,
     ) -> None:
         meter = metrics.get_meter(SCOPE, __version__, meter_provider=meter_provider)
-        self._metrics_on = _always if meter_provider is not None else _metrics_configured
-        self._tracing_on = _always if tracer_provider is not None else _tracing_configured
+        self._own_meters = meter_provider is not None
+        self._own_tracers = tracer_provider is not None
+        # Whether measurements and spans go anywhere. A global provider, once
+        # set, is never unset, so a True is final; a False is looked at
+        # again every RECHECK_SECONDS (see _refresh).
+        self._metering = self._own_meters or _metrics_configured()
+        self._tracing = self._own_tracers or _tracing_configured()
+        self._recheck_at = float("-inf")
+        self._wanted = False
+        self._timer: asyncio.TimerHandle | None = None
         self._tracer = trace.get_tracer(SCOPE, __version__, tracer_provider=tracer_provider)
         self._duration = meter.create_histogram(
             c.ITERATION_DURATION.otel,
@@ -159,13 +170,47 @@ class OpenTelemetry:
 
     # -- wiring ----------------------------------------------------------------------
 
+    @property
+    def is_installed(self) -> bool:
+        """Whether `install` is in force (receiving, or waiting for an SDK)."""
+        return self._wanted
+
     def install(self) -> None:
-        """Start receiving iterations (alongside any other instrumentation in force)."""
-        fanout.attach(self)
+        """Start receiving iterations (alongside any other instrumentation in force).
+
+        With no SDK configured and an event loop running, the object stays
+        out of the engine's way (an iteration then costs what it costs with
+        no telemetry at all) and looks for an SDK every `RECHECK_SECONDS`
+        on that loop; it starts receiving once one is set. Installed
+        outside an event loop, it receives at once and drops what it gets
+        until an SDK is set.
+        """
+        self._wanted = True
+        self._arm()
 
     def uninstall(self) -> None:
         """Stop receiving iterations."""
+        self._wanted = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         fanout.detach(self)
+
+    def _arm(self) -> None:
+        self._timer = None
+        if not self._wanted:
+            return
+        self._metering = self._metering or _metrics_configured()
+        self._tracing = self._tracing or _tracing_configured()
+        try:
+            event_loop = asyncio.get_running_loop()
+        except RuntimeError:
+            event_loop = None
+        if self._metering or self._tracing or event_loop is None:
+            fanout.attach(self)
+            return
+        fanout.detach(self)
+        self._timer = event_loop.call_later(RECHECK_SECONDS, self._arm)
 
     @contextlib.asynccontextmanager
     async def observe(self, tree: Actor) -> AsyncIterator[OpenTelemetry]:
@@ -182,9 +227,16 @@ class OpenTelemetry:
 
     # -- iterations (the Instrumentation protocol) -----------------------------------
 
+    def _refresh(self, now: float) -> None:
+        self._recheck_at = now + RECHECK_SECONDS
+        self._metering = self._metering or _metrics_configured()
+        self._tracing = self._tracing or _tracing_configured()
+
     def iteration_started(self, start: IterationStart) -> object:
-        metering = self._metrics_on()
-        tracing = self._tracing_on()
+        if not (self._metering and self._tracing) and start.started >= self._recheck_at:
+            self._refresh(start.started)
+        metering = self._metering
+        tracing = self._tracing
         if not (metering or tracing):
             return None
         lag = max(0.0, start.started - start.scheduled)
@@ -233,7 +285,7 @@ class OpenTelemetry:
     ) -> None:
         duration = max(0.0, ended - start.started)
         failed = error is not None and outcome in ("retried", "failed")
-        if self._metrics_on():
+        if self._metering:
             attributes = {c.PATH: start.path, c.OUTCOME: outcome}
             if failed:
                 assert error is not None
@@ -259,7 +311,7 @@ class OpenTelemetry:
         span.end(end_time=end_ns)
 
     def iteration_skipped(self, path: str, name: str, reason: SkipReason) -> None:
-        if self._metrics_on():
+        if self._metering:
             self._skipped.add(1, {c.PATH: path, c.REASON: reason})
 
     # -- lifecycle (the LifecycleSink protocol) --------------------------------------
@@ -271,7 +323,7 @@ class OpenTelemetry:
 
     def child_restarted(self, path: str, reason: str) -> None:
         self._restarts.add(1, {c.PATH: path})
-        if self._tracing_on():
+        if self._tracing:
             self._restarted[path] = reason
 
     def escalated(self, path: str) -> None:

@@ -136,6 +136,10 @@ class PrometheusMetrics:
             self._mailboxes,
         )
         self._watchers = Watchers(self)
+        # The labelled children of the per-iteration metrics, by label values:
+        # ``labels()`` takes a lock and validates on every call.
+        self._children: dict[tuple[str, ...], prometheus_client.Histogram] = {}
+        self._last_children: dict[str, prometheus_client.Gauge] = {}
 
     def close(self) -> None:
         """Stop receiving iterations and unregister every metric from the registry."""
@@ -151,6 +155,11 @@ class PrometheusMetrics:
         )
 
     # -- wiring ----------------------------------------------------------------------
+
+    @property
+    def is_installed(self) -> bool:
+        """Whether `install` is in force."""
+        return any(member is self for member in fanout.members())
 
     def install(self) -> None:
         """Start receiving iterations (alongside any other instrumentation in force)."""
@@ -177,7 +186,11 @@ class PrometheusMetrics:
 
     def iteration_started(self, start: IterationStart) -> object:
         lag = max(0.0, start.started - start.scheduled)
-        self._lag.labels(start.path, start.trigger).observe(lag)
+        labels = (start.path, start.trigger)
+        child = self._children.get(labels)
+        if child is None:
+            child = self._children[labels] = self._lag.labels(*labels)
+        child.observe(lag)
         return None
 
     def iteration_ended(
@@ -191,10 +204,17 @@ class PrometheusMetrics:
         kind = ""
         if error is not None and outcome in ("retried", "failed"):
             kind = c.error_type(error)
-        self._duration.labels(start.path, outcome, kind).observe(max(0.0, ended - start.started))
+        labels = (start.path, outcome, kind)
+        child = self._children.get(labels)
+        if child is None:
+            child = self._children[labels] = self._duration.labels(*labels)
+        child.observe(max(0.0, ended - start.started))
         if outcome == "ok":
             wall = get_clock(asyncio.get_running_loop()).wall().timestamp()
-            self._last_success.labels(start.path).set(wall)
+            last = self._last_children.get(start.path)
+            if last is None:
+                last = self._last_children[start.path] = self._last_success.labels(start.path)
+            last.set(wall)
 
     def iteration_skipped(self, path: str, name: str, reason: SkipReason) -> None:
         self._skipped.labels(path, reason).inc()
