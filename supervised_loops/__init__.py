@@ -1,7 +1,9 @@
 """supervised_loops: periodic loops as actors, in Erlang/OTP-style supervision trees.
 
-Import everything from here; the submodules users name are
-`messages`, `schedule`, `events`, `testing`, `streams` and `render`.
+Import everything from here; the submodules users name are `messages`,
+`schedule`, `events`, `testing`, `streams` and `render`. Every type that
+appears in the signature of something exported here is exported here too
+(tests/test_exports.py checks it).
 
 This module only re-exports. The layers, lowest first (each imports only
 those below it; tests/test_layers.py checks it): the pure modules at the top
@@ -12,10 +14,18 @@ kinds); ``supervision``; ``service``, ``streams``, ``testing`` and this face.
 See docs/architecture.md.
 """
 
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
+from importlib.metadata import version as _distribution_version
+
+try:
+    #: The installed distribution's version (one source: pyproject.toml).
+    __version__ = _distribution_version("supervised-loops")
+except _PackageNotFoundError:  # pragma: no cover - a source tree never installed
+    __version__ = "0+unknown"
+
+from .backoff import BackoffTracker as BackoffTracker
 from .backoff import ExponentialBackoff as ExponentialBackoff
 from .backoff import RetryRule as RetryRule
-from .clock import Clock as Clock
-from .clock import SystemClock as SystemClock
 from .core.actor import DEFAULT_ASK_TIMEOUT as DEFAULT_ASK_TIMEOUT
 from .core.actor import Actor as Actor
 from .core.actor import DeadLetters as DeadLetters
@@ -28,6 +38,8 @@ from .errors import ChildStartFailed as ChildStartFailed
 from .errors import MailboxFull as MailboxFull
 from .errors import RestartIntensityExceeded as RestartIntensityExceeded
 from .errors import UnhandledMessage as UnhandledMessage
+from .events import Event as Event
+from .events import Subscription as Subscription
 from .loops.face import Loop as Loop
 from .loops.face import loop as loop
 from .messages import Ack as Ack
@@ -76,6 +88,7 @@ __all__ = [
     "ActorStopped",
     "AskTimeout",
     "AutoShutdown",
+    "BackoffTracker",
     "Cancel",
     "ChangeInterval",
     "Child",
@@ -84,12 +97,12 @@ __all__ = [
     "ChildNotFound",
     "ChildSpec",
     "ChildStartFailed",
-    "Clock",
     "ControlMessage",
     "Cron",
     "DailyAt",
     "DeadLetters",
     "Directive",
+    "Event",
     "Every",
     "Exit",
     "ExitKind",
@@ -109,8 +122,8 @@ __all__ = [
     "State",
     "Stop",
     "Strategy",
+    "Subscription",
     "Supervisor",
-    "SystemClock",
     "UnhandledMessage",
     "Worker",
     "child",
@@ -129,4 +142,4 @@ for _name in __all__:
             _object.__module__ = "supervised_loops"
         except (AttributeError, TypeError):
             pass
-del _name, _object
+del _name, _object, _distribution_version, _PackageNotFoundError

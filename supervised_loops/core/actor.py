@@ -144,9 +144,15 @@ class Actor:
         return f"{self._parent.path}/{self._name}"
 
     @property
-    def parent(self) -> Parent | None:
+    def parent(self) -> Actor | None:
         """The supervising actor, or None for a standalone actor."""
         return self._parent
+
+    @property
+    def mailbox_depth(self) -> int:
+        """User messages waiting in the mailbox (what a metrics exporter reports)."""
+        inbox = self._inbox
+        return 0 if inbox is None else len(inbox)
 
     # -- what subclasses provide ------------------------------------------
 

@@ -40,8 +40,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..backoff import ExponentialBackoff
 from ..errors import ActorStopped
-from ..events import ActorFailed, describe
-from ..events import ActorStopped as ActorStoppedEvent
+from ..events import ActorEnded, ActorFailed, describe
 from ..messages import Ack, Exit, ExitKind, State
 from .actor import Actor
 from .exit import classify_exit
@@ -360,7 +359,7 @@ class Runnable(Actor):
             assert exit.error is not None
             self._emit(ActorFailed, error=describe(exit.error))
         else:
-            self._emit(ActorStoppedEvent, cancelled=exit.kind is ExitKind.CANCELLED)
+            self._emit(ActorEnded, cancelled=exit.kind is ExitKind.CANCELLED)
         parent = self._parent
         if parent is not None:
             parent._on_child_exit(self, run.run_id, exit)

@@ -8,7 +8,7 @@ readiness and the exit report are every actor's (`core.runnable`); the
 iterations are `loops.iteration`'s (and `loops.overlap`'s); the control
 handlers `loops.control`'s; the public face `loops.face.Loop`.
 
-Failure rules (docs/loops.md tells them to users):
+Failure rules (docs/loops.md, "Failure rules"):
 
 * An error whose class matches a retry rule is retried with backoff while
   ``reconnect`` is on and no stop was asked: the same iteration runs again,

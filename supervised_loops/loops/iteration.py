@@ -354,7 +354,8 @@ class LoopIteration(Runnable):
         limit = self._max_consecutive_failures
         retried = rule is not None and (limit is None or run.consecutive_failures < limit)
         if self._parent is not None and not run.stop:
-            # The supervisor's should_retry hook has the last word.
+            # The supervisor's should_retry hook has the last word (docs/supervision.md,
+            # "Where a failure goes").
             attempt = run.consecutive_failures + 1
             retried = self._should_retry(error, attempt, retried)
             if retried and rule is None:

@@ -168,9 +168,7 @@ class SupervisorCore(Runnable, Parent):
             )
 
     def _adopt(self, spec: ChildSpec) -> Child:
-        policy = spec.quarantine or self._quarantine_default
-        budget = None if policy is None else RestartWindow(policy.max_restarts, policy.max_seconds)
-        record = Child(spec, budget)
+        record = Child(spec, spec.quarantine or self._quarantine_default)
         actor = spec.actor
         actor._parent = self
         actor._name = spec.name  # the spec's name is the child's name, in paths too

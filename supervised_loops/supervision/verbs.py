@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .. import _validate
 from ..core.actor import Actor
 from ..errors import ActorStopped, ChildNotFound, ChildStartFailed
 from ..events import ChildRestarted
@@ -38,9 +39,10 @@ def find(supervisor: SupervisorEngine, name: str) -> Child:
     """The record of the child named ``name``.
 
     Raises:
+        TypeError: ``name`` is not a str.
         ChildNotFound: no child has this name.
     """
-    record = supervisor._by_name.get(name)
+    record = supervisor._by_name.get(_validate.text("name", name))
     if record is None:
         raise ChildNotFound(supervisor.path, name)
     return record

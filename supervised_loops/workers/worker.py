@@ -82,13 +82,25 @@ from ..messages import (
     State,
     Stop,
 )
-from .run import WorkerRun, _current, _current_run, _fire, current_worker
+from .run import WorkerRun, _current, _current_run, _fire
 
 __all__ = ["Worker", "current_worker", "worker"]
 
 logger = logging.getLogger("supervised_loops")
 
 _ANY_ERROR_RULE = RetryRule(Exception)
+
+
+def current_worker() -> Worker:
+    """The worker whose coroutine is running (to signal readiness, watch for stop).
+
+    Raises:
+        RuntimeError: called outside a worker's coroutine.
+    """
+    try:
+        return _current.get()
+    except LookupError:
+        raise RuntimeError("current_worker() must be called inside a worker's coroutine") from None
 
 
 class Worker(Runnable):
