@@ -168,11 +168,15 @@ class LoopIteration(Runnable):
                         continue
                     raise
             else:
-                trigger: Trigger = (
-                    "retry" if run.retry_at is not None else "run-now" if by_request else "schedule"
-                )
+                trigger: Trigger = "schedule"
+                scheduled = run.due
+                if run.retry_at is not None:
+                    trigger, scheduled = "retry", run.retry_at
+                elif by_request:
+                    trigger, scheduled = "run-now", started
                 by_request = False
-                if not await self._observed(run, instrumentation, trigger, started, time, clock):
+                attempt = run.consecutive_failures + 1
+                if not await self._observed(run, instrumentation, trigger, scheduled, attempt):
                     continue
             if run.trackers:
                 self._recovered(run)
@@ -204,37 +208,38 @@ class LoopIteration(Runnable):
         run: Run,
         instrumentation: Instrumentation,
         trigger: Trigger,
-        started: float,
-        time: Callable[[], float],
-        clock: Clock,
+        scheduled: float,
+        attempt: int,
     ) -> bool:
         """Run the body once, told to the instrumentation; False: a retry is scheduled.
 
         Raises:
-            BaseException: what the body raised, when it is escalated.
+            BaseException: what the body raised, when it is not retried.
         """
-        scheduled = (
-            run.retry_at if trigger == "retry" else started if trigger == "run-now" else run.due
-        )
+        event_loop = asyncio.get_running_loop()
+        time = event_loop.time
         begun = observe.iteration_started(
             instrumentation,
             self.path,
             self._name,
             run.current_loop,
-            started if scheduled is None else scheduled,
-            started,
+            scheduled,
+            time(),
             trigger,
-            run.consecutive_failures + 1,
+            attempt,
         )
         try:
             await self._call_body(run)
         except BaseException as exc:
-            retried = self._schedule_retry(run, exc, time, clock)
-            outcome: Outcome
-            if isinstance(exc, asyncio.CancelledError) or (retried and run.retry_at is None):
-                outcome = "cancelled"  # cancelled, or its retry abandoned by a stop
-            else:
-                outcome = "retried" if retried else "failed"
+            retried = self._schedule_retry(run, exc, time, get_clock(event_loop))
+            outcome: Outcome = "failed"
+            if retried:
+                # A retry abandoned because the run is stopping is not a failure.
+                outcome = "retried" if run.retry_at is not None else "cancelled"
+            elif isinstance(exc, asyncio.CancelledError):
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    outcome = "cancelled"  # asked for; one nobody asked for is a failure
             observe.iteration_ended(instrumentation, begun, outcome, exc, time())
             if retried:
                 return False
