@@ -347,6 +347,7 @@ def test_the_grid_covers_every_rule_for_every_parameter() -> None:
             lambda: ExponentialBackoff(reset_after_successes=HUGE),
         ),
         ("Every(seconds=1e-6)", lambda: Every(seconds=1e-6)),
+        ("Actor.events(max_pending=10**400)", lambda: a_loop().events(max_pending=HUGE)),
         ("child(shutdown='infinity')", lambda: child(a_loop(), shutdown="infinity")),
     ],
 )
@@ -585,6 +586,30 @@ OTHER_RULES: list[Any] = [
         "'retry' must be an iterable (got RetryRule(exceptions=(<class 'OSError'>,), when=None,"
         " backoff=None, honour_retry_after=True, cap_at_next_tick=True))",
         id="worker(retry=) a single rule",
+    ),
+    pytest.param(
+        lambda: serve(a_loop(), control=""),
+        TypeError,
+        "'control' must be a bool or a non-empty path (got '')",
+        id="serve(control=) empty",
+    ),
+    pytest.param(
+        lambda: serve(a_loop(), control=5),
+        TypeError,
+        "'control' must be a bool or a non-empty path (got 5)",
+        id="serve(control=) int",
+    ),
+    pytest.param(
+        lambda: serve(a_loop(), handle_signals=None),
+        TypeError,
+        "'handle_signals' must be a bool (got None)",
+        id="serve(handle_signals=)",
+    ),
+    pytest.param(
+        lambda: serve(a_loop(), on_started=1),
+        TypeError,
+        "'on_started' must be callable or None (got 1)",
+        id="serve(on_started=)",
     ),
     pytest.param(
         lambda: RetryRule(OSError, when=3),
