@@ -40,6 +40,7 @@ from supervised_loops import (
     streams,
     worker,
 )
+from supervised_loops.render import format_relative, render_status
 from supervised_loops.testing import VirtualClock
 
 HUGE = 10**400  # an int no float can hold: float(HUGE) raises OverflowError
@@ -610,6 +611,30 @@ OTHER_RULES: list[Any] = [
         TypeError,
         "'on_started' must be callable or None (got 1)",
         id="serve(on_started=)",
+    ),
+    pytest.param(
+        lambda: render_status(a_loop().status(), now="now"),
+        TypeError,
+        "'now' must be an aware datetime (got 'now')",
+        id="render_status(now=) str",
+    ),
+    pytest.param(
+        lambda: render_status(a_loop().status(), now=dt.datetime(2026, 1, 1)),
+        ValueError,
+        "'now' must be an aware datetime (got datetime.datetime(2026, 1, 1, 0, 0))",
+        id="render_status(now=) naive",
+    ),
+    pytest.param(
+        lambda: render_status("app"),
+        TypeError,
+        "'status' must be an ActorStatus (got 'app')",
+        id="render_status(status)",
+    ),
+    pytest.param(
+        lambda: format_relative(dt.datetime(2026, 1, 1), dt.datetime(2026, 1, 1, tzinfo=dt.UTC)),
+        ValueError,
+        "'moment' must be an aware datetime (got datetime.datetime(2026, 1, 1, 0, 0))",
+        id="format_relative(moment) naive",
     ),
     pytest.param(
         lambda: RetryRule(OSError, when=3),
