@@ -29,6 +29,7 @@ from supervised_loops import (
     Every,
     ExponentialBackoff,
     GetStatus,
+    Loop,
     Quarantine,
     Restart,
     RetryRule,
@@ -695,6 +696,19 @@ OTHER_RULES: list[Any] = [
         TypeError,
         "'schedule' must be an object with a next_after(moment) method (got 42)",
         id="loop(schedule=)",
+    ),
+    pytest.param(
+        lambda: Loop(job, schedule=None),
+        TypeError,
+        "'schedule' must be an object with a next_after(moment) method (got None)",
+        id="Loop(schedule=None)",
+    ),
+    pytest.param(
+        lambda: Cron(""),
+        ValueError,
+        "'expression' must be 5 fields (minute hour day-of-month month day-of-week)"
+        " or a macro such as @daily (got '')",
+        id="Cron(expression) empty",
     ),
     pytest.param(
         lambda: Cron("* * * * *", tz="UTC"),
