@@ -42,7 +42,7 @@ from supervised_loops import (
     worker,
 )
 from supervised_loops.render import format_relative, render_status
-from supervised_loops.testing import VirtualClock
+from supervised_loops.testing import VirtualClock, virtual_time
 
 HUGE = 10**400  # an int no float can hold: float(HUGE) raises OverflowError
 
@@ -636,6 +636,43 @@ OTHER_RULES: list[Any] = [
         ValueError,
         "'moment' must be an aware datetime (got datetime.datetime(2026, 1, 1, 0, 0))",
         id="format_relative(moment) naive",
+    ),
+    pytest.param(
+        lambda: streams.by_glob(stream.iterate([]), 5),
+        TypeError,
+        "'pattern' must be a str (got 5)",
+        id="streams.by_glob(pattern) int",
+    ),
+    pytest.param(
+        lambda: streams.by_subtree(stream.iterate([]), "a//b"),
+        ValueError,
+        "'root' must be an actor path of non-empty names joined by '/', such as"
+        " 'app/pair/a' (got 'a//b')",
+        id="streams.by_subtree(root)",
+    ),
+    pytest.param(
+        lambda: streams.windows(stream.iterate([]), 1, emit_empty=1),
+        TypeError,
+        "'emit_empty' must be a bool (got 1)",
+        id="streams.windows(emit_empty=)",
+    ),
+    pytest.param(
+        lambda: VirtualClock().set_wall("x"),
+        TypeError,
+        "'moment' must be a datetime (got 'x')",
+        id="VirtualClock.set_wall(moment)",
+    ),
+    pytest.param(
+        lambda: virtual_time(start=5),
+        TypeError,
+        "'start' must be a datetime (got 5)",
+        id="virtual_time(start=)",
+    ),
+    pytest.param(
+        lambda: Supervisor().ask_at("", GetStatus(), timeout=math.nan),
+        ValueError,
+        "'timeout' must be finite (got nan)",
+        id="Supervisor.ask_at(timeout=)",
     ),
     pytest.param(
         lambda: RetryRule(OSError, when=3),
