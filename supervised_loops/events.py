@@ -245,7 +245,10 @@ class Subscription:
                 waiter.set_result(None)
 
     async def __aenter__(self) -> Subscription:
-        """Return the subscription itself; it is already receiving (never suspends)."""
+        """Return the subscription itself, already receiving.
+
+        Never suspends, so it cannot be cancelled part-way.
+        """
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
