@@ -1,8 +1,9 @@
 """supervised_loops: periodic loops as actors, in Erlang/OTP-style supervision trees.
 
-Import everything from here; the submodules users name are
-`messages`, `schedule`,
-`events` and `testing`.
+Import everything from here; the submodules users name are `messages`,
+`schedule`, `events`, `testing`, `streams` and `render`. Every type that
+appears in the signature of something exported here is exported here too
+(tests/test_exports.py checks it).
 """
 
 from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
@@ -14,10 +15,9 @@ try:
 except _PackageNotFoundError:  # pragma: no cover - a source tree never installed
     __version__ = "0+unknown"
 
+from .backoff import BackoffTracker as BackoffTracker
 from .backoff import ExponentialBackoff as ExponentialBackoff
 from .backoff import RetryRule as RetryRule
-from .clock import Clock as Clock
-from .clock import SystemClock as SystemClock
 from .core.actor import DEFAULT_ASK_TIMEOUT as DEFAULT_ASK_TIMEOUT
 from .core.actor import Actor as Actor
 from .core.actor import DeadLetters as DeadLetters
@@ -30,12 +30,17 @@ from .errors import ChildStartFailed as ChildStartFailed
 from .errors import MailboxFull as MailboxFull
 from .errors import RestartIntensityExceeded as RestartIntensityExceeded
 from .errors import UnhandledMessage as UnhandledMessage
+from .events import Event as Event
+from .events import Subscription as Subscription
 from .loops.face import Loop as Loop
 from .loops.face import loop as loop
 from .messages import Ack as Ack
 from .messages import ActorStatus as ActorStatus
 from .messages import Cancel as Cancel
 from .messages import ChangeInterval as ChangeInterval
+from .messages import ControlMessage as ControlMessage
+from .messages import Exit as Exit
+from .messages import ExitKind as ExitKind
 from .messages import GetStatus as GetStatus
 from .messages import Pause as Pause
 from .messages import Restart as Restart
@@ -75,6 +80,7 @@ __all__ = [
     "ActorStopped",
     "AskTimeout",
     "AutoShutdown",
+    "BackoffTracker",
     "Cancel",
     "ChangeInterval",
     "Child",
@@ -83,12 +89,15 @@ __all__ = [
     "ChildNotFound",
     "ChildSpec",
     "ChildStartFailed",
-    "Clock",
+    "ControlMessage",
     "Cron",
     "DailyAt",
     "DeadLetters",
     "Directive",
+    "Event",
     "Every",
+    "Exit",
+    "ExitKind",
     "ExponentialBackoff",
     "GetStatus",
     "Loop",
@@ -105,8 +114,8 @@ __all__ = [
     "State",
     "Stop",
     "Strategy",
+    "Subscription",
     "Supervisor",
-    "SystemClock",
     "UnhandledMessage",
     "Worker",
     "child",

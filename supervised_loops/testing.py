@@ -175,8 +175,17 @@ class VirtualClock:
         self.step_wall(_validate.seconds("seconds", seconds))
 
     async def sleep(self, seconds: float) -> None:
-        """Sleep ``seconds`` of virtual time (just ``asyncio.sleep`` on this loop)."""
-        await asyncio.sleep(seconds)
+        """Sleep ``seconds`` of virtual time (``asyncio.sleep`` on this clock's loop).
+
+        Cancelled, it raises ``CancelledError`` at once, like ``asyncio.sleep``;
+        the clock is not moved by the cancelled sleep.
+
+        Raises:
+            TypeError: ``seconds`` is not a number.
+            ValueError: ``seconds`` is negative, NaN, infinite or too large
+                for a float.
+        """
+        await asyncio.sleep(_validate.seconds("seconds", seconds))
 
     def _jump(self, seconds: float) -> None:
         if seconds > 0:

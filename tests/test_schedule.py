@@ -180,6 +180,18 @@ def test_every_non_finite_or_huge_values_are_value_errors(
     assert str(info.value) == message
 
 
+def test_every_interval_that_rounds_to_zero_microseconds_is_refused() -> None:
+    # It would be back to back while claiming an interval; 0 says so honestly.
+    with pytest.raises(
+        ValueError,
+        match=r"^'seconds \+ 60 \* minutes \+ 3600 \* hours' must be 0 or at least 0.000001"
+        r" \(got 1e-09\)$",
+    ):
+        Every(seconds=1e-9)
+    moment = utc(2026, 1, 1)
+    assert Every(seconds=1e-6).next_after(moment) == moment + timedelta(microseconds=1)
+
+
 def test_every_int_too_large_for_a_float_is_not_finite() -> None:
     with pytest.raises(ValueError, match=r"^'seconds' must be finite \(got 1000"):
         Every(seconds=10**400)
@@ -525,7 +537,8 @@ def test_daily_at_refuses_a_tzinfo_without_offset() -> None:
     with pytest.raises(ValueError) as info:
         DailyAt([time(9), time(10, tzinfo=_NoOffset())])
     assert (
-        str(info.value) == "'time[1]' must have a tzinfo that gives a UTC offset (got _NoOffset())"
+        str(info.value) == "'time[1]' must be a time whose tzinfo gives a UTC offset"
+        " (got datetime.time(10, 0, tzinfo=_NoOffset()))"
     )
 
 
@@ -778,7 +791,7 @@ def test_cron_type_errors() -> None:
 def test_cron_refuses_a_tzinfo_without_offset() -> None:
     with pytest.raises(ValueError) as info:
         Cron("* * * * *", tz=_NoOffset())
-    assert str(info.value) == "'tz' must give a UTC offset (got _NoOffset())"
+    assert str(info.value) == "'tz' must be a tzinfo that gives a UTC offset (got _NoOffset())"
 
 
 @pytest.mark.parametrize(

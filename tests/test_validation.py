@@ -22,6 +22,7 @@ import pytest
 from aiostream import stream
 
 from supervised_loops import (
+    BackoffTracker,
     ChangeInterval,
     Cron,
     DailyAt,
@@ -345,7 +346,7 @@ def test_the_grid_covers_every_rule_for_every_parameter() -> None:
             "ExponentialBackoff(reset_after_successes=10**400)",
             lambda: ExponentialBackoff(reset_after_successes=HUGE),
         ),
-        ("Every(seconds=1e-9)", lambda: Every(seconds=1e-9)),
+        ("Every(seconds=1e-6)", lambda: Every(seconds=1e-6)),
         ("child(shutdown='infinity')", lambda: child(a_loop(), shutdown="infinity")),
     ],
 )
@@ -566,6 +567,26 @@ OTHER_RULES: list[Any] = [
         id="Supervisor(quarantine=)",
     ),
     pytest.param(
+        lambda: BackoffTracker(ExponentialBackoff, None),
+        TypeError,
+        "'policy' must be an ExponentialBackoff"
+        " (got <class 'supervised_loops.ExponentialBackoff'>)",
+        id="BackoffTracker(policy)",
+    ),
+    pytest.param(
+        lambda: BackoffTracker(ExponentialBackoff(), rng=42),
+        TypeError,
+        "'rng' must be a random.Random or None (got 42)",
+        id="BackoffTracker(rng=)",
+    ),
+    pytest.param(
+        lambda: worker(job, retry=RetryRule(OSError)),
+        TypeError,
+        "'retry' must be an iterable (got RetryRule(exceptions=(<class 'OSError'>,), when=None,"
+        " backoff=None, honour_retry_after=True, cap_at_next_tick=True))",
+        id="worker(retry=) a single rule",
+    ),
+    pytest.param(
         lambda: RetryRule(OSError, when=3),
         TypeError,
         "'when' must be callable or None (got 3)",
@@ -671,3 +692,13 @@ def test_parameters_with_their_own_rule_refuse_bad_values_in_the_same_shape(
 ) -> None:
     with pytest.raises(error, match=exactly(message)):
         call(factory)
+
+
+@pytest.mark.parametrize(
+    "verb",
+    ["child", "terminate_child", "delete_child"],
+)
+def test_supervisor_child_verbs_refuse_a_name_that_is_not_a_str(verb: str) -> None:
+    tree = Supervisor(child(a_loop(), name="a"))
+    with pytest.raises(TypeError, match=exactly("'name' must be a str (got 5)")):
+        call(lambda: getattr(tree, verb)(5))

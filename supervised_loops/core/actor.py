@@ -40,8 +40,7 @@ from .. import _validate
 from ..backoff import ExponentialBackoff
 from ..clock import SystemClock, get_clock
 from ..errors import ActorNotRunning, ActorStopped, AskTimeout, MailboxFull, UnhandledMessage
-from ..events import ActorFailed, DeadLetter, Event, EventHub, Subscription, describe
-from ..events import ActorStopped as ActorStoppedEvent
+from ..events import ActorEnded, ActorFailed, DeadLetter, Event, EventHub, Subscription, describe
 from ..messages import ActorStatus, ControlMessage, Exit, ExitKind
 
 __all__ = ["DEFAULT_ASK_TIMEOUT", "Actor", "DeadLetters", "dead_letters"]
@@ -374,7 +373,7 @@ class Actor:
             assert exit.error is not None
             self._emit(ActorFailed, error=describe(exit.error))
         else:
-            self._emit(ActorStoppedEvent, cancelled=exit.kind is ExitKind.CANCELLED)
+            self._emit(ActorEnded, cancelled=exit.kind is ExitKind.CANCELLED)
         parent = self._parent
         if parent is not None:
             parent._on_child_exit(self, exit)

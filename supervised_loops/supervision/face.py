@@ -391,7 +391,7 @@ class Supervisor(SupervisorEngine):
     # queued when the supervisor stops raises ActorStopped.
 
     def _find(self, name: str) -> Child:
-        record = self._by_name.get(name)
+        record = self._by_name.get(_validate.text("name", name))
         if record is None:
             raise ChildNotFound(self.path, name)
         return record

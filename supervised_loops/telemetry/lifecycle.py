@@ -24,9 +24,9 @@ from typing import Protocol
 from ..core.actor import Actor
 from ..errors import ChildNotFound
 from ..events import (
+    ActorEnded,
     ActorFailed,
     ActorStarted,
-    ActorStopped,
     ChildRestarted,
     Escalated,
     Event,
@@ -127,7 +127,7 @@ class LifecycleWatcher:
         """Apply one event (a pure function of the event and the states kept)."""
         if isinstance(event, ActorStarted):
             self._move(event.path, "running")
-        elif isinstance(event, ActorStopped):
+        elif isinstance(event, ActorEnded):
             self._move(event.path, "cancelled" if event.cancelled else "stopped")
         elif isinstance(event, ActorFailed):
             self._move(event.path, "failed")
