@@ -257,6 +257,8 @@ class OpenTelemetry:
         }
         if start.message is not None:
             attributes[TRIGGER_MESSAGE] = type(start.message).__name__
+        elif start.trigger == "run-now":
+            attributes[TRIGGER_MESSAGE] = "RunNow"  # the only message that runs an iteration
         links: list[Link] = []
         if start.trigger == "retry":
             failed = self._retried.pop(start.path, None)
