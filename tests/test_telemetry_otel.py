@@ -296,3 +296,20 @@ async def test_without_an_sdk_an_installed_exporter_stays_out_of_the_engines_way
         assert [handle for handle in scheduled if not handle.cancelled()] == []
     finally:
         instrument.install(previous)
+
+
+@pytest.mark.virtual_time
+async def test_the_scope_is_the_library_at_its_installed_version(sdk: Sdk) -> None:
+    import importlib.metadata
+
+    import supervised_loops
+
+    assert supervised_loops.__version__ == importlib.metadata.version("supervised-loops")
+    sdk.telemetry.install()
+    await drive_iterations()
+    span = sdk.finished()[0]
+    assert span.instrumentation_scope is not None
+    assert (span.instrumentation_scope.name, span.instrumentation_scope.version) == (
+        "supervised_loops",
+        supervised_loops.__version__,
+    )
