@@ -35,7 +35,8 @@ import pytest
 
 from supervised_loops import Loop, Supervisor, child, loop
 from supervised_loops.events import ActorStopped, RetryScheduled
-from supervised_loops.service.cli import _LiveView, describe_event, load_target, main
+from supervised_loops.service.cli import describe_event, load_target, main
+from supervised_loops.service.live_view import LiveView as _LiveView
 from supervised_loops.service.control import COMMANDS, ControlServer, default_socket_path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -248,7 +249,7 @@ def test_a_negative_shutdown_timeout_is_refused_by_the_parser(
         main(["run", "x:y", "--shutdown-timeout", "-1"])
     assert caught.value.code == 2
     assert capsys.readouterr().err.endswith(
-        "error: argument --shutdown-timeout: '--shutdown-timeout' must be >= 0 (got -1.0)\n"
+        "error: argument --shutdown-timeout: '--shutdown-timeout' must be >= 0 (got -1)\n"
     )
 
 

@@ -498,9 +498,10 @@ def wait_for(
 
 
 def status_of(path: Path, actor: str) -> dict[str, Any] | None:
-    """The status of ``actor`` over the socket, or None while nothing answers."""
+    """The status of ``actor`` (``""``: the root) over the socket, or None while nothing answers."""
     try:
-        reply = ask_socket(path, {"command": "status", "path": actor})
+        request = {"command": "status", "path": actor} if actor else {"command": "status"}
+        reply = ask_socket(path, request)
     except (FileNotFoundError, ConnectionRefusedError):
         return None
     result: dict[str, Any] = reply["result"]
