@@ -27,6 +27,7 @@ import logging
 import os
 import random
 import sqlite3
+import weakref
 
 from supervised_loops import Supervisor, child, loop
 from supervised_loops.clock import get_clock
@@ -112,7 +113,7 @@ def make_tree(db_path: str | None = None, *, seed: int | None = None) -> Supervi
                 (get_clock().wall().isoformat(),),
             )
 
-    return Supervisor(
+    tree = Supervisor(
         Supervisor(
             child(ingest.writer, shutdown=10.0),
             child(ingest.poller),
@@ -126,3 +127,8 @@ def make_tree(db_path: str | None = None, *, seed: int | None = None) -> Supervi
         max_seconds=60.0,
         name="demo",
     )
+    # The loops share the connection and may be restarted by hand, so no
+    # after_loop may close it: it is closed when the tree is let go of (or
+    # at exit), never left for the garbage collector to complain about.
+    weakref.finalize(tree, db.close)
+    return tree
