@@ -17,8 +17,9 @@ requests of the protocol in `control_protocol`. What it guarantees:
   complete request, or does not read its reply, for ``idle_timeout`` seconds
   is closed.
 * **Accept errors do not flood the log**: the first of a burst (out of file
-  descriptors, say) is logged, the end of the burst is logged with how many
-  there were, and accepting is retried every `ACCEPT_RETRY_SECONDS`.
+  descriptors, say) is logged, and accepting is retried every
+  `ACCEPT_RETRY_SECONDS`; a burst ends after `ACCEPT_BURST_QUIET_SECONDS`
+  without an error, and the next successful accept logs how many there were.
 * **No process-wide side effects**: the socket is created in a directory only
   its owner can enter and made 0600 before it listens; the process umask is
   never changed, so other threads creating files are unaffected.
@@ -29,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import socket
 import stat
@@ -71,6 +73,9 @@ DEFAULT_MAX_CONNECTIONS = 64
 
 #: Seconds between two attempts to accept after an accept error.
 ACCEPT_RETRY_SECONDS = 0.1
+
+#: Seconds without an accept error that end a burst of them.
+ACCEPT_BURST_QUIET_SECONDS = 5.0
 
 #: Unexpected failures remembered so that each is logged once.
 _MAX_REMEMBERED_FAILURES = 256
@@ -258,25 +263,30 @@ class ControlServer:
 
     async def _accept_all(self, listener: socket.socket) -> None:
         event_loop = asyncio.get_running_loop()
-        failed = 0
+        failed = 0  # accept errors in the current burst
+        last_failure = -math.inf
         while True:
             try:
                 connection, _ = await event_loop.sock_accept(listener)
             except OSError as error:
+                now = event_loop.time()
+                if now - last_failure > ACCEPT_BURST_QUIET_SECONDS:
+                    failed = 0
                 if not failed:
                     logger.error(
-                        "control socket %s: cannot accept connections: %s "
-                        "(retrying every %s s; logged once until it recovers)",
+                        "control socket %s: cannot accept connections: %s (retrying every "
+                        "%s s; logged once per burst)",
                         self._path,
                         error,
                         ACCEPT_RETRY_SECONDS,
                     )
                 failed += 1
+                last_failure = now
                 await asyncio.sleep(ACCEPT_RETRY_SECONDS)
                 continue
-            if failed:
+            if failed and event_loop.time() - last_failure > ACCEPT_BURST_QUIET_SECONDS:
                 logger.warning(
-                    "control socket %s: accepting again after %d failed attempts",
+                    "control socket %s: accepting again; %d accept errors in the last burst",
                     self._path,
                     failed,
                 )
