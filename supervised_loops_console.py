@@ -23,6 +23,14 @@ def main() -> int:
     """Hold the stop signals, then run the console command with them."""
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _hold)
-    from supervised_loops.service.cli import main as command
+    try:
+        from supervised_loops.service.cli import main as command
 
-    return command(held_signals=_held)
+        return command(held_signals=_held)
+    finally:
+        # The exit status is decided: a stop signal now has nothing left to
+        # stop. Ignored (not merely held), they stay ignored while the
+        # interpreter shuts down, which otherwise restores the default
+        # actions and could still be killed by one.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)

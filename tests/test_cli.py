@@ -36,8 +36,8 @@ import pytest
 from supervised_loops import Loop, Supervisor, child, loop
 from supervised_loops.events import ActorStopped, RetryScheduled
 from supervised_loops.service.cli import describe_event, load_target, main
-from supervised_loops.service.live_view import LiveView as _LiveView
 from supervised_loops.service.control import COMMANDS, ControlServer, default_socket_path
+from supervised_loops.service.live_view import LiveView as _LiveView
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "examples" / "demo" / "service.py"

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import datetime as dt
+import gc
 import importlib.util
 import sqlite3
 import sys
