@@ -38,7 +38,8 @@ def storm() -> ModuleType:
     spec = importlib.util.spec_from_file_location(
         "signal_storm", REPO / "bench" / "signal_storm.py"
     )
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
