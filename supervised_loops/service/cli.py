@@ -110,23 +110,29 @@ def _positive_int(option: str) -> Any:
     return convert
 
 
-def _parser() -> argparse.ArgumentParser:
-    # --log-level is accepted before or after the subcommand: the subcommands
-    # share it with default SUPPRESS, so they never overwrite the main one.
-    log_level = argparse.ArgumentParser(add_help=False)
-    log_level.add_argument(
+def _log_level(default: str) -> argparse.ArgumentParser:
+    # A fresh parent each time: parents share their action objects, and a
+    # default set on one would show through every subcommand.
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
         "--log-level",
-        default=argparse.SUPPRESS,
+        default=default,
         type=str.upper,
         choices=_LOG_LEVELS,
         help="logging level (default: INFO)",
     )
+    return parent
+
+
+def _parser() -> argparse.ArgumentParser:
+    # --log-level is accepted before or after the subcommand: the subcommands
+    # take it with default SUPPRESS, so they never overwrite the main one.
     parser = argparse.ArgumentParser(
         prog="supervised-loops",
         description="Run and steer supervision trees of loops.",
-        parents=[log_level],
+        parents=[_log_level("INFO")],
     )
-    parser.set_defaults(log_level="INFO")
+    log_level = _log_level(argparse.SUPPRESS)
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="action", required=True)
 
