@@ -48,6 +48,7 @@ from .control import (
     COMMANDS,
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS,
+    REQUEST_TIMEOUT,
     ControlClient,
     ControlLimits,
     default_socket_path,
@@ -60,6 +61,10 @@ from .startup import ForcedStop, StartupSignals
 from .target import describe_load_error, load_target
 
 __all__ = ["describe_event", "load_target", "main"]
+
+#: Seconds ``ctl health`` waits for the answer: a service whose event loop
+#: does not answer within this is not live.
+HEALTH_TIMEOUT = 5.0
 
 #: Exit status of a usage error (argparse's own, for every usage error).
 USAGE_ERROR = 2
@@ -210,6 +215,14 @@ def _parser() -> argparse.ArgumentParser:
         "(09:30@Europe/Berlin); repeatable",
     )
     ctl.add_argument("--json", action="store_true", help="print the raw JSON reply")
+    ctl.add_argument(
+        "--timeout",
+        type=_non_negative("--timeout"),
+        default=None,
+        metavar="SECONDS",
+        help=f"seconds to wait for the reply (default: {HEALTH_TIMEOUT:g} for health, "
+        f"{REQUEST_TIMEOUT + 5:g} otherwise)",
+    )
     return parser
 
 
@@ -312,9 +325,17 @@ def _interrupted_by(signum: int) -> int:
 
 
 def _ctl(args: argparse.Namespace) -> int:
+    health = args.command == "health"
+    timeout = args.timeout
+    if timeout is None:
+        timeout = HEALTH_TIMEOUT if health else REQUEST_TIMEOUT + 5
     try:
-        reply = asyncio.run(ControlClient(_socket_for(args)).request(_ctl_request(args)))
-    except (ConnectionError, TimeoutError) as error:
+        client = ControlClient(_socket_for(args), timeout=timeout)
+        reply = asyncio.run(client.request(_ctl_request(args)))
+    except (ConnectionError, TimeoutError, _UsageError) as error:
+        if health:  # a probe: no answer in time means not live
+            print(f"not live: {error}")
+            return 1
         raise _UsageError(str(error)) from error
     return print_reply(reply, args.json, args.path or "")
 

@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from ..messages import (
     Ack,
     ActorStatus,
@@ -44,6 +46,7 @@ __all__ = [
     "MAX_REQUEST_BYTES",
     "REQUEST_TIMEOUT",
     "ROOT",
+    "CheckHealth",
     "decode_request",
     "default_socket_path",
     "error_reply",
@@ -91,7 +94,14 @@ _SIMPLE: dict[str, Callable[[], ControlMessage]] = {
     "run-now": RunNow,
     "status": GetStatus,
 }
-COMMANDS = (*_SIMPLE, "change-interval")
+COMMANDS = (*_SIMPLE, "change-interval", "health")
+
+
+@attrs.frozen
+class CheckHealth:
+    """A ``health`` request: answered by the server itself, never sent to an actor."""
+
+
 _UNITS = {"seconds": 1.0, "minutes": 60.0, "hours": 3600.0}
 
 
@@ -172,7 +182,7 @@ def check_path(path: Any) -> str:
     return path
 
 
-def parse_request(request: Any) -> tuple[str, ControlMessage]:
+def parse_request(request: Any) -> tuple[str, ControlMessage | CheckHealth]:
     """Validate a decoded request; return the target path and the message.
 
     The path is `ROOT` (``""``) when the request names no actor.
@@ -192,6 +202,8 @@ def parse_request(request: Any) -> tuple[str, ControlMessage]:
     unknown = set(request) - allowed
     if unknown:
         raise ValueError(f"unknown fields for {command!r}: {_names(unknown)}")
+    if command == "health":
+        return path, CheckHealth()
     if command != "change-interval":
         return path, _SIMPLE[command]()
     return path, _change_interval(request)

@@ -41,11 +41,13 @@ from typing import Any, Protocol
 import attrs
 
 from .. import _validate, errors
-from ..messages import ActorStatus, ControlMessage, GetStatus
+from ..messages import ActorStatus, ControlMessage, GetStatus, State
+from ..supervisor import Supervisor
 from .control_protocol import (
     MAX_REQUEST_BYTES,
     REQUEST_TIMEOUT,
     ROOT,
+    CheckHealth,
     decode_request,
     encode_reply,
     error_reply,
@@ -53,6 +55,7 @@ from .control_protocol import (
     suggest_paths,
     to_json,
 )
+from .health import assess, significant_paths
 
 __all__ = [
     "ACCEPT_RETRY_SECONDS",
@@ -171,6 +174,15 @@ class ControlServer:
         self._accepting: asyncio.Task[None] | None = None
         self._connections: dict[asyncio.Task[None], _Connection] = {}
         self._failures_logged: set[tuple[str, str]] = set()
+        self._tree_started: bool | None = None
+
+    def mark_started(self) -> None:
+        """Record that the tree has finished starting (``health`` reports it ready).
+
+        Unmarked, readiness is read from the root's state: running and not
+        starting.
+        """
+        self._tree_started = True
 
     @property
     def path(self) -> Path:
@@ -378,11 +390,29 @@ class ControlServer:
             self._log_failure(error)
             return error_reply(error)
 
-    async def _dispatch(self, path: str, message: ControlMessage) -> Any:
+    async def _dispatch(self, path: str, message: ControlMessage | CheckHealth) -> Any:
+        if isinstance(message, CheckHealth):
+            return self._health(path)
         if isinstance(message, GetStatus) and path in (ROOT, self._tree.name):
             return to_json(self._tree.status())
         actor = self._resolve(path)
         return to_json(await actor.ask(message, timeout=self._timeout))
+
+    def _health(self, path: str) -> dict[str, Any]:
+        root = self._tree.status()
+        status = root if path in (ROOT, self._tree.name) else self._resolve(path).status()
+        started = self._tree_started
+        if started is None:
+            started = root.state not in (State.IDLE, State.STARTING)
+        tree = self._tree
+        significant = significant_paths(tree) if isinstance(tree, Supervisor) else frozenset()
+        health = assess(status, started=started, significant=significant)
+        return {
+            "ready": health.ready,
+            "live": health.live,
+            "healthy": health.ok,
+            "reason": health.reason,
+        }
 
     def _resolve(self, path: str) -> Any:
         """Find ``path`` as ``status`` shows it (from the root's name) or relative to the root.

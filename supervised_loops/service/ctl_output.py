@@ -10,20 +10,30 @@ from typing import Any
 from ..messages import ActorStatus, State
 from .render import render_status
 
-__all__ = ["describe_ack", "print_reply", "status_from_json"]
+__all__ = ["describe_ack", "describe_health", "print_reply", "status_from_json"]
 
 
 def print_reply(reply: dict[str, Any], raw: bool, path: str = "") -> int:
-    """Print ``reply`` (an error on stderr); return the exit status: 0 ok, 1 an error reply."""
+    """Print ``reply`` (an error on stderr); return the exit status.
+
+    0 for an ``ok`` reply, 1 for an error reply; for ``health``, 0 only when
+    the service is healthy (ready and live).
+    """
     status = 0 if reply.get("ok") else 1
     if raw:
         print(json.dumps(reply, indent=2))
+        result = reply.get("result")
+        if status == 0 and isinstance(result, dict) and "healthy" in result:
+            return 0 if result["healthy"] else 1
         return status
     if status:
         error = reply.get("error", {})
         print(f"error: {error.get('type')}: {error.get('message')}", file=sys.stderr)
         return status
     result = reply.get("result")
+    if isinstance(result, dict) and "healthy" in result:
+        print(describe_health(result))
+        return 0 if result["healthy"] else 1
     if isinstance(result, dict) and "state" in result:
         print(render_status(status_from_json(result)))
     elif isinstance(result, dict) and "iteration" in result:
@@ -31,6 +41,17 @@ def print_reply(reply: dict[str, Any], raw: bool, path: str = "") -> int:
     else:
         print(json.dumps(result, indent=2))
     return status
+
+
+def describe_health(health: dict[str, Any]) -> str:
+    """One line for a ``health`` reply: ``healthy: 'demo' is up (6 actors running)``."""
+    if health.get("healthy"):
+        verdict = "healthy"
+    elif not health.get("live"):
+        verdict = "not live"
+    else:
+        verdict = "not ready"
+    return f"{verdict}: {health.get('reason')}"
 
 
 def describe_ack(path: str, ack: dict[str, Any]) -> str:

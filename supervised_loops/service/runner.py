@@ -1,7 +1,8 @@
 """``run(tree)``: a tree as a service, from start to exit status.
 
 ``run`` starts the tree, serves the control socket if asked, and waits until
-either the tree ends by itself or the process gets SIGINT/SIGTERM. On a
+either the tree ends by itself or the process gets SIGINT/SIGTERM (a signal
+before the tree has started means it is never started: status 0). On a
 signal it shuts the tree down in order (reverse start order, each child
 ``Stop`` → grace → ``Cancel`` → hard limit), within ``shutdown_timeout``
 seconds in total; a second signal, or the timeout, cancels whatever is
@@ -168,6 +169,8 @@ async def serve(
         except Exception as error:
             logger.error("%r failed to start: %s", root.name, error, exc_info=error)
             return 1
+        if server is not None:
+            server.mark_started()
         if on_started is not None:
             on_started(root)
         ended = asyncio.ensure_future(root.wait())
