@@ -65,7 +65,7 @@ ZONES: list[Any] = [
     "/etc/passwd", "zone.tab", "tzdata.zi", "America", "a\x00b", "", "Europe//Berlin", 5, None,
 ]  # fmt: skip
 CLOCKS: list[Any] = ["09:30", "25:00", "", "9", "09:30:00+02:00", "23:59:59.999999", 930, None]
-ROOT_ALIASES = {None, "app"}
+ROOT_ALIASES = (None, "app")
 
 
 def number(rng: random.Random) -> Any:
