@@ -43,7 +43,7 @@ import attrs
 
 from .. import _validate
 from ..events import Event
-from ..supervisor import Supervisor
+from ..supervision.face import Supervisor
 from .control import (
     COMMANDS,
     DEFAULT_IDLE_TIMEOUT,

@@ -42,7 +42,7 @@ import attrs
 
 from .. import _validate, errors
 from ..messages import ActorStatus, ControlMessage, GetStatus, State
-from ..supervisor import Supervisor
+from ..supervision.face import Supervisor
 from .control_protocol import (
     MAX_REQUEST_BYTES,
     REQUEST_TIMEOUT,

@@ -21,7 +21,7 @@ from collections.abc import Collection, Iterator
 import attrs
 
 from ..messages import ActorStatus, State
-from ..supervisor import Supervisor
+from ..supervision.face import Supervisor
 
 __all__ = ["Health", "assess", "significant_paths"]
 

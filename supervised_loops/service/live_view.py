@@ -10,7 +10,7 @@ from collections import deque
 from typing import TextIO
 
 from ..messages import State
-from ..supervisor import Supervisor
+from ..supervision.face import Supervisor
 from .render import render_status
 
 __all__ = ["LIVE_LOG_RECORDS", "LIVE_REFRESH_SECONDS", "LiveView", "short_record"]

@@ -9,7 +9,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from ..actor import Actor
+from ..core.actor import Actor
 
 __all__ = ["describe_load_error", "load_target"]
 
