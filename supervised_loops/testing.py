@@ -116,7 +116,8 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
 
         ``asyncio.run`` bounds the join (300 seconds on Python 3.12+); on this
         loop that bound would be virtual and expire at once while a thread
-        is still finishing, so the join is never bounded here.
+        is still finishing, so the join is never bounded here. Cancelling
+        it ends the wait, not the threads.
         """
         del timeout  # a real-time wait must never be virtual
         await super().shutdown_default_executor()
