@@ -332,12 +332,18 @@ class ThreadService:
         self._event_loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
+        self.server: ControlServer | None = None
+
+    def connections(self) -> int:
+        """How many control connections the service holds open now."""
+        return 0 if self.server is None else self.server.connections
 
     async def _serve(self) -> None:
         self._event_loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         try:
-            async with self.tree, ControlServer(self.tree, self.path):
+            async with self.tree, ControlServer(self.tree, self.path) as server:
+                self.server = server
                 self._ready.set()
                 await self._stop.wait()
         except BaseException as error:

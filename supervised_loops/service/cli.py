@@ -48,11 +48,13 @@ from .control import (
     COMMANDS,
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS,
+    EVENT_TYPES,
     REQUEST_TIMEOUT,
     ControlClient,
     ControlLimits,
     default_socket_path,
 )
+from .ctl_follow import follow_events, watch_status
 from .ctl_output import print_reply
 from .live_view import LiveView
 from .render import render_status
@@ -216,6 +218,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     ctl.add_argument("--json", action="store_true", help="print the raw JSON reply")
     ctl.add_argument(
+        "--type",
+        action="append",
+        dest="types",
+        metavar="EVENT",
+        choices=EVENT_TYPES,
+        help="events: only events of this type (ActorEnded, IterationFailed, ...); repeatable",
+    )
+    ctl.add_argument(
+        "--watch", action="store_true", help="status: redraw the tree every second until Ctrl-C"
+    )
+    ctl.add_argument(
         "--timeout",
         type=_non_negative("--timeout"),
         default=None,
@@ -251,6 +264,8 @@ def _ctl_request(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, field)
         if value is not None:
             request[field] = int(value) if value.is_integer() and math.isfinite(value) else value
+    if args.types:
+        request["types"] = args.types
     if args.time:
         times: list[Any] = []
         for text in args.time:
@@ -325,6 +340,12 @@ def _interrupted_by(signum: int) -> int:
 
 
 def _ctl(args: argparse.Namespace) -> int:
+    if args.command == "events":
+        client = ControlClient(_socket_for(args))
+        return _follow(args, follow_events(client, _ctl_request(args), args.json))
+    if args.watch:
+        watch = watch_status(ControlClient(_socket_for(args)), _ctl_request(args), args.json)
+        return _follow(args, watch)
     health = args.command == "health"
     timeout = args.timeout
     if timeout is None:
@@ -338,6 +359,17 @@ def _ctl(args: argparse.Namespace) -> int:
             return 1
         raise _UsageError(str(error)) from error
     return print_reply(reply, args.json, args.path or "")
+
+
+def _follow(args: argparse.Namespace, following: Any) -> int:
+    """Run a command that goes on until Ctrl-C (which ends it with status 0)."""
+    try:
+        status: int = asyncio.run(following)
+    except KeyboardInterrupt:
+        return 0
+    except (ConnectionError, TimeoutError) as error:
+        raise _UsageError(str(error)) from error
+    return status
 
 
 def _serve_target(args: argparse.Namespace, guard: StartupSignals) -> int:

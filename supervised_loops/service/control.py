@@ -29,6 +29,7 @@ from __future__ import annotations
 from .control_client import ControlClient
 from .control_protocol import (
     COMMANDS,
+    EVENT_TYPES,
     MAX_REPLY_BYTES,
     MAX_REQUEST_BYTES,
     REQUEST_TIMEOUT,
@@ -49,6 +50,7 @@ __all__ = [
     "COMMANDS",
     "DEFAULT_IDLE_TIMEOUT",
     "DEFAULT_MAX_CONNECTIONS",
+    "EVENT_TYPES",
     "MAX_REPLY_BYTES",
     "MAX_REQUEST_BYTES",
     "REQUEST_TIMEOUT",

@@ -25,6 +25,7 @@ from typing import Any
 
 import attrs
 
+from .. import events as events_module
 from ..messages import (
     Ack,
     ActorStatus,
@@ -41,15 +42,18 @@ from ..messages import (
 
 __all__ = [
     "COMMANDS",
+    "EVENT_TYPES",
     "MAX_PATH_LENGTH",
     "MAX_REPLY_BYTES",
     "MAX_REQUEST_BYTES",
     "REQUEST_TIMEOUT",
     "ROOT",
     "CheckHealth",
+    "StreamEvents",
     "decode_request",
     "default_socket_path",
     "error_reply",
+    "event_to_json",
     "parse_request",
     "shown",
     "suggest_paths",
@@ -94,12 +98,32 @@ _SIMPLE: dict[str, Callable[[], ControlMessage]] = {
     "run-now": RunNow,
     "status": GetStatus,
 }
-COMMANDS = (*_SIMPLE, "change-interval", "health")
+COMMANDS = (*_SIMPLE, "change-interval", "health", "events")
+
+#: The event types ``events`` may be filtered by.
+EVENT_TYPES = tuple(
+    name
+    for name in sorted(events_module.__all__)
+    if isinstance(getattr(events_module, name), type)
+    and issubclass(getattr(events_module, name), events_module.Event)
+    and name != "Event"
+)
 
 
 @attrs.frozen
 class CheckHealth:
     """A ``health`` request: answered by the server itself, never sent to an actor."""
+
+
+@attrs.frozen
+class StreamEvents:
+    """An ``events`` request: the connection becomes a stream of the actor's events.
+
+    Attributes:
+        types: the event type names to send; empty: all of them.
+    """
+
+    types: frozenset[str] = frozenset()
 
 
 _UNITS = {"seconds": 1.0, "minutes": 60.0, "hours": 3600.0}
@@ -182,7 +206,7 @@ def check_path(path: Any) -> str:
     return path
 
 
-def parse_request(request: Any) -> tuple[str, ControlMessage | CheckHealth]:
+def parse_request(request: Any) -> tuple[str, ControlMessage | CheckHealth | StreamEvents]:
     """Validate a decoded request; return the target path and the message.
 
     The path is `ROOT` (``""``) when the request names no actor.
@@ -199,11 +223,15 @@ def parse_request(request: Any) -> tuple[str, ControlMessage | CheckHealth]:
         raise ValueError(f"'command' must be one of {', '.join(COMMANDS)} (got {shown(command)})")
     path = check_path(request["path"]) if "path" in request else ROOT
     allowed = {"command", "path"} | ({*_UNITS, "time"} if command == "change-interval" else set())
+    if command == "events":
+        allowed.add("types")
     unknown = set(request) - allowed
     if unknown:
         raise ValueError(f"unknown fields for {command!r}: {_names(unknown)}")
     if command == "health":
         return path, CheckHealth()
+    if command == "events":
+        return path, StreamEvents(_event_types(request.get("types", [])))
     if command != "change-interval":
         return path, _SIMPLE[command]()
     return path, _change_interval(request)
@@ -227,6 +255,26 @@ def _change_interval(request: Mapping[str, Any]) -> ChangeInterval:
         return ChangeInterval(**parts)
     except (TypeError, ValueError) as error:  # e.g. an interval that adds up to zero
         raise ValueError(str(error)) from None
+
+
+def _event_types(types: Any) -> frozenset[str]:
+    if not isinstance(types, list) or not all(isinstance(name, str) for name in types):
+        raise ValueError(f"'types' must be a list of event type names (got {shown(types)})")
+    unknown = [name for name in types if name not in EVENT_TYPES]
+    if unknown:
+        raise ValueError(
+            f"'types' must name events among {', '.join(EVENT_TYPES)} (got {shown(unknown[0])})"
+        )
+    return frozenset(types)
+
+
+def event_to_json(event: events_module.Event) -> dict[str, Any]:
+    """One event as a JSON object: ``{"type": "ActorEnded", "path": ..., "at": ..., ...}``."""
+    fields: dict[str, Any] = {"type": type(event).__name__}
+    for name, value in attrs.asdict(event, recurse=False).items():
+        value = to_json(value)
+        fields[name] = value if isinstance(value, str | int | float | bool | None) else repr(value)
+    return fields
 
 
 def _names(fields: set[str]) -> str:

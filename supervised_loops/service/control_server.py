@@ -48,6 +48,7 @@ from .control_protocol import (
     REQUEST_TIMEOUT,
     ROOT,
     CheckHealth,
+    StreamEvents,
     decode_request,
     encode_reply,
     error_reply,
@@ -55,7 +56,8 @@ from .control_protocol import (
     suggest_paths,
     to_json,
 )
-from .health import assess, significant_paths
+from .control_stream import stream_events
+from .health import assess, health_json, significant_paths
 
 __all__ = [
     "ACCEPT_RETRY_SECONDS",
@@ -361,25 +363,46 @@ class ControlServer:
             except asyncio.LimitOverrunError:
                 line, last = b"", True
             record.idle_since = None
+            stream: tuple[Any, StreamEvents] | None = None
             if not line or len(line.removesuffix(b"\n")) > MAX_REQUEST_BYTES:
                 reply = error_reply(ValueError(f"request longer than {MAX_REQUEST_BYTES} bytes"))
                 last = True
             else:
-                reply = await self.answer(line)
+                reply, stream = await self._respond(line)
             writer.write(encode_reply(reply))
             async with asyncio.timeout(idle_timeout):
                 await writer.drain()
+            if stream is not None:  # the connection is an event stream from now on
+                await stream_events(stream[0], stream[1].types, reader, writer, idle_timeout)
+                return
             if last:
                 return
 
     # -- requests ---------------------------------------------------------------
 
     async def answer(self, line: bytes) -> dict[str, Any]:
-        """The reply to one request line; never raises (but for cancellation)."""
+        """The reply to one request line; never raises (but for cancellation).
+
+        For an ``events`` request, the reply that opens the stream.
+        """
+        reply, _stream = await self._respond(line)
+        return reply
+
+    async def _respond(self, line: bytes) -> tuple[dict[str, Any], tuple[Any, StreamEvents] | None]:
         try:
             path, message = parse_request(decode_request(line))
         except ValueError as error:
-            return error_reply(error)
+            return error_reply(error), None
+        if isinstance(message, StreamEvents):
+            try:
+                actor = self._resolve(path)
+            except errors.ChildNotFound as error:
+                return self._not_found(error, path), None
+            opened = {"events": actor.path, "types": sorted(message.types)}
+            return {"ok": True, "result": opened}, (actor, message)
+        return await self._reply(path, message), None
+
+    async def _reply(self, path: str, message: ControlMessage | CheckHealth) -> dict[str, Any]:
         try:
             return {"ok": True, "result": await self._dispatch(path, message)}
         except errors.ChildNotFound as error:
@@ -406,13 +429,7 @@ class ControlServer:
             started = root.state not in (State.IDLE, State.STARTING)
         tree = self._tree
         significant = significant_paths(tree) if isinstance(tree, Supervisor) else frozenset()
-        health = assess(status, started=started, significant=significant)
-        return {
-            "ready": health.ready,
-            "live": health.live,
-            "healthy": health.ok,
-            "reason": health.reason,
-        }
+        return health_json(assess(status, started=started, significant=significant))
 
     def _resolve(self, path: str) -> Any:
         """Find ``path`` as ``status`` shows it (from the root's name) or relative to the root.

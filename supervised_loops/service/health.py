@@ -17,13 +17,14 @@ tree, which actors are significant (the one thing a snapshot does not say).
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator
+from typing import Any
 
 import attrs
 
 from ..messages import ActorStatus, State
 from ..supervision.face import Supervisor
 
-__all__ = ["Health", "assess", "significant_paths"]
+__all__ = ["Health", "assess", "health_json", "significant_paths"]
 
 _DOWN = frozenset({State.IDLE, State.STOPPED, State.CANCELLED, State.FAILED, State.QUARANTINED})
 _BROKEN = frozenset({State.FAILED, State.QUARANTINED})
@@ -88,6 +89,16 @@ def assess(status: ActorStatus, *, started: bool, significant: Collection[str] =
         return Health(ready=False, live=True, reason=f"{status.path!r} is still starting{where}")
     running = sum(1 for actor in _walk(status) if actor.state not in _DOWN)
     return Health(ready=True, live=True, reason=f"{status.path!r} is up ({running} actors running)")
+
+
+def health_json(health: Health) -> dict[str, Any]:
+    """The ``result`` of a ``health`` reply."""
+    return {
+        "ready": health.ready,
+        "live": health.live,
+        "healthy": health.ok,
+        "reason": health.reason,
+    }
 
 
 def significant_paths(tree: Supervisor) -> frozenset[str]:
