@@ -54,7 +54,10 @@ tree = Supervisor(
 )
 """
 
-COMMANDS = ["status", "stop", "cancel", "restart", "pause", "resume", "run-now", "change-interval"]
+COMMANDS = [
+    "status", "stop", "cancel", "restart", "pause", "resume", "run-now", "change-interval",
+    "health", "events",
+]  # fmt: skip
 PATHS: list[Any] = [
     "app", "app/ingest", "ingest/poller", "app/ingest/writer", "report", "/", "", "app/",
     "a//b", "poller", "nope", "x" * 2000, "ingest/poller/deeper", "\x00", "é/ü", 5, None,

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from supervised_loops import Loop, RunNow, State, Stop, Supervisor
-from supervised_loops.testing import virtual_time
+from supervised_loops.testing import VirtualClock, virtual_time
 
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo" / "service.py"
 BEFORE_SIX = dt.datetime(2026, 3, 10, 17, 59, tzinfo=dt.UTC)
@@ -165,6 +165,12 @@ class Tracked(sqlite3.Connection):
         super().close()
 
 
+def test_building_the_tree_creates_no_database(demo: ModuleType, tmp_path: Path) -> None:
+    # `supervised-loops tree` builds the tree to draw it: it must leave no file.
+    demo.make_tree(str(tmp_path / "demo.sqlite3"))
+    assert not (tmp_path / "demo.sqlite3").exists()
+
+
 def test_the_demo_closes_its_database_when_the_tree_is_let_go_of(
     demo: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -180,6 +186,13 @@ def test_the_demo_closes_its_database_when_the_tree_is_let_go_of(
 
     monkeypatch.setattr(demo.sqlite3, "connect", connect)
     tree = demo.make_tree(str(tmp_path / "demo.sqlite3"))
+    assert opened == []
+
+    async def briefly(actor: Supervisor) -> None:
+        async with actor:
+            await asyncio.sleep(1.5)
+
+    VirtualClock(BEFORE_SIX).run(briefly(tree))
     assert len(opened) == 1
     assert not opened[0].closed
     del tree
