@@ -91,6 +91,27 @@ def test_real_process_a_second_signal_while_the_target_loads_stops_it_at_once(
     assert "Traceback" not in output
 
 
+def test_real_process_ctrl_c_while_tree_loads_ends_it_with_130_and_no_traceback(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "slow.py").write_text(SLOW_IMPORT)
+    process = subprocess.Popen(
+        [str(SCRIPT), "tree", "slow.py:ticker"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 20
+    while not (tmp_path / "importing").exists():
+        assert time.monotonic() < deadline, "the target was never imported"
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert output == ""
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [11, 12, 13, 14])
 def test_real_process_a_signal_at_a_random_moment_ends_in_order(seed: int) -> None:

@@ -20,13 +20,15 @@ for the root. The full protocol, with every error and the connection
 limits, is in ``docs/cli.md``.
 
 This module gathers the public names; the protocol (`control_protocol`),
-the server (`control_server`) and the client (`control_client`) each live
-in their own module.
+the server (`control_server`, with `control_limits` and the event streams
+of `control_stream`) and the client (`control_client`) each live in their
+own module.
 """
 
 from __future__ import annotations
 
 from .control_client import ControlClient
+from .control_limits import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, ControlLimits
 from .control_protocol import (
     COMMANDS,
     EVENT_TYPES,
@@ -39,12 +41,7 @@ from .control_protocol import (
     parse_request,
     to_json,
 )
-from .control_server import (
-    DEFAULT_IDLE_TIMEOUT,
-    DEFAULT_MAX_CONNECTIONS,
-    ControlLimits,
-    ControlServer,
-)
+from .control_server import ControlServer
 
 __all__ = [
     "COMMANDS",

@@ -38,11 +38,12 @@ import traceback
 from pathlib import Path
 from typing import Any, Protocol
 
-import attrs
-
-from .. import _validate, errors
+from .. import errors
 from ..messages import ActorStatus, ControlMessage, GetStatus, State
 from ..supervision.face import Supervisor
+from .control_limits import (
+    ControlLimits,
+)
 from .control_protocol import (
     MAX_REQUEST_BYTES,
     REQUEST_TIMEOUT,
@@ -59,22 +60,9 @@ from .control_protocol import (
 from .control_stream import stream_events
 from .health import assess, health_json, significant_paths
 
-__all__ = [
-    "ACCEPT_RETRY_SECONDS",
-    "DEFAULT_IDLE_TIMEOUT",
-    "DEFAULT_MAX_CONNECTIONS",
-    "ControlLimits",
-    "ControlServer",
-]
+__all__ = ["ACCEPT_RETRY_SECONDS", "ControlServer"]
 
 logger = logging.getLogger("supervised_loops.control")
-
-#: Seconds a connection may stay without sending a complete request (or
-#: without reading its reply) before it is closed.
-DEFAULT_IDLE_TIMEOUT = 30.0
-
-#: Connections open at once.
-DEFAULT_MAX_CONNECTIONS = 64
 
 #: Seconds between two attempts to accept after an accept error.
 ACCEPT_RETRY_SECONDS = 0.1
@@ -96,33 +84,6 @@ _EXPECTED = (
     LookupError,
     ValueError,
 )
-
-
-def _timeout(value: Any) -> float:
-    return _validate.seconds("idle_timeout", value, allow_zero=False)
-
-
-def _cap(value: Any) -> int:
-    return _validate.positive_int("max_connections", value)
-
-
-@attrs.frozen
-class ControlLimits:
-    """Bounds on the control socket's connections.
-
-    Args:
-        idle_timeout: seconds a connection may wait without sending a
-            complete request, or without reading its reply, before it is
-            closed; > 0.
-        max_connections: connections open at once; > 0. At the cap the
-            connection idle the longest is closed to admit a new one.
-
-    Raises:
-        TypeError, ValueError: a bound of the wrong type or out of range.
-    """
-
-    idle_timeout: float = attrs.field(default=DEFAULT_IDLE_TIMEOUT, converter=_timeout)
-    max_connections: int = attrs.field(default=DEFAULT_MAX_CONNECTIONS, converter=_cap)
 
 
 class Addressable(Protocol):
@@ -323,7 +284,12 @@ class ControlServer:
         record = _Connection(asyncio.get_running_loop().time())
         task = asyncio.ensure_future(self._serve(connection, record))
         self._connections[task] = record
-        task.add_done_callback(lambda done: self._connections.pop(done, None))
+
+        def ended(done: asyncio.Task[None]) -> None:
+            self._connections.pop(done, None)
+            connection.close()  # a task cancelled before it began never closed it
+
+        task.add_done_callback(ended)
 
     async def _serve(self, connection: socket.socket, record: _Connection) -> None:
         writer: asyncio.StreamWriter | None = None
