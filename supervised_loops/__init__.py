@@ -6,6 +6,15 @@ appears in the signature of something exported here is exported here too
 (tests/test_exports.py checks it).
 """
 
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
+from importlib.metadata import version as _distribution_version
+
+try:
+    #: The installed distribution's version (one source: pyproject.toml).
+    __version__ = _distribution_version("supervised-loops")
+except _PackageNotFoundError:  # pragma: no cover - a source tree never installed
+    __version__ = "0+unknown"
+
 from .backoff import BackoffTracker as BackoffTracker
 from .backoff import ExponentialBackoff as ExponentialBackoff
 from .backoff import RetryRule as RetryRule
@@ -127,4 +136,4 @@ for _name in __all__:
             _object.__module__ = "supervised_loops"
         except (AttributeError, TypeError):
             pass
-del _name, _object
+del _name, _object, _distribution_version, _PackageNotFoundError

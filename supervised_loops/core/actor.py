@@ -144,6 +144,12 @@ class Actor:
         """The supervising actor, or None for a standalone actor."""
         return self._parent
 
+    @property
+    def mailbox_depth(self) -> int:
+        """User messages waiting in the mailbox (what a metrics exporter reports)."""
+        inbox = self._inbox
+        return 0 if inbox is None else len(inbox)
+
     # -- what subclasses provide ------------------------------------------
 
     def is_running(self) -> bool:
