@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import Any, Concatenate, Generic, ParamSpec, TypeAlias, TypeVar, overload
 
 from .. import _validate
-from .._interval import schedule_from
+from .._interval import required_schedule, schedule_from
 from ..backoff import (
     DEFAULT_RETRY_EXCEPTIONS,
     ExponentialBackoff,
@@ -99,7 +99,7 @@ class Loop(LoopControl, Generic[LF]):
         mailbox_size: int = DEFAULT_MAILBOX_SIZE,
     ) -> None:
         self._coro = _coroutine_function("loop", coro)
-        schedule = schedule_from(schedule=schedule)  # TypeError for a non-schedule
+        schedule = required_schedule(schedule)  # TypeError for a non-schedule, None too
         rules = check_options(
             count=count,
             reconnect=reconnect,
