@@ -153,3 +153,36 @@ async def test_failures_of_a_revived_loop_count_toward_the_restart_intensity() -
         async with asyncio.timeout(60):  # virtual seconds: a dropped failure fails fast
             await tree.wait()
     assert tree.child("a").failure_count == 2
+
+
+@virtual_time()
+async def test_a_failure_superseded_by_a_restart_message_is_still_counted_and_told() -> None:
+    journal = Journal()
+    a = Probe(journal, "a")
+    busy = asyncio.Event()
+    told: list[BaseException] = []
+
+    class Slow(Supervisor):
+        async def on_child_exit(self, child: object, exit: object) -> None:
+            await busy.wait()
+
+        async def on_child_failure(self, child: object, error: BaseException) -> None:
+            told.append(error)
+
+    b = Probe(journal, "b", count=1)
+    tree = Slow(child(a.loop), child(b.loop, restart="temporary"), name="app")
+    await tree.start()
+    await asyncio.sleep(1.5)  # the supervisor sits in on_child_exit for b
+    error = Boom("failed while the supervisor was busy")
+    a.fail_next(error)
+    a.loop.run_now()
+    await settle()
+    a.loop.restart()  # revived before the supervisor saw the failure
+    await settle()
+    busy.set()
+    await settle()
+    assert told == [error]
+    assert tree.child("a").failure_count == 1
+    assert tree.child("a").restart_count == 0  # the loop's own restart, not the supervisor's
+    assert a.loop.is_running()
+    await tree.stop()

@@ -48,18 +48,18 @@ class SupervisorRestarts(SupervisorShutdown):
         record._handle(run_id)
         actor = record.actor
         latest = self._latest_run_of(actor)
-        if latest > run_id:
-            # A later run exists, started by someone else (the child's own
-            # Restart message): this exit is superseded. The later run is
-            # tracked, and its own exit decides.
-            if latest > record._run_id:
-                record._adopt_run(latest, asyncio.get_running_loop().create_future())
-            return
         failed = exit.kind is ExitKind.FAILED
         if failed:
             assert exit.error is not None
             record._failed(exit.error)
             await self._call_hook("on_child_failure", self.on_child_failure, record, exit.error)
+        if latest > run_id:
+            # A later run exists, started by someone else (the child's own
+            # Restart message): this exit is superseded (a failure is still
+            # counted and told). The later run is tracked; its exit decides.
+            if latest > record._run_id:
+                record._adopt_run(latest, asyncio.get_running_loop().create_future())
+            return
         await self._call_hook("on_child_exit", self.on_child_exit, record, exit)
         if self._halted() or record._removed or actor.is_running():
             return  # a hook stopped, deleted or restarted it
