@@ -27,6 +27,7 @@ from ..core.runnable import Pending, abandon, acknowledge
 from ..instrument import Trigger
 from ..messages import State
 from . import observe, plan
+from .iteration import yield_once
 from .run import LoopRun
 
 if TYPE_CHECKING:
@@ -158,7 +159,7 @@ async def iterate_overlapping(loop: LoopIteration, run: LoopRun) -> None:
                     if not await loop._wait(run, run.due, clock):
                         continue
                 else:
-                    await asyncio.sleep(0)
+                    await yield_once()
                     if run.attention:
                         continue
             run.state = State.RUNNING
