@@ -152,3 +152,29 @@ async def test_a_second_run_continues_the_sequence_of_the_first(
         polled = loop_at(second, "ingest/poller").current_loop
     total = before[0] + polled
     assert readings(database) == (total, total, 1, total)
+
+
+def test_showing_the_tree_creates_no_database(tmp_path: Path) -> None:
+    import subprocess
+
+    command = [sys.executable, "-m", "supervised_loops", "tree", f"{DEMO}:make_tree"]
+    shown = subprocess.run(
+        command, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "poller" in shown.stdout
+    assert list(tmp_path.iterdir()) == []  # no demo.sqlite3
+
+
+@virtual_time()
+async def test_the_database_is_opened_at_the_first_iteration_and_its_path_logged(
+    demo: ModuleType, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    database = tmp_path / "demo.sqlite3"
+    tree = demo.make_tree(str(database), seed=1)
+    assert not database.exists()
+    caplog.set_level("INFO", logger="demo")
+    await tree.start()
+    await asyncio.sleep(1)
+    await tree.stop()
+    assert database.exists()
+    assert f"database: {database}" in caplog.messages

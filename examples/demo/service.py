@@ -15,7 +15,10 @@ steer it from a second shell, e.g. ``supervised-loops ctl stop demo/ingest/polle
 Ctrl-C stops it in order; every reading polled is in the database afterwards
 (``SELECT count(*), max(seq) FROM readings`` gives the same number twice).
 
-The database path comes from ``$DEMO_DB`` (default ``demo.sqlite3``).
+The database path comes from ``$DEMO_DB`` (default ``demo.sqlite3`` in the
+current directory); the service logs its full path when it opens it, at the
+first iteration that needs it. Building the tree opens nothing, so
+``supervised-loops tree`` creates no database.
 Timestamps come from the event loop's clock (:func:`supervised_loops.clock.get_clock`),
 not ``datetime.now()``, so the demo runs in virtual time in its tests.
 """
@@ -53,19 +56,40 @@ class FlakySource:
         return round(20 + self._random.gauss(0, 2), 2)
 
 
+class Database:
+    """The SQLite database, opened (and created) on first use: ``db()``."""
+
+    def __init__(self, path: str) -> None:
+        self.path = os.path.abspath(path)
+        self._connection: sqlite3.Connection | None = None
+
+    def __call__(self) -> sqlite3.Connection:
+        if self._connection is None:
+            self._connection = sqlite3.connect(self.path)
+            self._connection.executescript(SCHEMA)
+            logger.info("database: %s", self.path)
+        return self._connection
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
 class Ingest:
     """Polls the source into a buffer; the writer moves the buffer to SQLite."""
 
-    def __init__(self, db: sqlite3.Connection, source: FlakySource) -> None:
+    def __init__(self, db: Database, source: FlakySource) -> None:
         self.db = db
         self.source = source
         self.buffer: list[tuple[int, str, float]] = []
-        row = db.execute("SELECT coalesce(max(seq), 0) FROM readings").fetchone()
-        self.seq: int = row[0]
+        self.seq: int | None = None  # read from the database at the first poll
 
     @loop(seconds=0.5)
     async def poller(self) -> None:
         value = await self.source.read()  # ConnectionError: retried with backoff
+        if self.seq is None:
+            self.seq = self.db().execute("SELECT coalesce(max(seq), 0) FROM readings").fetchone()[0]
         self.seq += 1
         self.buffer.append((self.seq, get_clock().wall().isoformat(), value))
 
@@ -84,30 +108,29 @@ class Ingest:
     def flush(self) -> None:
         if self.buffer:
             batch, self.buffer = self.buffer, []
-            with self.db:
-                self.db.executemany("INSERT INTO readings VALUES (?, ?, ?)", batch)
+            with self.db() as db:
+                db.executemany("INSERT INTO readings VALUES (?, ?, ?)", batch)
             noun = "reading" if len(batch) == 1 else "readings"
             logger.info("flushed %d %s (up to #%d)", len(batch), noun, batch[-1][0])
 
 
 def make_tree(db_path: str | None = None, *, seed: int | None = None) -> Supervisor:
     """Build the demo tree on the SQLite database at ``db_path``."""
-    db = sqlite3.connect(db_path or os.environ.get("DEMO_DB", "demo.sqlite3"))
-    db.executescript(SCHEMA)
+    db = Database(db_path or os.environ.get("DEMO_DB", "demo.sqlite3"))
     ingest = Ingest(db, FlakySource(seed=seed))
 
     @loop(time=dt.time(18, 0))
     async def report() -> None:
         day = get_clock().wall().date().isoformat()  # the UTC day
-        count, mean = db.execute("SELECT count(*), avg(value) FROM readings").fetchone()
-        with db:
-            db.execute("INSERT INTO reports VALUES (?, ?, ?)", (day, count, mean))
+        with db() as connection:
+            count, mean = connection.execute("SELECT count(*), avg(value) FROM readings").fetchone()
+            connection.execute("INSERT INTO reports VALUES (?, ?, ?)", (day, count, mean))
         logger.info("report: %d readings, mean %.2f", count, mean or 0.0)
 
     @loop(seconds=1)
     async def heartbeat() -> None:
-        with db:
-            db.execute(
+        with db() as connection:
+            connection.execute(
                 "INSERT OR REPLACE INTO heartbeat VALUES (1, ?)",
                 (get_clock().wall().isoformat(),),
             )
