@@ -490,10 +490,24 @@ def test_every_loop_option_is_checked_by_loop_itself_before_decorating() -> None
         loop(overlap=0)
 
 
-def test_loop_retry_given_as_an_iterator_is_kept_whole() -> None:
-    rules = [RetryRule(OSError), RetryRule(KeyError)]
-    made = loop(seconds=1, retry=iter(rules))(job)
-    assert made._retry_rules == tuple(rules)
+@virtual_time()
+async def test_loop_retry_given_as_an_iterator_is_kept_whole() -> None:
+    # loop() checks the rules before decorating; an iterator must not be used
+    # up by that check: the second rule still retries its KeyError.
+    no_wait = ExponentialBackoff(base=0.001, jitter=False)
+    rules = iter([RetryRule(OSError, backoff=no_wait), RetryRule(KeyError, backoff=no_wait)])
+    calls = 0
+
+    @loop(seconds=1, count=1, retry=rules)
+    async def once() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise KeyError("transient")
+
+    await once.start()
+    assert calls == 2
+    assert not once.failed()
 
 
 async def test_ask_with_a_timeout_of_10_to_the_400_is_refused() -> None:
