@@ -155,7 +155,11 @@ class Loop(LoopControl, Generic[LF]):
     async def __call__(
         self: Loop[Callable[P, Coroutine[Any, Any, R]]], *args: P.args, **kwargs: P.kwargs
     ) -> R:
-        """Call the body once, outside the schedule, and return its result."""
+        """Call the body once, outside the schedule, and return its result.
+
+        It runs in the caller's task: cancelling the call cancels this body
+        call only; the loop's runs are not affected.
+        """
         result: R
         if self._instance is not None:
             result = await self._coro(self._instance, *args, **kwargs)
