@@ -182,17 +182,20 @@ class ControlServer:
                 raise RuntimeError(f"a service already listens on {str(self._path)!r}")
             self._path.unlink()  # a stale socket left by a killed process
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        bound = False
         try:
             # Nobody else can enter the directory, so the socket's mode right
             # after bind does not matter; it is 0600 before anyone may connect.
             listener.bind(str(self._path))
+            bound = True
             os.chmod(self._path, 0o600)
             listener.listen(min(self._limits.max_connections, socket.SOMAXCONN))
             listener.setblocking(False)
         except BaseException:
             listener.close()
-            with contextlib.suppress(FileNotFoundError):
-                self._path.unlink()
+            if bound:  # ours: never a file another process just bound
+                with contextlib.suppress(FileNotFoundError):
+                    self._path.unlink()
             raise
         self._listener = listener
         self._accepting = asyncio.ensure_future(self._accept_all(listener))
