@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import types
 from collections.abc import Callable
@@ -116,6 +117,10 @@ async def serve(
     is cancelled and the cancellation propagates.
     """
     shutdown_timeout = _validate.seconds("shutdown_timeout", shutdown_timeout)
+    if not isinstance(control, bool | str | os.PathLike) or control == "":
+        _validate.type_error("control", "a bool or a non-empty path", control)
+    _validate.boolean("handle_signals", handle_signals)
+    _validate.optional_callable("on_started", on_started)
     root = as_tree(tree)
     event_loop = asyncio.get_running_loop()
     stop_requested = asyncio.Event()
