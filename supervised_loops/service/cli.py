@@ -3,6 +3,8 @@
 
     supervised-loops run  TARGET [--socket PATH | --no-control] [--no-live]
                                  [--shutdown-timeout SECONDS]
+                                 [--dashboard HOST:PORT [--dashboard-control]
+                                  [--dashboard-token-file PATH]]
     supervised-loops tree TARGET
     supervised-loops ctl  [--socket PATH | --name NAME] [--json] COMMAND [PATH]
                           [--seconds N] [--minutes N] [--hours N] [--time HH:MM[@ZONE] ...]
@@ -118,6 +120,25 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _address(text: str) -> str:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"'--dashboard' must be HOST:PORT (got {text!r})")
+    return text
+
+
+def _dashboard_token(args: argparse.Namespace) -> str | None:
+    if args.dashboard_token_file is None:
+        return None
+    try:
+        token = Path(args.dashboard_token_file).read_text().strip()
+    except OSError as error:
+        raise _UsageError(f"cannot read the dashboard token: {error}") from error
+    if not token:
+        raise _UsageError(f"the dashboard token file {args.dashboard_token_file!r} is empty")
+    return token
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="supervised-loops", description="Run and steer supervision trees of loops."
@@ -151,6 +172,23 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="seconds the graceful shutdown may take before everything is cancelled "
         "(default: %(default)s)",
+    )
+
+    run.add_argument(
+        "--dashboard",
+        metavar="HOST:PORT",
+        type=_address,
+        help="serve the web dashboard there (e.g. 127.0.0.1:8080; the 'dashboard' extra)",
+    )
+    run.add_argument(
+        "--dashboard-control",
+        action="store_true",
+        help="let the dashboard send control commands (needs --dashboard-token-file)",
+    )
+    run.add_argument(
+        "--dashboard-token-file",
+        metavar="PATH",
+        help="a file holding the dashboard's token (needed for control and non-loopback binds)",
     )
 
     tree = commands.add_parser("tree", help="print a tree without running it")
@@ -388,11 +426,19 @@ async def _run(args: argparse.Namespace, tree: Supervisor) -> int:
         else:
             watchers.append(asyncio.ensure_future(_log_events(root)))
 
+    if args.dashboard is None and (args.dashboard_control or args.dashboard_token_file):
+        raise _UsageError("--dashboard-control and --dashboard-token-file need --dashboard")
     try:
         return await serve(
-            tree, control=control, shutdown_timeout=args.shutdown_timeout, on_started=started
+            tree,
+            control=control,
+            shutdown_timeout=args.shutdown_timeout,
+            on_started=started,
+            dashboard=args.dashboard,
+            dashboard_control=args.dashboard_control,
+            dashboard_token=_dashboard_token(args),
         )
-    except (OSError, RuntimeError) as error:  # the control socket cannot be served
+    except (OSError, RuntimeError, ValueError) as error:  # the control socket or dashboard
         raise _UsageError(str(error)) from error
     finally:
         for watcher in watchers:

@@ -77,6 +77,9 @@ async def serve(
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
     handle_signals: bool = True,
     on_started: Callable[[Supervisor], Any] | None = None,
+    dashboard: str | None = None,
+    dashboard_control: bool = False,
+    dashboard_token: str | None = None,
 ) -> int:
     """Run ``tree`` until it ends or a signal arrives; return the exit status.
 
@@ -87,6 +90,12 @@ async def serve(
         shutdown_timeout: seconds the graceful shutdown may take in total.
         handle_signals: install SIGINT/SIGTERM handlers (main thread only).
         on_started: called with the tree once it has started (e.g. to show it).
+        dashboard: serve the web dashboard at ``"HOST:PORT"`` (the
+            ``dashboard`` extra; see ``docs/dashboard.md``); its address is logged.
+        dashboard_control: let the dashboard send control commands (needs
+            ``dashboard_token``).
+        dashboard_token: the secret the dashboard asks for (control, and any
+            bind that is not loopback).
 
     Returns:
         0 after a clean stop (or an end of the tree by itself); 1 after an
@@ -95,8 +104,11 @@ async def serve(
 
     Raises:
         RuntimeError, OSError: the control socket cannot be served (another
-            live service listens on it, its directory is not private, ...);
-            nothing has been started then.
+            live service listens on it, its directory is not private, ...),
+            or the dashboard's address cannot be bound, or its extra is not
+            installed; nothing has been started then.
+        TypeError, ValueError: a bad dashboard address, or a non-loopback
+            one or control without a token.
 
     A signal that arrives while the tree starts takes effect once the start
     returns; a second one cancels the start. If ``serve`` itself is
@@ -132,6 +144,7 @@ async def serve(
             event_loop.add_signal_handler(signum, on_signal, signum)
             installed.append(signum)
     server: ControlServer | None = None
+    web: Any = None
     ended: asyncio.Future[None] | None = None
     try:
         if control:
@@ -141,6 +154,10 @@ async def serve(
             server = ControlServer(root, path)
             await server.start()
             logger.info("control socket: %s", path)
+        if dashboard is not None:
+            web = _dashboard(root, dashboard, dashboard_control, dashboard_token)
+            await web.start()
+            logger.info("dashboard: %s", web.url)
         try:
             await root.start()
         except Exception as error:
@@ -183,11 +200,24 @@ async def serve(
             ended.cancel()
         if server is not None:
             await server.close()
+        if web is not None:
+            await web.close()
         for signum in installed:
             event_loop.remove_signal_handler(signum)
         if root.is_running():
             with contextlib.suppress(Exception):
                 await root.stop()
+
+
+def _dashboard(root: Supervisor, address: str, control: bool, token: str | None) -> Any:
+    try:
+        from .dashboard import Dashboard  # the optional extra: imported only when asked for
+    except ImportError as error:
+        raise RuntimeError(
+            f"the dashboard needs the 'dashboard' extra: pip install 'supervised-loops[dashboard]'"
+            f" ({error})"
+        ) from error
+    return Dashboard(root, address, control=control, token=token)
 
 
 def run(
@@ -196,6 +226,9 @@ def run(
     control: bool | str | Path = False,
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
     on_started: Callable[[Supervisor], Any] | None = None,
+    dashboard: str | None = None,
+    dashboard_control: bool = False,
+    dashboard_token: str | None = None,
 ) -> None:
     """Run ``tree`` as the program: until it ends or SIGINT/SIGTERM.
 
@@ -219,7 +252,15 @@ def run(
             "inside async code, use 'await supervised_loops.serve(tree)'"
         )
     status = asyncio.run(
-        serve(tree, control=control, shutdown_timeout=shutdown_timeout, on_started=on_started)
+        serve(
+            tree,
+            control=control,
+            shutdown_timeout=shutdown_timeout,
+            on_started=on_started,
+            dashboard=dashboard,
+            dashboard_control=dashboard_control,
+            dashboard_token=dashboard_token,
+        )
     )
     if status:
         raise SystemExit(status)
