@@ -60,7 +60,6 @@ __all__ = [
     "MAX_REQUEST_BYTES",
     "ControlClient",
     "ControlServer",
-    "answer",
     "default_socket_path",
     "parse_request",
     "to_json",
@@ -349,33 +348,18 @@ class ControlServer:
             request = json.loads(line.decode("utf-8"))  # UTF-8 only, as documented
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             return _error(ValueError(f"malformed JSON: {error}"))
-        return await answer(self._tree, request, timeout=self._timeout)
-
-
-async def answer(
-    tree: Addressable, request: Any, *, timeout: float = REQUEST_TIMEOUT
-) -> dict[str, Any]:
-    """Carry out one decoded request on ``tree``; return the reply to send.
-
-    The one place a control request becomes a message and its reply: the
-    socket server and the web dashboard both call it. Every failure (a bad
-    request, an unknown path, a tree slow to acknowledge) comes back as an
-    ``{"ok": false, ...}`` reply; nothing raises into the caller or the tree.
-    Cancelling it cancels the wait for the acknowledgement only: a message
-    already delivered still takes effect.
-    """
-    try:
-        path, message = parse_request(request)
-    except ValueError as error:
-        return _error(error)
-    try:
-        if isinstance(message, GetStatus) and path in ("", None):
-            return {"ok": True, "result": to_json(tree.status())}
-        actor = _resolve(tree, path)
-        reply = await actor.ask(message, timeout=timeout)
-    except Exception as error:  # every failure becomes a reply; none reaches the tree
-        return _error(error)
-    return {"ok": True, "result": to_json(reply)}
+        try:
+            path, message = parse_request(request)
+        except ValueError as error:
+            return _error(error)
+        try:
+            if isinstance(message, GetStatus) and path in ("", None):
+                return {"ok": True, "result": to_json(self._tree.status())}
+            actor = _resolve(self._tree, path)
+            reply = await actor.ask(message, timeout=self._timeout)
+        except Exception as error:  # every failure becomes a reply; none reaches the tree
+            return _error(error)
+        return {"ok": True, "result": to_json(reply)}
 
 
 def _resolve(tree: Addressable, path: str) -> Any:

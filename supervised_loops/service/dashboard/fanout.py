@@ -47,14 +47,15 @@ class Fanout:
         self.members = tuple(m for m in self.members if m is not member)
 
     def iteration_started(self, start: IterationStart) -> object:
+        members = self.members
         tokens: list[object] = []
-        for member in self.members:
+        for member in members:
             try:
                 tokens.append(member.iteration_started(start))
             except Exception as error:
                 self._drop(member, error)
                 tokens.append(None)
-        return _Tokens(self.members, tokens)
+        return _Tokens(members, tokens)
 
     def iteration_ended(
         self,

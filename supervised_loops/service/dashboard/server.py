@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
 
@@ -32,9 +33,9 @@ from aiohttp import web
 
 from ...actor import Actor
 from ...clock import get_clock
-from ...events import EventsDropped
+from ...events import EventsDropped, Subscription
 from ...supervisor import Supervisor
-from ..control import MAX_REQUEST_BYTES, REQUEST_TIMEOUT, answer
+from ..control import MAX_REQUEST_BYTES, ControlServer, default_socket_path
 from .access import COOKIE, Access, parse_address
 from .fanout import attach, detach
 from .history import History, event_to_json
@@ -106,6 +107,11 @@ class Dashboard:
         self._collector: asyncio.Task[None] | None = None
         self._streams: set[asyncio.Task[Any]] = set()
         self._url = ""
+        # Never started: only its request handling is used (see _control).
+        control_server = ControlServer(tree, default_socket_path(tree.name))
+        self._answer: Callable[[bytes], Awaitable[dict[str, Any]]] = getattr(
+            control_server, "answer", None
+        ) or getattr(control_server, "_answer")  # noqa: B009 (the name of older versions)
 
     @property
     def url(self) -> str:
@@ -138,7 +144,11 @@ class Dashboard:
         host, port = runner.addresses[0][:2]
         self._url = f"http://{f'[{host}]' if ':' in host else host}:{port}/"
         attach(self.history)
-        self._collector = asyncio.ensure_future(self._collect())
+        # Subscribed now, not when the task first runs: nothing published
+        # after start() returns is missed.
+        self._collector = asyncio.ensure_future(
+            self._collect(self._tree.events(max_pending=MAX_PENDING_EVENTS))
+        )
 
     async def close(self) -> None:
         """Stop serving: end the live streams, stop collecting, close the socket."""
@@ -179,8 +189,8 @@ class Dashboard:
         self._limits_cache[path] = found
         return found
 
-    async def _collect(self) -> None:
-        async with self._tree.events(max_pending=MAX_PENDING_EVENTS) as events:
+    async def _collect(self, events: Subscription) -> None:
+        async with events:
             async for event in events:
                 self.history.record(event)
 
@@ -245,15 +255,10 @@ class Dashboard:
         )
 
     async def _control(self, request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            reply = {
-                "ok": False,
-                "error": {"type": "ValueError", "message": f"malformed JSON: {error}"},
-            }
-            return web.json_response(reply, status=400)
-        reply = await answer(self._tree, body, timeout=REQUEST_TIMEOUT)
+        # The body is one request of the control protocol, answered by the
+        # control server's own code: one copy of the parsing, the checks and
+        # the replies, whichever way a command arrives.
+        reply = await self._answer(await request.read())
         return web.json_response(reply)
 
     async def _events(self, request: web.Request) -> web.StreamResponse:

@@ -39,7 +39,9 @@ def _row(status: ActorStatus, history: History, limits: Callable[[str], Any]) ->
         "kind": status.kind,
         "state": status.state.value,
         "iteration": status.current_loop,
-        "next": None if upcoming is None else upcoming.timestamp(),
+        # To 10 ms: the status derives it from the monotonic clock anew each
+        # time, and a microsecond of jitter must not count as a change.
+        "next": None if upcoming is None else round(upcoming.timestamp(), 2),
         "failures": status.failures,
         "restarts": status.restarts,
         "error": status.last_error,

@@ -6,6 +6,7 @@ const FOLD_ABOVE = 20;            // supervisors with more children start folded
 const EVENTS_SHOWN = 500;         // the timeline keeps as many as the server
 const LOOP_COMMANDS = ["run-now", "pause", "resume", "restart", "stop", "cancel"];
 const SUPERVISOR_COMMANDS = ["restart", "stop", "cancel"];
+const ICONS = { "run-now": "▶", pause: "⏸", resume: "⏵", restart: "↻", stop: "■", cancel: "✕" };
 
 const state = {
   root: null, control: false, rows: new Map(), elements: new Map(),
@@ -77,8 +78,10 @@ function actions(cell, path, kind) {
   if (!state.control || cell.dataset.ready) return;
   cell.dataset.ready = "1";
   for (const command of kind === "supervisor" ? SUPERVISOR_COMMANDS : LOOP_COMMANDS) {
-    const button = el("button", "cmd", command);
+    const button = el("button", "cmd", ICONS[command]);
     button.type = "button";
+    button.title = command;
+    button.setAttribute("aria-label", command + " " + path);
     button.dataset.command = command;
     button.addEventListener("click", () => control(command, path));
     cell.append(button);
@@ -140,7 +143,7 @@ function update(path) {
   badge.textContent = row.state; badge.className = "state " + row.state;
   cells[2].textContent = row.kind === "loop" ? row.iteration : "";
   cells[3].dataset.next = row.next === null ? "" : row.next;
-  cells[3].textContent = countdown(row.next);
+  cells[3].textContent = row.kind === "supervisor" ? "" : countdown(row.next);
   cells[4].textContent = row.failures;
   cells[5].textContent = row.restarts;
   if (row.kind === "supervisor" && row.intensity) drawGauge(cells[6], row.intensity);
@@ -238,7 +241,7 @@ function drawTimeline() {
     const item = el("li");
     item.dataset.type = event.type; item.dataset.path = event.path;
     const bad = /Failed|Escalated|Exceeded|Quarantined|Unkillable|DeadLetter/.test(event.type);
-    item.append(el("time", "", new Date(event.at).toLocaleTimeString()),
+    item.append(el("time", "", new Date(event.at).toLocaleTimeString([], { hour12: false })),
       el("span", "type" + (bad ? " bad" : ""), event.type), el("span", "path", event.path + " "),
       el("span", "detail", describe(event)));
     items.push(item);
@@ -315,7 +318,7 @@ function connect() {
 
 function tick() {
   for (const cell of document.querySelectorAll(".c-next")) {
-    if (cell.dataset.next === undefined) continue;
+    if (!cell.dataset.next) continue;
     cell.textContent = countdown(cell.dataset.next === "" ? null : Number(cell.dataset.next));
   }
 }
