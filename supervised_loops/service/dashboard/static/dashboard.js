@@ -296,7 +296,8 @@ function connect() {
   const source = new EventSource("/api/events" + query);
   source.addEventListener("hello", (e) => {
     const data = JSON.parse(e.data);
-    state.root = data.root; state.control = data.control;
+    state.root = data.root;
+    state.control = data.control && Boolean(state.token);  // control needs the token
     document.getElementById("title").textContent = data.root;
     document.title = data.root + " · supervised_loops";
     state.rows.clear(); state.elements.clear(); state.structure = "";
