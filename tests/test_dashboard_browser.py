@@ -356,10 +356,13 @@ def test_supervisors_fold_and_unfold(page: WebDriver) -> None:
     ingest = row(page, "demo/ingest")
     assert ingest is not None
     ingest.find_element(By.CSS_SELECTOR, ".fold").click()
-    assert row(page, "demo/ingest/poller") is None
+    WebDriverWait(page, 5).until(lambda d: row(d, "demo/ingest/poller") is None)
     assert row(page, "demo/heartbeat") is not None
+    assert "2 children" in ingest.text
     ingest.find_element(By.CSS_SELECTOR, ".fold").click()
-    assert row(page, "demo/ingest/poller") is not None
+    WebDriverWait(page, 5).until(lambda d: row(d, "demo/ingest/poller") is not None)
+    # The view goes on updating live after the fold (a new stream of the new view).
+    WebDriverWait(page, 5).until(lambda d: d.find_element(By.ID, "link").text == "live")
 
 
 @pytest.mark.parametrize(("width", "height"), [(1280, 800), (390, 844)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import time
@@ -13,11 +14,12 @@ import aiohttp
 import pytest
 
 from supervised_loops import Supervisor, instrument, loop, serve
+from supervised_loops.events import ActorFailed, ActorStarted, ChildRestarted
 from supervised_loops.messages import Stop
 from supervised_loops.service import cli
 from supervised_loops.service.dashboard import Dashboard, History
 from supervised_loops.service.dashboard import snapshot as snapshots
-from supervised_loops.service.dashboard.snapshot import Sent, Snapshots
+from supervised_loops.service.dashboard.snapshot import Sent, View
 
 
 def make_tree() -> Supervisor:
@@ -136,20 +138,81 @@ async def test_a_browser_that_lost_events_is_sent_the_whole_tree_again() -> None
     assert sent.changes(fewer, full=True)["removed"] == ["app/inner/slow"]
 
 
-def test_the_snapshot_period_grows_with_its_cost_to_keep_the_dashboards_share_small() -> None:
+def wide_tree(width: int) -> Supervisor:
+    def make(index: int) -> Any:
+        @loop(seconds=60, name=f"l{index}")
+        async def body() -> None:
+            pass
+
+        return body
+
+    return Supervisor(Supervisor(*[make(i) for i in range(width)], name="wide"), name="app")
+
+
+async def test_a_view_shows_a_big_supervisor_folded_without_its_loops_until_opened() -> None:
+    tree = wide_tree(snapshots.FOLD_ABOVE + 1)
+    history = History()
+    history.seed(tree.status())
+    await tree.start()
+    try:
+        rows = View(tree, history, lambda _path: None).rows()
+        assert set(rows) == {"app", "app/wide"}
+        assert rows["app/wide"]["children"] is None
+        assert rows["app/wide"]["count"] == snapshots.FOLD_ABOVE + 1
+        opened = View(tree, history, lambda _path: None, opened=["app/wide"]).rows()
+        assert len(opened) == 2 + snapshots.FOLD_ABOVE + 1
+        assert opened["app/wide/l0"]["kind"] == "loop"
+        small = wide_tree(snapshots.FOLD_ABOVE)
+        small_history = History()
+        small_history.seed(small.status())
+        assert (
+            len(View(small, small_history, lambda _path: None).rows()) == 2 + snapshots.FOLD_ABOVE
+        )
+        closed = View(small, small_history, lambda _path: None, closed=["app/wide"]).rows()
+        assert set(closed) == {"app", "app/wide"}
+    finally:
+        await tree.stop()
+
+
+def test_a_views_period_grows_with_its_cost_to_keep_the_dashboards_share_small(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     tree = make_tree()
+    history = History()
+    history.seed(tree.status())
+    view = View(tree, history, lambda _path: None, interval=0.05)
+    view.rows()
+    assert view.period == 0.05  # a small tree costs far less than 1/20 of it
+    real = snapshots.row_of_status
 
-    def slow_status() -> Any:
+    def slow_row(*args: Any) -> Any:
         time.sleep(0.01)
-        return tree.status()
+        return real(*args)
 
-    built = Snapshots(slow_status, History(), lambda _path: None, interval=0.05)
-    first = built.current(100.0)
-    assert first.period >= 0.01 * snapshots.BUDGET_FACTOR
-    assert built.current(100.0 + first.period / 2) is first  # shared until it is stale
-    assert built.current(100.0 + first.period) is not first
-    cheap = Snapshots(tree.status, History(), lambda _path: None, interval=1.0)
-    assert cheap.current(0.0).period == 1.0
+    monkeypatch.setattr(snapshots, "row_of_status", slow_row)
+    view.rows()  # two loops: at least 20 ms
+    assert view.period >= 0.02 * snapshots.BUDGET_FACTOR
+
+
+def test_supervisor_rows_follow_their_lifecycle_events_not_their_subtrees_status() -> None:
+    history = History()
+    at = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    history.record(ActorStarted(path="app", at=at))
+    history.record(ActorStarted(path="app/inner", at=at))
+    history.record(ActorStarted(path="app/inner/tick", at=at))
+    history.record(ChildRestarted(path="app/inner", at=at, reason="E: x"))
+    history.record(ActorFailed(path="app/inner", at=at, error="E: boom"))
+    record = history.actors["app/inner"]
+    assert (record.state, record.restarts, record.failures, record.error) == (
+        "failed",
+        1,
+        1,
+        "E: boom",
+    )
+    assert list(history.children["app"]) == ["app/inner"]
+    assert list(history.children["app/inner"]) == ["app/inner/tick"]
+    history.forget("app/inner/tick")
+    assert list(history.children["app/inner"]) == []
 
 
 async def test_serve_with_a_dashboard_logs_its_address_serves_it_and_closes_it(

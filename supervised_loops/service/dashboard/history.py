@@ -12,7 +12,8 @@ Memory is bounded whatever runs, for however long:
 * per loop: ``ITERATIONS_KEPT`` × 17 bytes of ring buffers, about 1.2 KiB
   with its bookkeeping, plus at most `TRACEBACK_CHARS` of traceback text;
 * loops remembered: at most `LOOPS_KEPT` (the least recently created
-  entries are forgotten first, for trees that keep adding children);
+  entries are forgotten first, for trees that keep adding children), and as
+  many actors' lifecycle records (state, counts, last error; under 200 bytes);
 * events: ``EVENTS_KEPT`` small dictionaries;
 * restart windows: ``max_restarts + 1`` times per supervisor.
 
@@ -34,14 +35,24 @@ from typing import Any
 import attrs
 
 from ..._intensity import RestartWindow
-from ...events import ChildRestarted, Event
+from ...events import (
+    ActorFailed,
+    ActorStarted,
+    ActorStopped,
+    ChildRestarted,
+    Escalated,
+    Event,
+    Quarantined,
+)
 from ...instrument import IterationStart, Outcome, SkipReason
+from ...messages import ActorStatus
 
 __all__ = [
     "EVENTS_KEPT",
     "ITERATIONS_KEPT",
     "LOOPS_KEPT",
     "TRACEBACK_CHARS",
+    "ActorRecord",
     "History",
     "LoopHistory",
     "event_to_json",
@@ -139,6 +150,23 @@ def event_to_json(event: Event) -> dict[str, Any]:
 Limits = Callable[[str], "tuple[int, float] | None"]
 
 
+class ActorRecord:
+    """An actor as its lifecycle events describe it (rows of supervisors use it).
+
+    A supervisor's own status walks its whole subtree; the dashboard must not
+    pay that for a folded supervisor of ten thousand loops, so it keeps what
+    the events say instead.
+    """
+
+    __slots__ = ("error", "failures", "restarts", "state")
+
+    def __init__(self) -> None:
+        self.state = "idle"
+        self.restarts = 0
+        self.failures = 0
+        self.error: str | None = None
+
+
 class History:
     """Per-loop iteration history and the tree's recent events.
 
@@ -156,6 +184,10 @@ class History:
         self.loops: dict[str, LoopHistory] = {}
         self.events: collections.deque[dict[str, Any]] = collections.deque(maxlen=EVENTS_KEPT)
         self._windows: dict[str, RestartWindow] = {}
+        #: Every actor known, by path, as its lifecycle events describe it.
+        self.actors: dict[str, ActorRecord] = {}
+        #: The children of each actor, by path, in start order.
+        self.children: dict[str, dict[str, None]] = {}
 
     def loop(self, path: str) -> LoopHistory:
         """The history of the loop at ``path``, created empty if new."""
@@ -197,11 +229,58 @@ class History:
     def record(self, event: Event) -> None:
         """Remember ``event`` for the timeline; count a restart in its supervisor's window."""
         self.events.append(event_to_json(event))
+        if isinstance(event, ActorStarted):
+            self.actor(event.path).state = "running"
+        elif isinstance(event, ActorStopped):
+            self.actor(event.path).state = "cancelled" if event.cancelled else "stopped"
+        elif isinstance(event, ActorFailed):
+            found = self.actor(event.path)
+            found.state = "failed"
+            found.failures += 1
+            found.error = event.error
+        elif isinstance(event, Escalated):
+            self.actor(event.path).error = event.error
+        elif isinstance(event, Quarantined):
+            self.actor(event.path).state = "quarantined"
+        elif isinstance(event, ChildRestarted):
+            self.actor(event.path).restarts += 1
         if isinstance(event, ChildRestarted) and self._limits is not None:
             supervisor = event.path.rpartition("/")[0]
             window = self._window(supervisor)
             if window is not None:
                 window.add(event.at.timestamp())
+
+    def actor(self, path: str) -> ActorRecord:
+        """The record of the actor at ``path``, created (and listed under its parent) if new."""
+        found = self.actors.get(path)
+        if found is None:
+            if len(self.actors) >= LOOPS_KEPT:
+                self.forget(next(iter(self.actors)))
+            found = self.actors[path] = ActorRecord()
+            parent, _, _ = path.rpartition("/")
+            if parent:
+                self.children.setdefault(parent, {})[path] = None
+        return found
+
+    def forget(self, path: str) -> None:
+        """Forget the actor at ``path`` (it is gone from the tree)."""
+        self.actors.pop(path, None)
+        self.children.pop(path, None)
+        siblings = self.children.get(path.rpartition("/")[0])
+        if siblings is not None:
+            siblings.pop(path, None)
+
+    def seed(self, status: ActorStatus) -> None:
+        """Learn the tree as it is now (before any event), from one full status."""
+        stack = [status]
+        while stack:
+            current = stack.pop()
+            found = self.actor(current.path)
+            found.state = current.state.value
+            found.restarts = current.restarts
+            found.failures = current.failures
+            found.error = current.last_error
+            stack.extend(reversed(current.children))
 
     def _window(self, supervisor: str) -> RestartWindow | None:
         window = self._windows.get(supervisor)

@@ -39,7 +39,7 @@ from ..control import MAX_REQUEST_BYTES, ControlServer, default_socket_path
 from .access import COOKIE, Access, parse_address
 from .fanout import attach, detach
 from .history import History, event_to_json
-from .snapshot import Sent, Snapshots, rows_of
+from .snapshot import Sent, View, rows_of
 
 __all__ = ["DEFAULT_ADDRESS", "Dashboard"]
 
@@ -102,7 +102,7 @@ class Dashboard:
         self._tree = tree
         self._limits_cache: dict[str, tuple[int, float] | None] = {}
         self.history = History(self._limits)
-        self._snapshots = Snapshots(tree.status, self.history, self._limits, interval=interval)
+        self._interval = interval
         self._runner: web.AppRunner | None = None
         self._collector: asyncio.Task[None] | None = None
         self._streams: set[asyncio.Task[Any]] = set()
@@ -143,6 +143,7 @@ class Dashboard:
         self._runner = runner
         host, port = runner.addresses[0][:2]
         self._url = f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+        self.history.seed(self._tree.status())  # once; events keep it current after
         attach(self.history)
         # Subscribed now, not when the task first runs: nothing published
         # after start() returns is missed.
@@ -237,9 +238,9 @@ class Dashboard:
         return web.Response(body=_asset(name), content_type=_STATIC[name], charset="utf-8")
 
     async def _state(self, request: web.Request) -> web.Response:
-        snapshot = self._snapshots.current(asyncio.get_running_loop().time())
-        changes = Sent(self.history).changes(snapshot.rows, full=True)
-        body = {**self._settings(), "rows": changes["rows"], "events": list(self.history.events)}
+        # The whole tree: a full status, for scripts; the page uses the stream.
+        rows = rows_of(self._tree.status(), self.history, self._limits)
+        body = {**self._settings(), "rows": rows, "events": list(self.history.events)}
         return web.json_response(body)
 
     async def _traceback(self, request: web.Request) -> web.Response:
@@ -270,15 +271,23 @@ class Dashboard:
         )
         try:
             await response.prepare(request)
-            await self._stream(response)
+            await self._stream(request, response)
         except (ConnectionError, asyncio.CancelledError):
             pass  # the browser went away, or the dashboard closes
         finally:
             self._streams.discard(task)
         return response
 
-    async def _stream(self, response: web.StreamResponse) -> None:
+    async def _stream(self, request: web.Request, response: web.StreamResponse) -> None:
         event_loop = asyncio.get_running_loop()
+        view = View(
+            self._tree,
+            self.history,
+            self._limits,
+            opened=_paths(request.query.get("open")),
+            closed=_paths(request.query.get("closed")),
+            interval=self._interval,
+        )
         sent = Sent(self.history)
 
         async def send(kind: str, data: Any) -> None:
@@ -291,11 +300,10 @@ class Dashboard:
             while True:
                 wait = due - event_loop.time()
                 if wait <= 0:
-                    snapshot = self._snapshots.current(event_loop.time())
-                    changes = sent.changes(snapshot.rows, full=True)
+                    changes = sent.changes(view.rows(), full=True)
                     now = get_clock().wall().timestamp()
-                    await send("rows", {**changes, "period": snapshot.period, "now": now})
-                    due = event_loop.time() + snapshot.period
+                    await send("rows", {**changes, "period": view.period, "now": now})
+                    due = event_loop.time() + view.period
                     continue
                 try:
                     event = await asyncio.wait_for(anext(events), wait)
@@ -304,10 +312,20 @@ class Dashboard:
                 except StopAsyncIteration:
                     return
                 if isinstance(event, EventsDropped):
-                    sent.forget()  # the next rows message carries the whole tree
+                    sent.forget()  # the next rows message carries every visible row
                     due = event_loop.time()
                 rows: dict[str, Any] = {}
                 with contextlib.suppress(LookupError):
-                    status = self._actor(event.path).status()
-                    rows = sent.changes(rows_of(status, self.history, self._limits))["rows"]
+                    rows = sent.changes(view.row(self._actor(event.path)))["rows"]
                 await send("event", {"event": event_to_json(event), "rows": rows})
+
+
+#: Most paths a browser may name as opened or closed.
+MAX_VIEW_PATHS = 1000
+
+
+def _paths(text: str | None) -> list[str]:
+    """The comma-separated paths of a query parameter (bounded: it is a request's)."""
+    if not text:
+        return []
+    return text.split(",", MAX_VIEW_PATHS)[:MAX_VIEW_PATHS]

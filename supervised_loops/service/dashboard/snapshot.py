@@ -1,47 +1,70 @@
-"""The tree as rows the page draws, and what changed since a client's last look.
+"""The tree as rows the page draws, and what changed since a browser's last look.
 
-A *row* is one actor: its status fields, for a supervisor its children's
-paths and its restart intensity, for a loop its recent iterations. The
-server computes the rows of the whole tree at most once per period, however
-many browsers are connected (`Snapshots`), and sends each browser only the
-rows that changed since it last heard (`Sent`).
+A *row* is one actor: its status fields, for a supervisor its restart
+intensity and (when unfolded) its children's paths, for a loop its recent
+iterations. What it costs must not grow with the tree, since the dashboard
+shares the event loop with the actors: a `View` builds only the rows a
+browser can see — the root, and the children of each unfolded supervisor —
+so a tree of 10 000 loops in a hundred folded supervisors costs a hundred
+rows per update, not ten thousand statuses.
 
-The period adapts so that the dashboard's own work stays a small share of
-the event loop: it is never shorter than the configured interval, and never
-shorter than `BUDGET_FACTOR` times what the last snapshot cost to build.
-A tree of a hundred loops is redrawn every second; a tree so large that a
-snapshot costs 100 ms is redrawn every 2 s, keeping the dashboard under 5 %
-of the loop's time.
+Supervisors are unfolded by default when they have at most `FOLD_ABOVE`
+children (the root always); the browser sends the ones the person opened or
+closed. A supervisor's row comes from what its lifecycle events said (state,
+restarts, failures, last error: `History.actors`), never from its status,
+which would walk its whole subtree.
+
+The period of a view adapts so that the dashboard's own work stays a small
+share of the event loop: never shorter than the configured interval, never
+shorter than `BUDGET_FACTOR` times what the last update cost to build.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
+from ...actor import Actor
 from ...clock import get_clock
 from ...messages import ActorStatus
+from ...supervisor import Supervisor
 from .history import History
 
-__all__ = ["BUDGET_FACTOR", "Sent", "Snapshot", "Snapshots", "rows_of"]
+__all__ = ["BUDGET_FACTOR", "FOLD_ABOVE", "Sent", "View", "row_of_status", "rows_of"]
 
-#: The period is at least this many times a snapshot's cost (1/20: 5 %).
+#: The period is at least this many times an update's cost (1/20: 5 %).
 BUDGET_FACTOR = 20.0
 
+#: Supervisors with more children than this start folded (the root never).
+FOLD_ABOVE = 20
+
 Row = dict[str, Any]
+Limits = Callable[[str], "tuple[int, float] | None"]
 
 
-def _row(status: ActorStatus, history: History, limits: Callable[[str], Any]) -> Row:
+def _next(status: ActorStatus) -> float | None:
+    # To 10 ms: the status derives it from the monotonic clock anew each
+    # time, and a microsecond of jitter must not count as a change.
     upcoming = status.next_iteration
+    return None if upcoming is None else round(upcoming.timestamp(), 2)
+
+
+def _intensity(path: str, history: History, limits: Limits) -> list[Any] | None:
+    found = limits(path)
+    if found is None:
+        return None
+    return [history.intensity(path, get_clock().wall()), found[0], found[1]]
+
+
+def row_of_status(status: ActorStatus, history: History, limits: Limits) -> Row:
+    """The row of one actor from its full status."""
     row: Row = {
         "name": status.name,
         "kind": status.kind,
         "state": status.state.value,
         "iteration": status.current_loop,
-        # To 10 ms: the status derives it from the monotonic clock anew each
-        # time, and a microsecond of jitter must not count as a change.
-        "next": None if upcoming is None else round(upcoming.timestamp(), 2),
+        "next": _next(status),
         "failures": status.failures,
         "restarts": status.restarts,
         "error": status.last_error,
@@ -49,72 +72,115 @@ def _row(status: ActorStatus, history: History, limits: Callable[[str], Any]) ->
     }
     if status.kind == "supervisor":
         row["children"] = [child.path for child in status.children]
-        found = limits(status.path)
-        if found is not None:
-            now = get_clock().wall()
-            row["intensity"] = [history.intensity(status.path, now), found[0], found[1]]
+        row["intensity"] = _intensity(status.path, history, limits)
     loop = history.loops.get(status.path)
     if loop is not None:
         row["hv"] = loop.version
     return row
 
 
-def rows_of(status: ActorStatus, history: History, limits: Callable[[str], Any]) -> dict[str, Row]:
-    """Every actor of ``status`` (the actor and its subtree) as rows by path."""
+def rows_of(status: ActorStatus, history: History, limits: Limits) -> dict[str, Row]:
+    """Every actor of ``status`` (the actor and its whole subtree) as rows by path.
+
+    For ``GET /api/state``: it costs a full status of the subtree.
+    """
     rows: dict[str, Row] = {}
     stack = [status]
     while stack:
         current = stack.pop()
-        rows[current.path] = _row(current, history, limits)
+        rows[current.path] = row_of_status(current, history, limits)
         stack.extend(reversed(current.children))
     return rows
 
 
-class Snapshot:
-    """The rows of the whole tree at one moment, and how long to keep them."""
+class View:
+    """The rows one browser can see, rebuilt at most once per period.
 
-    __slots__ = ("period", "root", "rows", "taken")
-
-    def __init__(self, root: str, rows: dict[str, Row], taken: float, period: float) -> None:
-        self.root = root
-        self.rows = rows
-        self.taken = taken
-        self.period = period
-
-
-class Snapshots:
-    """The current `Snapshot`, rebuilt when a client asks after it has aged one period."""
+    Args:
+        tree: the root.
+        history: the loops' recent iterations and every actor's lifecycle record.
+        limits: a supervisor's ``(max_restarts, max_seconds)`` by path.
+        opened, closed: supervisors the browser unfolded or folded, by path
+            (the others follow `FOLD_ABOVE`).
+        interval: the shortest period, in seconds.
+    """
 
     def __init__(
         self,
-        status: Callable[[], ActorStatus],
+        tree: Supervisor,
         history: History,
-        limits: Callable[[str], Any],
+        limits: Limits,
         *,
-        interval: float,
+        opened: Collection[str] = (),
+        closed: Collection[str] = (),
+        interval: float = 1.0,
     ) -> None:
-        self._status = status
+        self._tree = tree
         self._history = history
         self._limits = limits
+        self._opened = frozenset(opened)
+        self._closed = frozenset(closed)
         self._interval = interval
-        self._current: Snapshot | None = None
+        #: Seconds until the next update (grows with the cost of the last).
+        self.period = interval
+        self._visible: set[str] = set()
 
-    def current(self, now: float) -> Snapshot:
-        """The snapshot in force at ``now`` (event-loop clock), built if stale."""
-        found = self._current
-        if found is not None and now < found.taken + found.period:
-            return found
+    def rows(self) -> dict[str, Row]:
+        """The visible rows, by path; adjusts `period` to their cost."""
         began = time.perf_counter()
-        status = self._status()
-        rows = rows_of(status, self._history, self._limits)
-        cost = time.perf_counter() - began
-        period = max(self._interval, cost * BUDGET_FACTOR)
-        self._current = Snapshot(status.path, rows, now, period)
-        return self._current
+        rows: dict[str, Row] = {}
+        self._add(self._tree, rows)
+        self._visible = set(rows)
+        self.period = max(self._interval, (time.perf_counter() - began) * BUDGET_FACTOR)
+        return rows
+
+    def row(self, actor: Actor) -> dict[str, Row]:
+        """The row of one actor, if the browser saw it at the last update (else none)."""
+        if actor.path not in self._visible:
+            return {}
+        rows: dict[str, Row] = {}
+        self._add(actor, rows, deep=False)
+        return rows
+
+    def _add(self, actor: Actor, rows: dict[str, Row], *, deep: bool = True) -> None:
+        path = actor.path
+        if not isinstance(actor, Supervisor):
+            rows[path] = row_of_status(actor.status(), self._history, self._limits)
+            return
+        children = list(self._history.children.get(path, ()))
+        is_open = (
+            path == self._tree.path
+            or path in self._opened
+            or (path not in self._closed and len(children) <= FOLD_ABOVE)
+        )
+        record = self._history.actor(path)
+        rows[path] = {
+            "name": actor.name,
+            "kind": "supervisor",
+            "state": record.state,
+            "iteration": 0,
+            "next": None,
+            "failures": record.failures,
+            "restarts": record.restarts,
+            "error": record.error,
+            "schedule": None,
+            "intensity": _intensity(path, self._history, self._limits),
+            "count": len(children),
+            "children": children if is_open else None,
+        }
+        if not (is_open and deep):
+            return
+        for child_path in children:
+            try:
+                child = actor.lookup(child_path.rpartition("/")[2])
+            except LookupError:  # deleted from the tree: forget it
+                self._history.forget(child_path)
+                continue
+            self._add(child, rows)
 
 
 class Sent:
-    """What one browser has been sent: the rows it holds and the history versions."""
+    """What one browser has been sent: the rows it holds."""
 
     def __init__(self, history: History) -> None:
         self._history = history
@@ -127,8 +193,8 @@ class Sent:
     def changes(self, rows: dict[str, Row], *, full: bool = False) -> dict[str, Any]:
         """The rows changed since the last call, and the paths gone.
 
-        With ``full``, ``rows`` is the whole tree (so rows not in it are
-        gone); otherwise a subtree, and nothing is reported gone. A changed
+        With ``full``, ``rows`` is all the browser sees (so rows not in it
+        are gone); otherwise a part, and nothing is reported gone. A changed
         loop row carries its recent iterations under ``"history"``.
         """
         sent = self._rows

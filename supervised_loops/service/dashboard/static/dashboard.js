@@ -2,7 +2,6 @@
 // No framework, no CDN: the server ships this file with the package.
 "use strict";
 
-const FOLD_ABOVE = 20;            // supervisors with more children start folded
 const EVENTS_SHOWN = 500;         // the timeline keeps as many as the server
 const LOOP_COMMANDS = ["run-now", "pause", "resume", "restart", "stop", "cancel"];
 const SUPERVISOR_COMMANDS = ["restart", "stop", "cancel"];
@@ -10,8 +9,8 @@ const ICONS = { "run-now": "▶", pause: "⏸", resume: "⏵", restart: "↻", s
 
 const state = {
   root: null, control: false, rows: new Map(), elements: new Map(),
-  folded: new Set(), unfolded: new Set(), events: [], types: new Set(),
-  offset: 0, token: null, structure: "",
+  opened: new Set(), closed: new Set(), events: [], types: new Set(),
+  offset: 0, token: null, structure: "", source: null, fresh: false,
 };
 
 function token() {
@@ -35,11 +34,9 @@ function el(tag, cls, text) {
 
 function depth(path) { return path.split("/").length - (state.root ? state.root.split("/").length : 1); }
 
-function isFolded(path, row) {
-  if (state.folded.has(path)) return true;
-  if (state.unfolded.has(path)) return false;
-  return path !== state.root && (row.children || []).length > FOLD_ABOVE;
-}
+// The server decides what is unfolded (big supervisors start folded) and
+// sends a folded supervisor without its children.
+function isFolded(path, row) { return row.kind === "supervisor" && !row.children; }
 
 function countdown(next) {
   if (next === null || next === undefined) return "—";
@@ -136,9 +133,13 @@ function update(path) {
   const cells = node.children;
   node.style.setProperty("--depth", depth(path));
   cells[0].style.paddingLeft = (depth(path) * 1.1) + "rem";
-  cells[0].querySelector(".fold").textContent = row.kind === "supervisor" ? (isFolded(path, row) ? "▸" : "▾") : "";
+  const fold = cells[0].querySelector(".fold");
+  fold.textContent = row.kind === "supervisor" && row.count ? (isFolded(path, row) ? "▸" : "▾") : "";
+  fold.setAttribute("aria-label", (isFolded(path, row) ? "unfold " : "fold ") + path);
   cells[0].querySelector(".label").textContent = row.name;
-  cells[0].querySelector(".kind").textContent = row.kind === "loop" ? (row.schedule || "") : row.kind;
+  cells[0].querySelector(".kind").textContent = row.kind === "loop" ? (row.schedule || "")
+    : row.kind === "supervisor" ? "supervisor · " + row.count + (row.count === 1 ? " child" : " children")
+    : row.kind;
   const badge = cells[1].firstChild;
   badge.textContent = row.state; badge.className = "state " + row.state;
   cells[2].textContent = row.kind === "loop" ? row.iteration : "";
@@ -180,25 +181,28 @@ function render(changed) {
 }
 
 function summary() {
-  let loops = 0, failed = 0, running = 0;
+  let shown = 0, failed = 0, active = 0;
   for (const row of state.rows.values()) {
-    if (row.kind !== "supervisor") loops++;
+    shown++;
     if (row.state === "failed" || row.state === "quarantined") failed++;
-    if (["running", "sleeping", "retrying"].includes(row.state) && row.kind !== "supervisor") running++;
+    if (["running", "sleeping", "retrying"].includes(row.state) && row.kind !== "supervisor") active++;
   }
   document.getElementById("summary").textContent =
-    loops + " actors · " + running + " active · " + failed + " failed";
+    shown + " shown · " + active + " active · " + failed + " failed or quarantined";
 }
 
 function toggle(path) {
   const row = state.rows.get(path);
-  if (isFolded(path, row)) { state.folded.delete(path); state.unfolded.add(path); }
-  else { state.unfolded.delete(path); state.folded.add(path); }
-  update(path);
-  render([]);
+  if (isFolded(path, row)) { state.closed.delete(path); state.opened.add(path); }
+  else { state.opened.delete(path); state.closed.add(path); }
+  connect();  // the server sends what the new view shows
 }
 
 function merge(rows, removed) {
+  if (state.fresh) {  // the first rows of a connection: all there is to see
+    state.fresh = false;
+    for (const path of [...state.rows.keys()]) if (!(path in rows)) state.rows.delete(path);
+  }
   for (const path of removed || []) {
     state.rows.delete(path);
     state.elements.delete(path);
@@ -292,15 +296,21 @@ async function control(command, path) {
 
 function connect() {
   const link = document.getElementById("link");
-  const query = state.token ? "?token=" + encodeURIComponent(state.token) : "";
-  const source = new EventSource("/api/events" + query);
+  const params = new URLSearchParams();
+  if (state.token) params.set("token", state.token);
+  if (state.opened.size) params.set("open", [...state.opened].join(","));
+  if (state.closed.size) params.set("closed", [...state.closed].join(","));
+  if (state.source) state.source.close();
+  const query = params.toString();
+  const source = new EventSource("/api/events" + (query ? "?" + query : ""));
+  state.source = source;
   source.addEventListener("hello", (e) => {
     const data = JSON.parse(e.data);
     state.root = data.root;
     state.control = data.control && Boolean(state.token);  // control needs the token
     document.getElementById("title").textContent = data.root;
     document.title = data.root + " · supervised_loops";
-    state.rows.clear(); state.elements.clear(); state.structure = "";
+    state.fresh = true;
     state.events = []; addEvents(data.events);
     link.textContent = "live"; link.className = "link";
   });
