@@ -32,6 +32,8 @@ from typing import Final
 
 import attrs
 
+from . import _validate
+
 #: The ``@`` shortcuts and the five fields each one stands for.
 MACROS: Final[Mapping[str, str]] = {
     "@yearly": "0 0 1 1 *",
@@ -175,7 +177,7 @@ def parse(expression: str) -> CronFields:
             day in any year (``0 0 31 2 *``).
     """
     if not isinstance(expression, str):
-        raise TypeError(f"'expression' must be a str (got {expression!r})")
+        _validate.type_error("expression", "a str", expression)
     text = expression.strip()
     if text.startswith("@"):
         if text.lower() not in MACROS:

@@ -11,14 +11,15 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+from . import _validate
 from .schedule import DailyAt, Every, Schedule
 
 
 def schedule_from(
     *,
-    seconds: float = 0,
-    minutes: float = 0,
-    hours: float = 0,
+    seconds: float | None = 0,
+    minutes: float | None = 0,
+    hours: float | None = 0,
     time: dt.time | Sequence[dt.time] | None = None,
     schedule: Schedule | None = None,
 ) -> Schedule:
@@ -32,8 +33,7 @@ def schedule_from(
         TypeError: ``time`` or ``schedule`` mixed with relative parts or with
             each other; ``time`` of the wrong type (see `DailyAt`);
             ``schedule`` without a ``next_after`` method.
-        ValueError: a negative total interval, a non-finite part, an empty
-            ``time`` sequence.
+        ValueError: a negative or non-finite part, an empty ``time`` sequence.
     """
     # discord.ext.tasks reads a relative part of None as 0 (``seconds or 0``),
     # and its ports document None as the default: accept it the same way.
@@ -47,7 +47,7 @@ def schedule_from(
                 "'schedule' cannot be mixed with seconds/minutes/hours or time; pass one of them"
             )
         if not callable(getattr(schedule, "next_after", None)):
-            raise TypeError(f"'schedule' must have a next_after(moment) method (got {schedule!r})")
+            _validate.type_error("schedule", "an object with a next_after(moment) method", schedule)
         return schedule
     if time is not None:
         if relative:

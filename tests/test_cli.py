@@ -34,7 +34,7 @@ from typing import Any
 import pytest
 
 from supervised_loops import Loop, Supervisor, child, loop
-from supervised_loops.events import ActorStopped, RetryScheduled
+from supervised_loops.events import ActorEnded, RetryScheduled
 from supervised_loops.service.cli import _LiveView, describe_event, load_target, main
 from supervised_loops.service.control import COMMANDS, ControlServer, default_socket_path
 
@@ -291,8 +291,8 @@ def test_run_runs_the_target_to_its_end_and_logs_its_events(
         )
     events = [r.message for r in caplog.records if r.name == "supervised_loops.events"]
     assert events[-2:] == [
-        "job/job: ActorStopped cancelled=False",
-        "job: ActorStopped cancelled=False",
+        "job/job: ActorEnded cancelled=False",
+        "job: ActorEnded cancelled=False",
     ]
     assert f"control socket: {sock}" in [r.message for r in caplog.records]
     assert not sock.exists()
@@ -542,8 +542,8 @@ def test_the_live_view_leaves_log_handlers_that_do_not_write_to_a_terminal_alone
 
 def test_an_event_is_described_on_one_line() -> None:
     at = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    assert describe_event(ActorStopped(path="app/poller", at=at)) == (
-        "app/poller: ActorStopped cancelled=False"
+    assert describe_event(ActorEnded(path="app/poller", at=at)) == (
+        "app/poller: ActorEnded cancelled=False"
     )
     retry = RetryScheduled(path="app/poller", at=at, iteration=7, attempt=2, delay=0.5)
     assert describe_event(retry) == "app/poller: RetryScheduled iteration=7, attempt=2, delay=0.5"

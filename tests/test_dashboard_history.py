@@ -13,8 +13,9 @@ import pytest
 from supervised_loops import instrument
 from supervised_loops.events import ActorStarted, ChildRestarted, IterationFailed
 from supervised_loops.instrument import IterationStart
-from supervised_loops.service.dashboard import Fanout, History, attach, detach, history
+from supervised_loops.service.dashboard import History, history
 from supervised_loops.service.dashboard.history import ITERATIONS_KEPT
+from supervised_loops.telemetry.fanout import Fanout, attach, detach
 
 AT = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 
@@ -215,23 +216,3 @@ def test_beside_another_instrumentation_both_see_every_iteration_with_their_own_
         assert instrument.current() is exporter  # the other one is left as it was
     finally:
         instrument.install(previous)
-
-
-def test_a_member_that_raises_is_dropped_and_logged_the_others_go_on(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    broken, healthy = Recorder(broken=True), Recorder()
-    fan = Fanout(broken, healthy)  # type: ignore[arg-type]
-    begun = start(iteration=2)
-    token = fan.iteration_started(begun)
-    fan.iteration_ended(begun, token, "ok", None, 11.0)
-    assert fan.members == (healthy,)
-    assert healthy.seen == [("started", 2), ("ended", "token-2")]
-    assert "exporter down" in caplog.text
-
-
-def test_an_iteration_begun_before_the_fan_out_ends_without_error() -> None:
-    healthy = Recorder()
-    fan = Fanout(healthy)  # type: ignore[arg-type]
-    fan.iteration_ended(start(), "a token from the hook installed before", "ok", None, 11.0)
-    assert healthy.seen == []

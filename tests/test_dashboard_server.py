@@ -118,7 +118,7 @@ async def test_a_stop_reaches_the_stream_at_once_with_the_actors_new_row(
     asked = time.monotonic()
     await tree.lookup("inner/slow").ask(Stop())
     _kind, data = await events.until(
-        lambda kind, data: kind == "event" and data["event"]["type"] == "ActorStopped"
+        lambda kind, data: kind == "event" and data["event"]["type"] == "ActorEnded"
     )
     assert time.monotonic() - asked < 0.5
     assert data["event"]["path"] == "app/inner/slow"

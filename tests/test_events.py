@@ -12,11 +12,11 @@ import time
 
 import pytest
 
-from supervised_loops import ExponentialBackoff, Pause, Stop, _loop_iteration, loop
+from supervised_loops import ExponentialBackoff, Pause, Stop, loop
 from supervised_loops.events import (
+    ActorEnded,
     ActorFailed,
     ActorStarted,
-    ActorStopped,
     DeadLetter,
     Event,
     EventHub,
@@ -25,6 +25,7 @@ from supervised_loops.events import (
     RetryScheduled,
     Subscription,
 )
+from supervised_loops.loops import iteration as _loop_iteration
 from supervised_loops.testing import virtual_time
 
 START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -92,7 +93,7 @@ async def test_successful_iterations_publish_no_event() -> None:
     assert tick.current_loop == 5
     assert await pending(subscription) == [
         ActorStarted(path="tick", at=at(0)),
-        ActorStopped(path="tick", at=at(4.5), cancelled=False),
+        ActorEnded(path="tick", at=at(4.5), cancelled=False),
     ]
 
 
@@ -113,7 +114,7 @@ async def test_stop_while_waiting_to_retry_publishes_stopped_after_the_retry_sch
             path="flaky", at=at(0), iteration=0, error="ConnectionError: refused", retried=True
         ),
         RetryScheduled(path="flaky", at=at(0), iteration=0, attempt=1, delay=2.0),
-        ActorStopped(path="flaky", at=at(1), cancelled=False),
+        ActorEnded(path="flaky", at=at(1), cancelled=False),
     ]
 
 
@@ -164,7 +165,7 @@ async def test_cancel_publishes_stopped_with_cancelled_true() -> None:
 
     assert await pending(subscription) == [
         ActorStarted(path="hourly", at=at(0)),
-        ActorStopped(path="hourly", at=at(30), cancelled=True),
+        ActorEnded(path="hourly", at=at(30), cancelled=True),
     ]
 
 
@@ -182,7 +183,7 @@ async def test_restart_publishes_the_cancelled_stop_of_the_old_run_then_a_new_st
 
     assert await pending(subscription) == [
         ActorStarted(path="work", at=at(0)),
-        ActorStopped(path="work", at=at(7), cancelled=True),
+        ActorEnded(path="work", at=at(7), cancelled=True),
         ActorStarted(path="work", at=at(7)),
     ]
 
@@ -247,9 +248,9 @@ async def test_subscription_outlives_a_run_and_sees_the_next_start() -> None:
 
     assert await pending(subscription) == [
         ActorStarted(path="once", at=at(0)),
-        ActorStopped(path="once", at=at(0), cancelled=False),
+        ActorEnded(path="once", at=at(0), cancelled=False),
         ActorStarted(path="once", at=at(2)),
-        ActorStopped(path="once", at=at(2), cancelled=False),
+        ActorEnded(path="once", at=at(2), cancelled=False),
     ]
 
 
@@ -309,7 +310,7 @@ async def test_each_instance_loop_has_its_own_event_subscribers() -> None:
     assert (first.runs, second.runs) == (1, 1)
     assert await pending(subscription) == [
         ActorStarted(path="printer", at=at(1)),
-        ActorStopped(path="printer", at=at(1), cancelled=False),
+        ActorEnded(path="printer", at=at(1), cancelled=False),
     ]
 
 
@@ -363,7 +364,7 @@ async def test_a_subscriber_that_never_reads_does_not_slow_the_loop() -> None:
     assert stuck.dropped == 11
     assert await pending(stuck) == [
         EventsDropped(path="flaky", at=at(9), count=11),
-        ActorStopped(path="flaky", at=at(9), cancelled=False),
+        ActorEnded(path="flaky", at=at(9), cancelled=False),
     ]
 
 

@@ -19,9 +19,9 @@ from aiostream import pipe, stream
 
 from supervised_loops import loop, streams
 from supervised_loops.events import (
+    ActorEnded,
     ActorFailed,
     ActorStarted,
-    ActorStopped,
     DeadLetter,
     Event,
     EventHub,
@@ -107,7 +107,7 @@ async def test_events_of_an_actor_subscribes_per_iteration_and_closes_at_the_end
     twice.start()
     assert await first == [
         ActorStarted(path="twice", at=START + dt.timedelta(seconds=0.25)),
-        ActorStopped(path="twice", at=START + dt.timedelta(seconds=1.25), cancelled=False),
+        ActorEnded(path="twice", at=START + dt.timedelta(seconds=1.25), cancelled=False),
     ]
 
     # The same stream iterated again opens a new subscription: it sees the next run only.
@@ -116,7 +116,7 @@ async def test_events_of_an_actor_subscribes_per_iteration_and_closes_at_the_end
     twice.start()
     assert await second == [
         ActorStarted(path="twice", at=START + dt.timedelta(seconds=1.5)),
-        ActorStopped(path="twice", at=START + dt.timedelta(seconds=2.5), cancelled=False),
+        ActorEnded(path="twice", at=START + dt.timedelta(seconds=2.5), cancelled=False),
     ]
     # Both subscriptions were closed when their iteration ended: nobody listens.
     assert not twice._hub
@@ -142,6 +142,24 @@ async def test_leaving_a_stream_early_closes_its_subscription() -> None:
     assert not hub
 
 
+@virtual_time(start=START)
+async def test_cancelling_the_consumer_closes_the_subscription_under_the_operators() -> None:
+    @loop(seconds=1)
+    async def tick() -> None:
+        pass
+
+    failures = (
+        streams.events(tick) | streams.by_type.pipe(IterationFailed) | streams.windows.pipe(5)
+    )
+    consumer = asyncio.ensure_future(items(failures))
+    await asyncio.sleep(0.25)
+    assert tick._hub  # subscribed, waiting inside the window
+    consumer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await consumer
+    assert not tick._hub  # nothing keeps receiving events
+
+
 def test_events_refuses_what_is_not_an_actor_or_a_subscription_when_built() -> None:
     with pytest.raises(
         TypeError, match=r"^'source' must be an Actor or a Subscription \(got 42\)$"
@@ -164,13 +182,13 @@ TYPED: list[Event] = [
     IterationFailed(path="app/a", at=START, iteration=3, error="OSError: x", retried=True),
     RetryScheduled(path="app/a", at=START, iteration=3, attempt=1, delay=2.0),
     EventsDropped(path="app/a", at=START, count=7),
-    ActorStopped(path="app/a", at=START),
+    ActorEnded(path="app/a", at=START),
 ]
 
 
 @virtual_time(start=START)
 async def test_by_type_keeps_the_listed_types_and_lets_loss_markers_through() -> None:
-    kept = streams.by_type(stream.iterate(TYPED), IterationFailed, ActorStopped)
+    kept = streams.by_type(stream.iterate(TYPED), IterationFailed, ActorEnded)
 
     assert await items(kept) == [TYPED[1], TYPED[3], TYPED[4]]
 
@@ -272,7 +290,9 @@ def test_path_filters_refuse_malformed_paths_when_built(bad: str) -> None:
         lambda: streams.by_subtree(source, bad),
         lambda: streams.by_glob(source, bad),
     ):
-        with pytest.raises(ValueError, match=r"must (be a non-empty|not contain an empty segment)"):
+        with pytest.raises(
+            ValueError, match=r"must be an actor path of non-empty names joined by '/'"
+        ):
             build()
 
 
@@ -381,7 +401,7 @@ async def test_an_error_in_the_source_propagates_through_windows() -> None:
         (0, ValueError, r"^'seconds' must be > 0 \(got 0\)$"),
         (-1.0, ValueError, r"^'seconds' must be > 0 \(got -1.0\)$"),
         (float("nan"), ValueError, r"^'seconds' must be finite \(got nan\)$"),
-        ("1", TypeError, r"^'seconds' must be a number of seconds \(got '1'\)$"),
+        ("1", TypeError, r"^'seconds' must be a number \(got '1'\)$"),
     ],
 )
 def test_windows_and_rate_validate_seconds_when_built(
@@ -457,13 +477,13 @@ async def test_streams_of_several_loops_merge_and_filter_with_aiostream() -> Non
     # Subscribe before starting, so no event can slip past the merge's start-up.
     ended = (
         stream.merge(streams.events(alpha.events()), streams.events(beta.events()))
-        | streams.by_type.pipe(ActorStopped, ActorFailed)
+        | streams.by_type.pipe(ActorEnded, ActorFailed)
         | pipe.take(2)
     )
     alpha.start()
     beta.start()
 
     assert sorted(await items(ended), key=lambda event: event.path) == [
-        ActorStopped(path="alpha", at=START, cancelled=False),
+        ActorEnded(path="alpha", at=START, cancelled=False),
         ActorFailed(path="beta", at=START, error="ValueError: no"),
     ]

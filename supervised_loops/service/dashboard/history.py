@@ -34,11 +34,10 @@ from typing import Any
 
 import attrs
 
-from ..._intensity import RestartWindow
 from ...events import (
+    ActorEnded,
     ActorFailed,
     ActorStarted,
-    ActorStopped,
     ChildRestarted,
     Escalated,
     Event,
@@ -46,6 +45,7 @@ from ...events import (
 )
 from ...instrument import IterationStart, Outcome, SkipReason
 from ...messages import ActorStatus
+from ...supervision.intensity import RestartWindow
 
 __all__ = [
     "EVENTS_KEPT",
@@ -170,7 +170,7 @@ class ActorRecord:
 class History:
     """Per-loop iteration history and the tree's recent events.
 
-    An `Instrumentation` (install it with `fanout.attach`); feed it
+    An `Instrumentation` (attach it with `supervised_loops.telemetry.fanout.attach`); feed it
     lifecycle events with `record`.
 
     Args:
@@ -231,7 +231,7 @@ class History:
         self.events.append(event_to_json(event))
         if isinstance(event, ActorStarted):
             self.actor(event.path).state = "running"
-        elif isinstance(event, ActorStopped):
+        elif isinstance(event, ActorEnded):
             self.actor(event.path).state = "cancelled" if event.cancelled else "stopped"
         elif isinstance(event, ActorFailed):
             found = self.actor(event.path)

@@ -31,13 +31,13 @@ from typing import Any
 
 from aiohttp import web
 
-from ...actor import Actor
 from ...clock import get_clock
+from ...core.actor import Actor
 from ...events import EventsDropped, Subscription
-from ...supervisor import Supervisor
+from ...supervision.face import Supervisor
+from ...telemetry.fanout import attach, detach
 from ..control import MAX_REQUEST_BYTES, ControlServer, default_socket_path
 from .access import COOKIE, Access, parse_address
-from .fanout import attach, detach
 from .history import History, event_to_json
 from .snapshot import Sent, View, rows_of
 

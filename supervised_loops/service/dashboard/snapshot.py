@@ -25,10 +25,10 @@ import time
 from collections.abc import Callable, Collection
 from typing import Any
 
-from ...actor import Actor
 from ...clock import get_clock
+from ...core.actor import Actor
 from ...messages import ActorStatus
-from ...supervisor import Supervisor
+from ...supervision.face import Supervisor
 from .history import History
 
 __all__ = ["BUDGET_FACTOR", "FOLD_ABOVE", "Sent", "View", "row_of_status", "rows_of"]

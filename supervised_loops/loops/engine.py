@@ -8,7 +8,7 @@ ended to the parent. The iterations themselves are
 (construction, discord.ext.tasks methods, control handlers) is
 `supervised_loops.loop.Loop`, its only subclass.
 
-Failure rules (SPEC 1.4):
+Failure rules (docs/loops.md, "Failure rules"):
 
 * An error whose class matches a retry rule is retried with backoff while
   ``reconnect`` is on and no stop was asked: the same iteration runs again,
@@ -28,7 +28,9 @@ import asyncio
 import logging
 from typing import Any
 
-from ._loop_iteration import (
+from ..events import ActorStarted
+from ..messages import Exit, ExitKind
+from .iteration import (
     _CANCELLED,
     _FAILED,
     _STOPPED,
@@ -38,9 +40,7 @@ from ._loop_iteration import (
     _abandon,
     _acknowledge,
 )
-from ._run import Run
-from .events import ActorStarted
-from .messages import Exit, ExitKind
+from .plan import Run
 
 logger = logging.getLogger("supervised_loops")
 

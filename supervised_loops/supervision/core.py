@@ -38,13 +38,14 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, ClassVar
 
-from ._child import Child
-from ._intensity import RestartWindow
-from .actor import Actor
-from .backoff import ExponentialBackoff
-from .child_spec import AutoShutdown, ChildSpec, Directive, Quarantine, Strategy
-from .events import Escalated, describe
-from .messages import Exit, ExitKind, State
+from .. import _validate
+from ..backoff import ExponentialBackoff
+from ..core.actor import Actor
+from ..events import Escalated, describe
+from ..messages import Exit, ExitKind, State
+from .child import Child
+from .intensity import RestartWindow
+from .specs import AutoShutdown, ChildSpec, Directive, Quarantine, Strategy
 
 logger = logging.getLogger("supervised_loops")
 
@@ -56,9 +57,9 @@ _Item = tuple[Any, ...]
 def _as_spec(value: ChildSpec | Actor) -> ChildSpec:
     if isinstance(value, ChildSpec):
         return value
-    if isinstance(value, Actor):
-        return ChildSpec(value)
-    raise TypeError(f"a child must be a ChildSpec or an Actor (got {value!r})")
+    if not isinstance(value, Actor):
+        _validate.type_error("child", "a ChildSpec or an Actor", value)
+    return ChildSpec(value)
 
 
 def _exit_reason(exit: Exit) -> str:
