@@ -9,15 +9,16 @@ and each supervisor's restarts within its intensity window.
 
 Memory is bounded whatever runs, for however long:
 
-* per loop: ``ITERATIONS_KEPT`` × 17 bytes of ring buffers, about 1.2 KiB
-  with its bookkeeping, plus at most `TRACEBACK_CHARS` of traceback text;
+* per loop: ``ITERATIONS_KEPT`` × 17 bytes of ring buffers, about 1.7 KiB
+  with its bookkeeping and a short traceback (at most `TRACEBACK_CHARS`);
 * loops remembered: at most `LOOPS_KEPT` (the least recently created
   entries are forgotten first, for trees that keep adding children), and as
   many actors' lifecycle records (state, counts, last error; under 200 bytes);
 * events: ``EVENTS_KEPT`` small dictionaries;
 * restart windows: ``max_restarts + 1`` times per supervisor.
 
-A tree of 10 000 loops therefore holds about 12 MiB of history.
+A tree of 10 000 loops therefore holds about 17 MiB of history
+(``bench/bench_dashboard.py`` measures it).
 
 Recording an iteration does no allocation beyond the hook's own and no I/O:
 it writes three array slots. Everything here runs on the event loop's thread.

@@ -5,7 +5,7 @@
 const EVENTS_SHOWN = 500;         // the timeline keeps as many as the server
 const LOOP_COMMANDS = ["run-now", "pause", "resume", "restart", "stop", "cancel"];
 const SUPERVISOR_COMMANDS = ["restart", "stop", "cancel"];
-const ICONS = { "run-now": "▶", pause: "⏸", resume: "⏵", restart: "↻", stop: "■", cancel: "✕" };
+const ICONS = { "run-now": "▶", pause: "‖", resume: "▷", restart: "↻", stop: "■", cancel: "✕" };
 
 const state = {
   root: null, control: false, rows: new Map(), elements: new Map(),
