@@ -272,7 +272,7 @@ def _fail_an_iteration(demo: Service, path: str) -> None:
             attempt=1,
         )
         try:
-            raise ConnectionError("source unavailable (reported through the hook)")
+            raise ConnectionError('source unavailable <b id="injected">as markup</b>')
         except ConnectionError as error:
             hook.iteration_ended(begun, hook.iteration_started(begun), "retried", error, 0.2)
 
@@ -295,7 +295,9 @@ def test_a_click_on_a_failure_shows_its_traceback(page: WebDriver, demo: Service
     _fail_an_iteration(demo, "demo/ingest/poller")
     text = _open_traceback(page, "demo/ingest/poller")
     assert "Traceback (most recent call last)" in text
-    assert "ConnectionError: source unavailable (reported through the hook)" in text
+    # Shown as text, never as markup: an error message cannot inject into the page.
+    assert 'ConnectionError: source unavailable <b id="injected">as markup</b>' in text
+    assert page.find_elements(By.ID, "injected") == []
     assert "(iteration 99)" in text
 
 
@@ -350,6 +352,31 @@ def test_with_control_a_click_on_restart_restarts_the_loop(page: WebDriver, demo
         "running",
         "sleeping",
     )
+
+
+def test_with_control_change_interval_asks_for_the_interval_and_applies_it(
+    page: WebDriver, demo: Service
+) -> None:
+    writer = row(page, "demo/ingest/writer")
+    assert writer is not None
+    writer.find_element(By.CSS_SELECTOR, '[data-command="change-interval"]').click()
+    prompt = WebDriverWait(page, 5).until(lambda d: d.switch_to.alert)
+    prompt.send_keys("7")
+    prompt.accept()
+    WebDriverWait(page, 5).until(lambda d: "ChangeInterval" in d.find_element(By.ID, "ack").text)
+    assert page.find_element(By.ID, "ack").text.startswith(
+        "demo/ingest/writer: ChangeInterval done at iteration "
+    )
+    WebDriverWait(page, 3).until(lambda _d: "seconds=7.0" in writer.text)
+    schedule = demo.call(lambda: demo.tree.lookup("ingest/writer").status().schedule)
+    assert schedule == "Every(seconds=7.0)"
+    # A bad value comes back as the control protocol's error, shown as such.
+    writer.find_element(By.CSS_SELECTOR, '[data-command="change-interval"]').click()
+    prompt = WebDriverWait(page, 5).until(lambda d: d.switch_to.alert)
+    prompt.send_keys("soon")
+    prompt.accept()
+    WebDriverWait(page, 5).until(lambda d: d.find_element(By.ID, "ack").text.startswith("error:"))
+    assert "'seconds' must be a number" in page.find_element(By.ID, "ack").text
 
 
 def test_supervisors_fold_and_unfold(page: WebDriver) -> None:

@@ -3,9 +3,11 @@
 "use strict";
 
 const EVENTS_SHOWN = 500;         // the timeline keeps as many as the server
-const LOOP_COMMANDS = ["run-now", "pause", "resume", "restart", "stop", "cancel"];
+const LOOP_COMMANDS = ["run-now", "pause", "resume", "change-interval", "restart", "stop", "cancel"];
 const SUPERVISOR_COMMANDS = ["restart", "stop", "cancel"];
-const ICONS = { "run-now": "▶", pause: "‖", resume: "▷", restart: "↻", stop: "■", cancel: "✕" };
+const ICONS = {
+  "run-now": "▶", pause: "‖", resume: "▷", "change-interval": "◷", restart: "↻", stop: "■", cancel: "✕",
+};
 
 const state = {
   root: null, control: false, rows: new Map(), elements: new Map(),
@@ -272,13 +274,28 @@ async function showDetails(path) {
 
 function auth() { return state.token ? { Authorization: "Bearer " + state.token } : {}; }
 
+// change-interval asks for the new interval: seconds ("30", "0.5") or times
+// of day in UTC ("09:30" or "09:30, 18:00"), as ctl's --seconds and --time.
+function interval(path) {
+  const text = window.prompt("New interval for " + path + ": seconds (30) or times of day, UTC (09:30, 18:00)");
+  if (text === null || !text.trim()) return null;
+  const parts = text.split(",").map((part) => part.trim()).filter(Boolean);
+  if (parts.every((part) => part.includes(":"))) return { time: parts };
+  return { seconds: Number(text) };
+}
+
 async function control(command, path) {
+  let extra = {};
+  if (command === "change-interval") {
+    extra = interval(path);
+    if (extra === null) return;
+  }
   const box = document.getElementById("ack");
   box.hidden = false; box.className = ""; box.textContent = path + ": " + command + "…";
   try {
     const reply = await fetch("/api/control", {
       method: "POST", headers: { "Content-Type": "application/json", ...auth() },
-      body: JSON.stringify({ command, path }),
+      body: JSON.stringify({ command, path, ...extra }),
     });
     const data = await reply.json();
     if (data.ok) {
