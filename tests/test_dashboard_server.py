@@ -17,7 +17,7 @@ from supervised_loops import Supervisor, instrument, loop, serve
 from supervised_loops.events import ActorFailed, ActorStarted, ChildRestarted
 from supervised_loops.messages import Stop
 from supervised_loops.service import cli
-from supervised_loops.service.dashboard import Dashboard, History
+from supervised_loops.service.dashboard import Dashboard, History, server
 from supervised_loops.service.dashboard import snapshot as snapshots
 from supervised_loops.service.dashboard.snapshot import Sent, View
 
@@ -123,6 +123,36 @@ async def test_a_stop_reaches_the_stream_at_once_with_the_actors_new_row(
     assert time.monotonic() - asked < 0.5
     assert data["event"]["path"] == "app/inner/slow"
     assert data["rows"]["app/inner/slow"]["state"] == "stopped"
+
+
+async def test_a_browser_that_falls_behind_loses_its_oldest_events_and_gets_every_row_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(server, "MAX_PENDING_EVENTS", 4)
+    tree = make_tree()
+    async with Dashboard(tree, "127.0.0.1:0", interval=30.0) as dashboard:
+        await tree.start()
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(dashboard.url + "api/events") as response,
+        ):
+            events = Stream(response)
+            await events.until(lambda kind, _data: kind == "rows")
+            # Ten events in one go, faster than any browser: published without
+            # waiting, the browser's queue keeps the newest four.
+            for index in range(10):
+                tree.tell_at(f"nobody{index}", "hello")
+            _kind, marker = await events.until(
+                lambda kind, data: kind == "event" and data["event"]["type"] == "EventsDropped"
+            )
+            assert marker["event"]["count"] == 6
+            # At once, not at the next period: every row it shows, as it lost track.
+            kind, rows = await events.next()
+            assert kind == "rows"
+            assert set(rows["rows"]) == {"app", "app/inner", "app/inner/tick", "app/inner/slow"}
+            _kind, first = await events.next()
+            assert first["event"]["path"] == "app/nobody6"  # the oldest kept
+    await tree.stop()
 
 
 async def test_a_browser_that_lost_events_is_sent_the_whole_tree_again() -> None:
