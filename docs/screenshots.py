@@ -12,11 +12,13 @@ views the guide describes. Needs the ``dashboard`` and ``test`` extras and
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 import tempfile
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,15 @@ from supervised_loops.messages import Stop  # noqa: E402
 
 IMAGES = ROOT / "docs" / "images"
 TOKEN = "screenshots-token"
+
+
+def _finalize(target: object) -> None:
+    """Run now the finalizers registered on ``target`` (the demo closes its database so)."""
+    for found in gc.get_objects():
+        if isinstance(found, weakref.finalize):
+            attached = found.peek()
+            if attached is not None and attached[0] is target:
+                found()
 
 
 class DemoService:
@@ -76,6 +87,8 @@ class DemoService:
             )
 
         asyncio.run(main())
+        _finalize(self.tree)  # the demo's SQLite connection closes in the thread that opened it
+        self.tree = None
 
     def __enter__(self) -> DemoService:
         self._thread.start()

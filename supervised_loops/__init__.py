@@ -52,6 +52,7 @@ from .schedule import Cron as Cron
 from .schedule import DailyAt as DailyAt
 from .schedule import Every as Every
 from .schedule import Schedule as Schedule
+from .service.control import ControlLimits as ControlLimits
 from .service.runner import run as run
 from .service.runner import serve as serve
 from .supervision.face import Child as Child
@@ -89,6 +90,7 @@ __all__ = [
     "ChildNotFound",
     "ChildSpec",
     "ChildStartFailed",
+    "ControlLimits",
     "ControlMessage",
     "Cron",
     "DailyAt",

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import datetime as dt
+import sys
 import warnings
 
 import attrs
@@ -183,7 +184,10 @@ class Subscription:
 
     def __init__(self, hub: EventHub, max_pending: int) -> None:
         self._hub = hub
-        self._pending: collections.deque[Event] = collections.deque(maxlen=max_pending)
+        # A deque holds at most sys.maxsize items; a larger bound is never reached.
+        self._pending: collections.deque[Event] = collections.deque(
+            maxlen=min(max_pending, sys.maxsize)
+        )
         self._waiter: asyncio.Future[None] | None = None
         self._unreported = 0
         self._closed = False
@@ -241,7 +245,10 @@ class Subscription:
                 waiter.set_result(None)
 
     async def __aenter__(self) -> Subscription:
-        """Return the subscription itself; it is already receiving (never suspends)."""
+        """Return the subscription itself, already receiving.
+
+        Never suspends, so it cannot be cancelled part-way.
+        """
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

@@ -335,7 +335,7 @@ class Cron:
     Raises:
         TypeError: ``expression`` is not a str; ``tz`` is not a tzinfo.
         ValueError: a malformed expression, naming the field and the value
-            (``cron field 'hour' must be in 0..23 (got 24)``); an expression
+            (``'hour' must be in 0..23 (got 24)``); an expression
             that matches no day in any year (``0 0 31 2 *``); a ``tz`` that
             gives no UTC offset.
     """

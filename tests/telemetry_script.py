@@ -98,3 +98,14 @@ def failing_tree() -> tuple[Supervisor, list[str]]:
         flaky, child(inner, restart="temporary"), max_restarts=5, max_seconds=60, name="app"
     )
     return tree, runs
+
+
+async def run_one(body: object) -> None:
+    """One scheduled iteration of ``app/poll`` whose body is ``body()`` (a coroutine function)."""
+    event_loop = asyncio.get_running_loop()
+    start = IterationStart(PATH, NAME, 0, event_loop.time(), event_loop.time(), "schedule", 1)
+    hooks = instrument.installed
+    assert hooks is not None
+    token = hooks.iteration_started(start)
+    await body()  # type: ignore[operator]
+    hooks.iteration_ended(start, token, "ok", None, event_loop.time())

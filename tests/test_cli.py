@@ -35,8 +35,9 @@ import pytest
 
 from supervised_loops import Loop, Supervisor, child, loop
 from supervised_loops.events import ActorEnded, RetryScheduled
-from supervised_loops.service.cli import _LiveView, describe_event, load_target, main
+from supervised_loops.service.cli import describe_event, load_target, main
 from supervised_loops.service.control import COMMANDS, ControlServer, default_socket_path
+from supervised_loops.service.live_view import LiveView as _LiveView
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "examples" / "demo" / "service.py"
@@ -248,7 +249,7 @@ def test_a_negative_shutdown_timeout_is_refused_by_the_parser(
         main(["run", "x:y", "--shutdown-timeout", "-1"])
     assert caught.value.code == 2
     assert capsys.readouterr().err.endswith(
-        "error: argument --shutdown-timeout: '--shutdown-timeout' must be >= 0 (got -1.0)\n"
+        "error: argument --shutdown-timeout: '--shutdown-timeout' must be >= 0 (got -1)\n"
     )
 
 
@@ -331,12 +332,18 @@ class ThreadService:
         self._event_loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
+        self.server: ControlServer | None = None
+
+    def connections(self) -> int:
+        """How many control connections the service holds open now."""
+        return 0 if self.server is None else self.server.connections
 
     async def _serve(self) -> None:
         self._event_loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         try:
-            async with self.tree, ControlServer(self.tree, self.path):
+            async with self.tree, ControlServer(self.tree, self.path) as server:
+                self.server = server
                 self._ready.set()
                 await self._stop.wait()
         except BaseException as error:

@@ -10,6 +10,7 @@ where a missing browser fails them.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import shutil
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -81,6 +83,15 @@ def _engine_calls_the_hook() -> bool:
     return bool(seen)
 
 
+def _finalize(target: object) -> None:
+    """Run now the finalizers registered on ``target`` (the demo closes its database so)."""
+    for found in gc.get_objects():
+        if isinstance(found, weakref.finalize):
+            attached = found.peek()
+            if attached is not None and attached[0] is target:
+                found()
+
+
 class Service:
     """A tree served with its dashboard in a background thread."""
 
@@ -127,6 +138,10 @@ class Service:
         finally:
             logger.removeHandler(handler)
             logger.setLevel(level)
+            # The demo closes its SQLite connection when its tree is let go
+            # of: do it here, in the thread that opened it, not at exit.
+            _finalize(self.tree)
+            self.tree = None
 
     def start(self) -> None:
         self._thread.start()

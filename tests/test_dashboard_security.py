@@ -215,6 +215,11 @@ async def test_no_endpoint_runs_anything_but_the_documented_commands(tree: Super
             assert status == 200
             assert '"ok": false' in body
             assert '"ValueError"' in body
+        status, body, _ = await fetch(
+            url, method="POST", json={"command": "events", "path": "app"}, headers=bearer(TOKEN)
+        )
+        assert '"ok": false' in body
+        assert "GET /api/events" in body
         status, body, _ = await fetch(url, method="POST", data=b"{not json", headers=bearer(TOKEN))
         assert '"ok": false' in body
         assert "malformed JSON" in body

@@ -40,7 +40,7 @@ def test_the_core_never_imports_aiostream() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_the_spec_entry_points_are_where_the_spec_puts_them() -> None:
+def test_the_documented_entry_points_are_where_the_docs_put_them() -> None:
     from supervised_loops.messages import (  # noqa: F401
         Cancel,
         ChangeInterval,

@@ -714,55 +714,65 @@ def test_cron_in_a_fixed_offset_zone() -> None:
 @pytest.mark.parametrize(
     ("expression", "message"),
     [
-        ("0 24 * * *", "cron field 'hour' must be in 0..23 (got 24)"),
-        ("60 * * * *", "cron field 'minute' must be in 0..59 (got 60)"),
-        ("* * 0 * *", "cron field 'day-of-month' must be in 1..31 (got 0)"),
-        ("* * 32 * *", "cron field 'day-of-month' must be in 1..31 (got 32)"),
-        ("* * * 13 *", "cron field 'month' must be in 1..12 (got 13)"),
-        ("* * * * 8", "cron field 'day-of-week' must be in 0..7 (got 8)"),
-        ("* * * FOO *", "cron field 'month' must be in 1..12 or JAN..DEC (got 'FOO')"),
-        ("* * * * MONDAY", "cron field 'day-of-week' must be in 0..7 or SUN..SAT (got 'MONDAY')"),
-        ("MON * * * *", "cron field 'minute' must be in 0..59 (got 'MON')"),
-        ("x * * * *", "cron field 'minute' must be in 0..59 (got 'x')"),
-        ("1,,2 * * * *", "cron field 'minute' must be in 0..59 (got '')"),
-        ("1- * * * *", "cron field 'minute' must be in 0..59 (got '1-')"),
-        ("-1 * * * *", "cron field 'minute' must be in 0..59 (got '-1')"),
-        ("? * * * *", "cron field 'minute' must be in 0..59 (got '?')"),
-        ("*/0 * * * *", "cron field 'minute' must have a step >= 1 (got '*/0')"),
-        ("*/x * * * *", "cron field 'minute' must have a step >= 1 (got '*/x')"),
-        ("* 1-5/ * * *", "cron field 'hour' must have a step >= 1 (got '1-5/')"),
-        ("* 22-2 * * *", "cron field 'hour' must have a range start <= end (got '22-2')"),
+        ("0 24 * * *", "'hour' must be in 0..23 (got 24)"),
+        ("60 * * * *", "'minute' must be in 0..59 (got 60)"),
+        ("* * 0 * *", "'day-of-month' must be in 1..31 (got 0)"),
+        ("* * 32 * *", "'day-of-month' must be in 1..31 (got 32)"),
+        ("* * * 13 *", "'month' must be in 1..12 (got 13)"),
+        ("* * * * 8", "'day-of-week' must be in 0..7 (got 8)"),
+        ("* * * FOO *", "'month' must be in 1..12 or JAN..DEC (got 'FOO')"),
+        ("* * * * MONDAY", "'day-of-week' must be in 0..7 or SUN..SAT (got 'MONDAY')"),
+        ("MON * * * *", "'minute' must be in 0..59 (got 'MON')"),
+        ("x * * * *", "'minute' must be in 0..59 (got 'x')"),
+        ("1,,2 * * * *", "'minute' must be in 0..59 (got '')"),
+        ("1- * * * *", "'minute' must be in 0..59 (got '1-')"),
+        ("-1 * * * *", "'minute' must be in 0..59 (got '-1')"),
+        ("? * * * *", "'minute' must be in 0..59 (got '?')"),
+        ("*/0 * * * *", "'minute' must be an item whose step is >= 1 (got '*/0')"),
+        ("*/x * * * *", "'minute' must be an item whose step is >= 1 (got '*/x')"),
+        ("* 1-5/ * * *", "'hour' must be an item whose step is >= 1 (got '1-5/')"),
+        ("* 22-2 * * *", "'hour' must be a range whose start is <= its end (got '22-2')"),
         (
             "* * * * SAT-SUN",
-            "cron field 'day-of-week' must have a range start <= end (got 'SAT-SUN')",
+            "'day-of-week' must be a range whose start is <= its end (got 'SAT-SUN')",
         ),
         (
             "* * * *",
-            "cron expression must have 5 fields: minute hour day-of-month month day-of-week,"
-            " or be a macro such as @daily (got '* * * *')",
+            "'expression' must be 5 fields (minute hour day-of-month month day-of-week)"
+            " or a macro such as @daily (got '* * * *')",
         ),
         (
             "0 * * * * *",
-            "cron expression must have 5 fields: minute hour day-of-month month day-of-week,"
-            " or be a macro such as @daily (got '0 * * * * *')",
+            "'expression' must be 5 fields (minute hour day-of-month month day-of-week)"
+            " or a macro such as @daily (got '0 * * * * *')",
         ),
         (
             "",
-            "cron expression must have 5 fields: minute hour day-of-month month day-of-week,"
-            " or be a macro such as @daily (got '')",
+            "'expression' must be 5 fields (minute hour day-of-month month day-of-week)"
+            " or a macro such as @daily (got '')",
         ),
         (
             "@reboot",
-            "cron macro must be one of @yearly, @annually, @monthly, @weekly, @daily,"
+            "'expression' must be one of @yearly, @annually, @monthly, @weekly, @daily,"
             " @midnight, @hourly (got '@reboot')",
         ),
-        ("0 0 31 2 *", "cron expression must match at least one day (got '0 0 31 2 *')"),
-        ("0 0 30 2 *", "cron expression must match at least one day (got '0 0 30 2 *')"),
+        (
+            "0 0 31 2 *",
+            "'expression' must be a schedule that matches at least one day (got '0 0 31 2 *')",
+        ),
+        (
+            "0 0 30 2 *",
+            "'expression' must be a schedule that matches at least one day (got '0 0 30 2 *')",
+        ),
         (
             "0 0 31 4,6,9,11 *",
-            "cron expression must match at least one day (got '0 0 31 4,6,9,11 *')",
+            "'expression' must be a schedule that matches at least one day"
+            " (got '0 0 31 4,6,9,11 *')",
         ),
-        ("0 0 31 2 */2", "cron expression must match at least one day (got '0 0 31 2 */2')"),
+        (
+            "0 0 31 2 */2",
+            "'expression' must be a schedule that matches at least one day (got '0 0 31 2 */2')",
+        ),
     ],
 )
 def test_cron_bad_expressions(expression: str, message: str) -> None:

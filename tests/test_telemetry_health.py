@@ -224,3 +224,22 @@ async def test_stopping_a_significant_child_fails_liveness(virtual_clock: Virtua
         health.Health(True, "app is ready"),
     )
     await tree.stop()
+
+
+async def test_a_failing_collector_is_a_500_and_the_server_keeps_serving(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Broken:
+        def collect(self) -> list[object]:
+            raise RuntimeError("collector broke")
+
+    previous = instrument.install(None)
+    registry = CollectorRegistry()
+    registry.register(Broken())  # type: ignore[arg-type]
+    try:
+        async with serve_metrics(_tree(), 0, host="127.0.0.1", registry=registry) as server:
+            assert (await get(server.port, "/metrics"))[0] == 500
+            assert (await get(server.port, "/healthz"))[0] == 503
+    finally:
+        instrument.install(previous)
+    assert "metrics server: GET /metrics failed" in caplog.messages

@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
-from telemetry_script import PATH, SECRET, drive_iterations, failing_tree
+from telemetry_script import PATH, SECRET, drive_iterations, failing_tree, run_one
 
 from supervised_loops import instrument
 from supervised_loops.telemetry import catalogue
@@ -296,3 +296,42 @@ async def test_without_an_sdk_an_installed_exporter_stays_out_of_the_engines_way
         assert [handle for handle in scheduled if not handle.cancelled()] == []
     finally:
         instrument.install(previous)
+
+
+@pytest.mark.virtual_time
+async def test_the_scope_is_the_library_at_its_installed_version(sdk: Sdk) -> None:
+    import importlib.metadata
+
+    import supervised_loops
+
+    assert supervised_loops.__version__ == importlib.metadata.version("supervised-loops")
+    sdk.telemetry.install()
+    await drive_iterations()
+    span = sdk.finished()[0]
+    assert span.instrumentation_scope is not None
+    assert (span.instrumentation_scope.name, span.instrumentation_scope.version) == (
+        "supervised_loops",
+        supervised_loops.__version__,
+    )
+
+
+@pytest.mark.virtual_time
+async def test_the_iteration_span_is_a_root_and_the_parent_of_the_bodys_spans(sdk: Sdk) -> None:
+    tracer = sdk.tracers.get_tracer("an.http.client")
+
+    async def body() -> None:
+        with tracer.start_as_current_span("GET /items"):
+            await asyncio.sleep(0.1)
+
+    sdk.telemetry.install()
+    with tracer.start_as_current_span("request that started the loop"):
+        await run_one(body)
+    inner, iteration, request = sdk.finished()
+    assert (inner.name, iteration.name, request.name) == (
+        "GET /items",
+        "poll",
+        "request that started the loop",
+    )
+    assert iteration.parent is None
+    assert inner.parent is not None
+    assert inner.parent.span_id == iteration.context.span_id

@@ -29,6 +29,7 @@ from supervised_loops import (
     Every,
     ExponentialBackoff,
     GetStatus,
+    Loop,
     Quarantine,
     Restart,
     RetryRule,
@@ -40,7 +41,8 @@ from supervised_loops import (
     streams,
     worker,
 )
-from supervised_loops.testing import VirtualClock
+from supervised_loops.render import format_relative, render_status
+from supervised_loops.testing import VirtualClock, virtual_time
 
 HUGE = 10**400  # an int no float can hold: float(HUGE) raises OverflowError
 
@@ -347,6 +349,7 @@ def test_the_grid_covers_every_rule_for_every_parameter() -> None:
             lambda: ExponentialBackoff(reset_after_successes=HUGE),
         ),
         ("Every(seconds=1e-6)", lambda: Every(seconds=1e-6)),
+        ("Actor.events(max_pending=10**400)", lambda: a_loop().events(max_pending=HUGE)),
         ("child(shutdown='infinity')", lambda: child(a_loop(), shutdown="infinity")),
     ],
 )
@@ -587,6 +590,91 @@ OTHER_RULES: list[Any] = [
         id="worker(retry=) a single rule",
     ),
     pytest.param(
+        lambda: serve(a_loop(), control=""),
+        TypeError,
+        "'control' must be a bool or a non-empty path (got '')",
+        id="serve(control=) empty",
+    ),
+    pytest.param(
+        lambda: serve(a_loop(), control=5),
+        TypeError,
+        "'control' must be a bool or a non-empty path (got 5)",
+        id="serve(control=) int",
+    ),
+    pytest.param(
+        lambda: serve(a_loop(), handle_signals=None),
+        TypeError,
+        "'handle_signals' must be a bool (got None)",
+        id="serve(handle_signals=)",
+    ),
+    pytest.param(
+        lambda: serve(a_loop(), on_started=1),
+        TypeError,
+        "'on_started' must be callable or None (got 1)",
+        id="serve(on_started=)",
+    ),
+    pytest.param(
+        lambda: render_status(a_loop().status(), now="now"),
+        TypeError,
+        "'now' must be an aware datetime (got 'now')",
+        id="render_status(now=) str",
+    ),
+    pytest.param(
+        lambda: render_status(a_loop().status(), now=dt.datetime(2026, 1, 1)),
+        ValueError,
+        "'now' must be an aware datetime (got datetime.datetime(2026, 1, 1, 0, 0))",
+        id="render_status(now=) naive",
+    ),
+    pytest.param(
+        lambda: render_status("app"),
+        TypeError,
+        "'status' must be an ActorStatus (got 'app')",
+        id="render_status(status)",
+    ),
+    pytest.param(
+        lambda: format_relative(dt.datetime(2026, 1, 1), dt.datetime(2026, 1, 1, tzinfo=dt.UTC)),
+        ValueError,
+        "'moment' must be an aware datetime (got datetime.datetime(2026, 1, 1, 0, 0))",
+        id="format_relative(moment) naive",
+    ),
+    pytest.param(
+        lambda: streams.by_glob(stream.iterate([]), 5),
+        TypeError,
+        "'pattern' must be a str (got 5)",
+        id="streams.by_glob(pattern) int",
+    ),
+    pytest.param(
+        lambda: streams.by_subtree(stream.iterate([]), "a//b"),
+        ValueError,
+        "'root' must be an actor path of non-empty names joined by '/', such as"
+        " 'app/pair/a' (got 'a//b')",
+        id="streams.by_subtree(root)",
+    ),
+    pytest.param(
+        lambda: streams.windows(stream.iterate([]), 1, emit_empty=1),
+        TypeError,
+        "'emit_empty' must be a bool (got 1)",
+        id="streams.windows(emit_empty=)",
+    ),
+    pytest.param(
+        lambda: VirtualClock().set_wall("x"),
+        TypeError,
+        "'moment' must be a datetime (got 'x')",
+        id="VirtualClock.set_wall(moment)",
+    ),
+    pytest.param(
+        lambda: virtual_time(start=5),
+        TypeError,
+        "'start' must be a datetime (got 5)",
+        id="virtual_time(start=)",
+    ),
+    pytest.param(
+        lambda: Supervisor().ask_at("", GetStatus(), timeout=math.nan),
+        ValueError,
+        "'timeout' must be finite (got nan)",
+        id="Supervisor.ask_at(timeout=)",
+    ),
+    pytest.param(
         lambda: RetryRule(OSError, when=3),
         TypeError,
         "'when' must be callable or None (got 3)",
@@ -645,6 +733,19 @@ OTHER_RULES: list[Any] = [
         TypeError,
         "'schedule' must be an object with a next_after(moment) method (got 42)",
         id="loop(schedule=)",
+    ),
+    pytest.param(
+        lambda: Loop(job, schedule=None),
+        TypeError,
+        "'schedule' must be an object with a next_after(moment) method (got None)",
+        id="Loop(schedule=None)",
+    ),
+    pytest.param(
+        lambda: Cron(""),
+        ValueError,
+        "'expression' must be 5 fields (minute hour day-of-month month day-of-week)"
+        " or a macro such as @daily (got '')",
+        id="Cron(expression) empty",
     ),
     pytest.param(
         lambda: Cron("* * * * *", tz="UTC"),

@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeAlias
 
 from .. import _validate
-from .._interval import schedule_from
+from .._interval import required_schedule, schedule_from
 from ..backoff import (
     DEFAULT_RETRY_EXCEPTIONS,
     ExponentialBackoff,
@@ -100,7 +100,7 @@ class Loop(LoopControl):
         mailbox_size: int = DEFAULT_MAILBOX_SIZE,
     ) -> None:
         self._coro = _coroutine_function("loop", coro)
-        schedule = schedule_from(schedule=schedule)  # TypeError for a non-schedule
+        schedule = required_schedule(schedule)  # TypeError for a non-schedule, None too
         rules = check_options(
             count=count,
             reconnect=reconnect,

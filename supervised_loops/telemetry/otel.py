@@ -27,20 +27,22 @@ span links to it. A restart shows as a ``supervised_loops.restarted`` event
 on the first span of the restarted run. An iteration run for a ``RunNow``
 records the message's type in ``supervised_loops.iteration.trigger.message``:
 control messages carry no trace context, so there is no span to link to.
-The span is not made the current span while the body runs (the engine calls
-the hooks around the body, not inside its context), so spans the body
-starts are not its children.
+The span is a root span (never the child of whatever context the loop was
+started from), and it is the current span while the body runs, so spans the
+body starts (an HTTP client's, a database driver's) are its children.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import datetime as dt
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 try:
+    from opentelemetry import context as otel_context
     from opentelemetry import metrics, trace
     from opentelemetry.metrics import CallbackOptions, Observation
     from opentelemetry.trace import Link, SpanKind, Status, StatusCode
@@ -64,6 +66,7 @@ __all__ = ["SCOPE", "OpenTelemetry"]
 SCOPE = "supervised_loops"
 
 _NO_TRACING = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+_ROOT = otel_context.Context()
 
 # Span attribute keys (metrics use the catalogue's).
 ITERATION_NUMBER = "supervised_loops.iteration.number"
@@ -257,6 +260,8 @@ class OpenTelemetry:
         }
         if start.message is not None:
             attributes[TRIGGER_MESSAGE] = type(start.message).__name__
+        elif start.trigger == "run-now":
+            attributes[TRIGGER_MESSAGE] = "RunNow"  # the only message that runs an iteration
         links: list[Link] = []
         if start.trigger == "retry":
             failed = self._retried.pop(start.path, None)
@@ -265,6 +270,10 @@ class OpenTelemetry:
         start_ns = _ns(started_wall)
         span = self._tracer.start_span(
             start.name,
+            # A root span: the loop's task may carry the context of whoever
+            # started it (a request being handled), which is not a parent of
+            # every iteration to come.
+            context=_ROOT,
             kind=SpanKind.INTERNAL,
             attributes=attributes,
             links=links,
@@ -273,7 +282,10 @@ class OpenTelemetry:
         reason = self._restarted.pop(start.path, None)
         if reason is not None:
             span.add_event(RESTART_EVENT, {RESTART_REASON: reason}, timestamp=start_ns)
-        return _Traced(span, start_ns)
+        # Current while the body runs (the engine calls both hooks in the
+        # task that runs the body): spans the body starts are its children.
+        attached = otel_context.attach(trace.set_span_in_context(span))
+        return _Traced(span, start_ns, attached)
 
     def iteration_ended(
         self,
@@ -296,6 +308,7 @@ class OpenTelemetry:
                 self._last_success.set(wall, {c.PATH: start.path})
         if not isinstance(token, _Traced):
             return
+        otel_context.detach(token.attached)
         span = token.span
         span.set_attribute(c.OUTCOME, outcome)
         end_ns = token.start_ns + _ns(duration)
@@ -339,11 +352,14 @@ class OpenTelemetry:
 class _Traced:
     """The token of a traced iteration: its span and when it started (Unix ns)."""
 
-    __slots__ = ("span", "start_ns")
+    __slots__ = ("attached", "span", "start_ns")
 
-    def __init__(self, span: trace.Span, start_ns: int) -> None:
+    def __init__(
+        self, span: trace.Span, start_ns: int, attached: contextvars.Token[otel_context.Context]
+    ) -> None:
         self.span = span
         self.start_ns = start_ns
+        self.attached = attached
 
 
 def _ns(seconds: float) -> int:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
     from prometheus_client.registry import CollectorRegistry
 
 __all__ = ["DEFAULT_HOST", "MetricsServer", "serve_metrics"]
+
+logger = logging.getLogger("supervised_loops.telemetry")
 
 #: Where the port listens unless told: every interface, as a probe from the
 #: kubelet and a scrape from Prometheus come from outside the container.
@@ -95,8 +98,19 @@ class MetricsServer:
             status, content_type, body = 400, "text/plain; charset=utf-8", b"bad request\n"
             method = "GET"
         else:
-            status, content_type, body = self.respond(method, target)
-        reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
+            try:
+                status, content_type, body = self.respond(method, target)
+            except Exception:
+                # A collector or a status that raised: answer, log, keep serving.
+                logger.exception("metrics server: %s %s failed", method, target)
+                status, content_type, body = 500, "text/plain; charset=utf-8", b"internal error\n"
+        reason = {
+            200: "OK",
+            400: "Bad Request",
+            404: "Not Found",
+            405: "Method Not Allowed",
+            500: "Internal Server Error",
+        }
         headers = (
             f"HTTP/1.1 {status} {reason.get(status, 'Service Unavailable')}\r\n"
             f"Content-Type: {content_type}\r\n"

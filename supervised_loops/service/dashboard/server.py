@@ -25,7 +25,6 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
 
@@ -37,6 +36,7 @@ from ...events import EventsDropped, Subscription
 from ...supervision.face import Supervisor
 from ...telemetry.fanout import attach, detach
 from ..control import MAX_REQUEST_BYTES, ControlServer, default_socket_path
+from ..control_protocol import decode_request, error_reply
 from .access import COOKIE, Access, parse_address
 from .history import History, event_to_json
 from .snapshot import Sent, View, rows_of
@@ -108,10 +108,7 @@ class Dashboard:
         self._streams: set[asyncio.Task[Any]] = set()
         self._url = ""
         # Never started: only its request handling is used (see _control).
-        control_server = ControlServer(tree, default_socket_path(tree.name))
-        self._answer: Callable[[bytes], Awaitable[dict[str, Any]]] = getattr(
-            control_server, "answer", None
-        ) or getattr(control_server, "_answer")  # noqa: B009 (the name of older versions)
+        self._commands = ControlServer(tree, default_socket_path(tree.name))
 
     @property
     def url(self) -> str:
@@ -259,8 +256,13 @@ class Dashboard:
         # The body is one request of the control protocol, answered by the
         # control server's own code: one copy of the parsing, the checks and
         # the replies, whichever way a command arrives.
-        reply = await self._answer(await request.read())
-        return web.json_response(reply)
+        body = await request.read()
+        with contextlib.suppress(ValueError):  # a bad request: answer() says why
+            decoded = decode_request(body)
+            if isinstance(decoded, dict) and decoded.get("command") == "events":
+                refused = ValueError("'events' is a stream: the page has its own, GET /api/events")
+                return web.json_response(error_reply(refused))
+        return web.json_response(await self._commands.answer(body))
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
         task = asyncio.current_task()
