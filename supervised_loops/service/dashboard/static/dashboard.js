@@ -139,6 +139,7 @@ function update(path) {
   fold.textContent = row.kind === "supervisor" && row.count ? (isFolded(path, row) ? "▸" : "▾") : "";
   fold.setAttribute("aria-label", (isFolded(path, row) ? "unfold " : "fold ") + path);
   cells[0].querySelector(".label").textContent = row.name;
+  cells[0].title = path + (row.schedule ? " · " + row.schedule : "");
   cells[0].querySelector(".kind").textContent = row.kind === "loop" ? (row.schedule || "")
     : row.kind === "supervisor" ? "supervisor · " + row.count + (row.count === 1 ? " child" : " children")
     : row.kind;
