@@ -155,6 +155,24 @@ async def test_a_browser_that_falls_behind_loses_its_oldest_events_and_gets_ever
     await tree.stop()
 
 
+async def test_live_streams_are_capped_so_browsers_cannot_burden_the_actors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(server, "MAX_STREAMS", 2)
+    tree = make_tree()
+    async with (
+        Dashboard(tree, "127.0.0.1:0") as dashboard,
+        aiohttp.ClientSession() as session,
+        session.get(dashboard.url + "api/events") as first,
+        session.get(dashboard.url + "api/events") as second,
+    ):
+        await Stream(first).next()
+        await Stream(second).next()
+        async with session.get(dashboard.url + "api/events") as third:
+            assert third.status == 503
+            assert "2 live streams are open" in await third.text()
+
+
 async def test_a_browser_that_lost_events_is_sent_the_whole_tree_again() -> None:
     tree = make_tree()
     history = History()

@@ -51,6 +51,11 @@ DEFAULT_ADDRESS = "127.0.0.1:8080"
 #: Events a browser may fall behind by before its oldest are dropped.
 MAX_PENDING_EVENTS = 1000
 
+#: Live streams open at once; more are refused (503). Each is an events
+#: subscriber, and every event is queued for each: a bound on what browsers
+#: can add to the actors' publishing.
+MAX_STREAMS = 32
+
 _STATIC = {
     "index.html": "text/html",
     "dashboard.js": "text/javascript",
@@ -265,6 +270,11 @@ class Dashboard:
         return web.json_response(await self._commands.answer(body))
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
+        if len(self._streams) >= MAX_STREAMS:
+            return web.json_response(
+                error_reply(RuntimeError(f"{MAX_STREAMS} live streams are open; try again later")),
+                status=503,
+            )
         task = asyncio.current_task()
         assert task is not None
         self._streams.add(task)
