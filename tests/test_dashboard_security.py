@@ -90,6 +90,13 @@ def test_control_without_token_is_refused() -> None:
         Dashboard(make_tree(), "127.0.0.1:0", control=True)
 
 
+def test_a_tree_that_is_not_a_supervisor_or_a_bad_interval_is_refused() -> None:
+    with pytest.raises(TypeError, match=r"'tree' must be a Supervisor \(got 'app'\)"):
+        Dashboard("app", "127.0.0.1:0")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="'interval' must be > 0"):
+        Dashboard(make_tree(), "127.0.0.1:0", interval=0)
+
+
 @pytest.mark.parametrize(
     ("address", "token", "error", "match"),
     [

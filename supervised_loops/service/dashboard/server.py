@@ -30,6 +30,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ... import _validate
 from ...clock import get_clock
 from ...core.actor import Actor
 from ...events import EventsDropped, Subscription
@@ -90,7 +91,8 @@ class Dashboard:
 
     Raises:
         TypeError, ValueError: a bad address, a non-loopback address or
-            control without a token (see `supervised_loops.service.dashboard.access`).
+            control without a token (see `supervised_loops.service.dashboard.access`),
+            a ``tree`` that is not a Supervisor, an ``interval`` not > 0.
     """
 
     def __init__(
@@ -102,6 +104,9 @@ class Dashboard:
         token: str | None = None,
         interval: float = 1.0,
     ) -> None:
+        if not isinstance(tree, Supervisor):
+            raise TypeError(f"'tree' must be a Supervisor (got {tree!r})")
+        interval = _validate.seconds("interval", interval, allow_zero=False)
         self._host, self._port = parse_address(address)
         self._access = Access(self._host, token=token, control=control)
         self._tree = tree
@@ -126,6 +131,8 @@ class Dashboard:
         Raises:
             OSError: the address cannot be bound (in use, not local, ...);
                 nothing is left running then.
+
+        Cancelled while binding, it leaves nothing running either.
         """
         app = web.Application(middlewares=[self._guard], client_max_size=MAX_REQUEST_BYTES)
         app.router.add_get("/", self._index)
@@ -154,7 +161,12 @@ class Dashboard:
         )
 
     async def close(self) -> None:
-        """Stop serving: end the live streams, stop collecting, close the socket."""
+        """Stop serving: end the live streams, stop collecting, close the socket.
+
+        The history is taken out of the instrumentation hook first. Cancelled
+        while the streams end, the socket may stay open until the event loop
+        closes; calling ``close`` again finishes nothing more (it is done once).
+        """
         runner, self._runner = self._runner, None
         if runner is None:
             return
