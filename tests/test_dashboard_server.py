@@ -307,6 +307,21 @@ async def test_serve_with_a_dashboard_logs_its_address_serves_it_and_closes_it(
             pass
 
 
+async def test_a_port_in_use_fails_the_start_and_leaves_nothing_behind() -> None:
+    tree = make_tree()
+    async with Dashboard(tree, "127.0.0.1:0") as first:
+        port = first.url.rstrip("/").rpartition(":")[2]
+        previous = instrument.install(None)
+        try:
+            second = Dashboard(tree, f"127.0.0.1:{port}")
+            with pytest.raises(OSError, match="address already in use"):
+                await second.start()
+            assert instrument.current() is None  # nothing attached by the failed start
+        finally:
+            instrument.install(previous)
+        await second.close()  # closing what never started is harmless
+
+
 async def test_serve_refuses_a_public_dashboard_without_token_before_starting_the_tree() -> None:
     tree = make_tree()
     with pytest.raises(ValueError, match="needs a token"):
