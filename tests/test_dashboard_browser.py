@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import logging
 import os
 import shutil
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -324,7 +326,9 @@ ENGINE_CALLS_HOOK = _engine_calls_the_hook()
     reason="the loop engine does not report iterations to the instrumentation hook yet",
     strict=True,
 )
-def test_a_real_failed_iteration_shows_its_traceback_and_history(page: WebDriver) -> None:
+def test_a_real_failed_iteration_shows_its_traceback_and_history(
+    page: WebDriver, demo: Service
+) -> None:
     # The demo's poller fails one read in five: its own traceback, from the engine.
     poller = row(page, "demo/ingest/poller")
     assert poller is not None
@@ -337,6 +341,14 @@ def test_a_real_failed_iteration_shows_its_traceback_and_history(page: WebDriver
             )
         )
     )
+    url = demo.url + "api/traceback?path=demo/ingest/poller"
+
+    def engine_traceback(_driver: WebDriver) -> bool:
+        with urllib.request.urlopen(url, timeout=5) as reply:
+            return "in read" in (json.load(reply)["traceback"] or "")
+
+    # A failure reported by hand in another test may be the latest: wait for a real one.
+    WebDriverWait(page, 30).until(engine_traceback)
     text = _open_traceback(page, "demo/ingest/poller")
     assert "in read" in text  # the demo's FlakySource.read raised it
     assert "ConnectionError: source unavailable" in text
