@@ -8,5 +8,5 @@ answered, connections bounded) and `control_client`; `cli` (the
 `startup` (signals before the tree runs), `live_view` and `ctl_output`; and
 `render` (a status snapshot drawn as a text tree). This layer sits on top
 of everything else: it may import the actor core, loops, supervision and
-telemetry's pure health decisions; nothing below imports it.
+the telemetry extras (served next to the metrics); nothing below imports it.
 """

@@ -2,7 +2,7 @@
 
     supervised-loops [--log-level LEVEL] [--version]
     supervised-loops run  TARGET [--socket PATH | --no-control] [--no-live]
-                                 [--shutdown-timeout SECONDS]
+                                 [--metrics-port PORT] [--shutdown-timeout SECONDS]
                                  [--control-idle-timeout SECONDS]
                                  [--control-max-connections N]
     supervised-loops tree TARGET
@@ -87,6 +87,15 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
+def _port(text: str) -> int:
+    """An argparse type: a TCP port, 0 to 65535."""
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(
+            f"'--metrics-port' must be a port, 0..65535 (got {text!r})"
+        )
+    return int(text)
+
+
 def _non_negative(option: str) -> Any:
     """An argparse type: a finite number >= 0, the error naming ``option``."""
 
@@ -157,6 +166,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-control", action="store_true", help="do not serve the control socket")
     run.add_argument(
         "--no-live", action="store_true", help="log events instead of redrawing the live tree"
+    )
+    run.add_argument(
+        "--metrics-port",
+        type=_port,
+        metavar="PORT",
+        help="serve /metrics, /healthz and /readyz over HTTP on this port "
+        "(needs the prometheus extra)",
     )
     run.add_argument(
         "--shutdown-timeout",
@@ -317,8 +333,9 @@ async def _run(args: argparse.Namespace, tree: Supervisor, held: list[int]) -> i
                 max_connections=args.control_max_connections,
             ),
             held_signals=held,
+            metrics_port=args.metrics_port,
         )
-    except (OSError, RuntimeError) as error:  # the control socket cannot be served
+    except (OSError, RuntimeError, ImportError) as error:  # a socket or port cannot be served
         raise _UsageError(str(error)) from error
     finally:
         for watcher in watchers:

@@ -82,6 +82,7 @@ async def serve(
     on_started: Callable[[Supervisor], Any] | None = None,
     control_limits: ControlLimits | None = None,
     held_signals: list[int] | None = None,
+    metrics_port: int | None = None,
 ) -> int:
     """Run ``tree`` until it ends or a signal arrives; return the exit status.
 
@@ -99,6 +100,9 @@ async def serve(
             (a list that the caller's own handler appends to until ``serve``
             installs its handlers): each counts as if it arrived as ``serve``
             began. The console command passes those it held while loading.
+        metrics_port: serve ``/metrics``, ``/healthz`` and ``/readyz`` on
+            this TCP port, from before the start to the end (the
+            ``prometheus`` extra; see docs/observability.md); 0 picks a port.
 
     Returns:
         0 after a clean stop (or an end of the tree by itself); 1 after an
@@ -109,6 +113,8 @@ async def serve(
         RuntimeError, OSError: the control socket cannot be served (another
             live service listens on it, its directory is not private, ...);
             nothing has been started then.
+        OSError: the metrics port cannot be bound; nothing has been started.
+        ImportError: ``metrics_port`` is set and prometheus_client is missing.
 
     A signal that arrives before the tree starts (while the control socket
     is bound) means the tree is never started: ``serve`` returns 0. One that
@@ -157,6 +163,7 @@ async def serve(
     for signum in list(held_signals or ()):
         on_signal(signum)
     server: ControlServer | None = None
+    extras = contextlib.AsyncExitStack()
     ended: asyncio.Future[None] | None = None
     try:
         if control:
@@ -166,6 +173,11 @@ async def serve(
             server = ControlServer(root, path, limits=control_limits)
             await server.start()
             logger.info("control socket: %s", path)
+        if metrics_port is not None:
+            from ..telemetry.server import serve_metrics  # the extra, only when asked for
+
+            exposed = await extras.enter_async_context(serve_metrics(root, metrics_port))
+            logger.info("metrics and health probes: http://%s:%d", exposed.host, exposed.port)
         if stop_requested.is_set():
             logger.warning("%r was not started", root.name)
             return 0
@@ -211,6 +223,7 @@ async def serve(
             ended.cancel()
         if server is not None:
             await server.close()
+        await extras.aclose()
         for signum, handler_found in previous.items():
             signal.signal(signum, handler_found)
         if root.is_running():
@@ -225,6 +238,7 @@ def run(
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
     on_started: Callable[[Supervisor], Any] | None = None,
     control_limits: ControlLimits | None = None,
+    metrics_port: int | None = None,
 ) -> None:
     """Run ``tree`` as the program: until it ends or SIGINT/SIGTERM.
 
@@ -254,6 +268,7 @@ def run(
             shutdown_timeout=shutdown_timeout,
             on_started=on_started,
             control_limits=control_limits,
+            metrics_port=metrics_port,
         )
     )
     if status:
