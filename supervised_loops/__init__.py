@@ -1,7 +1,11 @@
 """supervised_loops: periodic loops as actors, in Erlang/OTP-style supervision trees.
 
-Import everything from here; the submodules users name are
-`messages`, `schedule`, `events`, `testing`, `streams` and `render`.
+Import everything from here; the submodules users name are `messages`,
+`schedule`, `events`, `testing`, `streams` and `render`; with their extras,
+`telemetry.otel`, `telemetry.prometheus` and `telemetry.server`, and the
+pytest plugin, `pytest_plugin`. Every type that
+appears in the signature of something exported here is exported here too
+(tests/test_exports.py checks it).
 
 This module only re-exports. The layers, lowest first (each imports only
 those below it; tests/test_layers.py checks it): the pure modules at the top
@@ -11,17 +15,25 @@ classification, the parent protocol); ``loops`` and ``workers`` (the actor
 kinds); ``supervision``; ``service``, ``streams``, ``testing`` and this face.
 See docs/architecture.md.
 
-The service layer (``run``, ``serve``: signals, the control socket, JSON,
-time zones for rendering) is imported on first use of ``run`` or ``serve``,
-so that a program that only runs loops does not pay for it at import.
+The service layer (``run``, ``serve``, ``ControlLimits``: signals, the
+control socket, JSON, time zones for rendering) is imported on first use of
+one of its names, so that a program that only runs loops does not pay for it
+at import.
 """
 
-from typing import TYPE_CHECKING, Any
+import typing as _typing
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
+from importlib.metadata import version as _distribution_version
 
+try:
+    #: The installed distribution's version (one source: pyproject.toml).
+    __version__ = _distribution_version("supervised-loops")
+except _PackageNotFoundError:  # pragma: no cover - a source tree never installed
+    __version__ = "0+unknown"
+
+from .backoff import BackoffTracker as BackoffTracker
 from .backoff import ExponentialBackoff as ExponentialBackoff
 from .backoff import RetryRule as RetryRule
-from .clock import Clock as Clock
-from .clock import SystemClock as SystemClock
 from .core.actor import DEFAULT_ASK_TIMEOUT as DEFAULT_ASK_TIMEOUT
 from .core.actor import Actor as Actor
 from .core.actor import DeadLetters as DeadLetters
@@ -34,6 +46,8 @@ from .errors import ChildStartFailed as ChildStartFailed
 from .errors import MailboxFull as MailboxFull
 from .errors import RestartIntensityExceeded as RestartIntensityExceeded
 from .errors import UnhandledMessage as UnhandledMessage
+from .events import Event as Event
+from .events import Subscription as Subscription
 from .loops.face import Loop as Loop
 from .loops.face import loop as loop
 from .messages import Ack as Ack
@@ -80,6 +94,7 @@ __all__ = [
     "ActorStopped",
     "AskTimeout",
     "AutoShutdown",
+    "BackoffTracker",
     "Cancel",
     "ChangeInterval",
     "Child",
@@ -88,12 +103,13 @@ __all__ = [
     "ChildNotFound",
     "ChildSpec",
     "ChildStartFailed",
-    "Clock",
+    "ControlLimits",
     "ControlMessage",
     "Cron",
     "DailyAt",
     "DeadLetters",
     "Directive",
+    "Event",
     "Every",
     "Exit",
     "ExitKind",
@@ -113,8 +129,8 @@ __all__ = [
     "State",
     "Stop",
     "Strategy",
+    "Subscription",
     "Supervisor",
-    "SystemClock",
     "UnhandledMessage",
     "Worker",
     "child",
@@ -127,14 +143,19 @@ __all__ = [
 ]
 
 #: Names imported on first access (see the module docstring), with their module.
-_LAZY = {"run": "service.runner", "serve": "service.runner"}
+_LAZY = {
+    "ControlLimits": "service.control",
+    "run": "service.runner",
+    "serve": "service.runner",
+}
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
+    from .service.control import ControlLimits as ControlLimits
     from .service.runner import run as run
     from .service.runner import serve as serve
 
 
-def _as_ours(value: Any) -> None:
+def _as_ours(value: _typing.Any) -> None:
     if getattr(value, "__module__", "").startswith("supervised_loops."):
         try:
             value.__module__ = "supervised_loops"
@@ -142,7 +163,7 @@ def _as_ours(value: Any) -> None:
             pass
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     where = _LAZY.get(name)
     if where is None:
         raise AttributeError(f"module 'supervised_loops' has no attribute {name!r}")
@@ -161,4 +182,4 @@ def __dir__() -> list[str]:
 for _name in __all__:
     if _name not in _LAZY:
         _as_ours(globals()[_name])
-del _name
+del _name, _distribution_version, _PackageNotFoundError

@@ -63,3 +63,17 @@ def _given(part: Any) -> bool:
     # A relative part counts as given when it is anything but a plain zero:
     # bad values (NaN, strings) must reach Every's validation, not be ignored.
     return not (isinstance(part, int | float) and not isinstance(part, bool) and part == 0)
+
+
+def required_schedule(schedule: Any) -> Schedule:
+    """Return ``schedule`` if it has a ``next_after`` method (None included: refused).
+
+    For ``Loop(..., schedule=...)``, where the schedule is required: ``None``
+    there is a mistake, not "back to back" as an absent interval is in ``loop()``.
+
+    Raises:
+        TypeError: ``schedule`` is None or has no ``next_after`` method.
+    """
+    if schedule is None:
+        _validate.type_error("schedule", "an object with a next_after(moment) method", schedule)
+    return schedule_from(schedule=schedule)

@@ -46,8 +46,6 @@ from ._cron import CronFields, parse
 __all__ = ["Cron", "DailyAt", "Every", "Schedule"]
 
 _DAY: Final = timedelta(days=1)
-# 1e9 days, in seconds: timedelta cannot hold this much, so no datetime can add it.
-_MAX_INTERVAL: Final = 86_400_000_000_000.0
 
 
 @runtime_checkable
@@ -82,7 +80,8 @@ class Schedule(Protocol):
 def _part(name: str, value: float) -> float:
     # Each part is checked alone, under the name the user passed, so the
     # message points at the argument to fix.
-    return _validate.seconds(name, value)
+    # The total is bounded below, in seconds; a part alone only needs a float.
+    return _validate.seconds(name, value, limit=None)
 
 
 def _seconds_part(value: float) -> float:
@@ -127,8 +126,9 @@ class Every:
     Raises:
         TypeError: a part is not a real number (``bool`` is refused).
         ValueError: a part is negative, NaN, infinite or too large for a
-            float; the total is too large for a ``datetime.timedelta``
-            (about 2.7 million years).
+            float; the total is over 1000 years (it could not be scheduled
+            within the range of ``datetime``), or not 0 but under half a
+            microsecond (it would round to 0, back to back).
     """
 
     seconds: float = attrs.field(default=0.0, converter=_seconds_part)
@@ -140,12 +140,20 @@ class Every:
 
     def __attrs_post_init__(self) -> None:
         total = self.seconds + 60 * self.minutes + 3600 * self.hours
-        if total >= _MAX_INTERVAL:  # also catches a sum that overflowed to inf
+        if total > _validate.MAX_SECONDS:  # also catches a sum that overflowed to inf
             _validate.value_error(
-                "seconds + 60 * minutes + 3600 * hours", f"< {_MAX_INTERVAL:.0f}", total
+                "seconds + 60 * minutes + 3600 * hours",
+                f"<= {_validate.MAX_SECONDS:.0f} (1000 years)",
+                total,
+            )
+        delta = timedelta(seconds=total)
+        if total and not delta:
+            # Rounds to 0 microseconds: it would silently run back to back.
+            _validate.value_error(
+                "seconds + 60 * minutes + 3600 * hours", "0 or at least 0.000001", total
             )
         object.__setattr__(self, "interval", total)
-        object.__setattr__(self, "_delta", timedelta(seconds=total))
+        object.__setattr__(self, "_delta", delta)
 
     def next_after(self, moment: datetime) -> datetime:
         """Return ``moment + interval``, in UTC.
@@ -185,19 +193,17 @@ def _normalize_times(value: time | Sequence[time]) -> tuple[time, ...]:
     elif isinstance(value, Sequence) and not isinstance(value, str | bytes | bytearray):
         items = value
     else:
-        raise TypeError(
-            f"'time' must be a datetime.time or a sequence of datetime.time (got {value!r})"
-        )
+        _validate.type_error("time", "a datetime.time or a sequence of datetime.time", value)
     if not items:
-        raise ValueError(f"'time' must be a non-empty sequence (got {value!r})")
+        _validate.value_error("time", "a non-empty sequence", value)
     unique: dict[tuple[time, tzinfo], time] = {}
     for index, item in enumerate(items):
         name = "time" if isinstance(value, time) else f"time[{index}]"
         if not isinstance(item, time):
-            raise TypeError(f"{name!r} must be a datetime.time (got {item!r})")
+            _validate.type_error(name, "a datetime.time", item)
         zone = UTC if item.tzinfo is None else item.tzinfo
         if not _gives_offset(zone):
-            raise ValueError(f"{name!r} must have a tzinfo that gives a UTC offset (got {zone!r})")
+            _validate.value_error(name, "a time whose tzinfo gives a UTC offset", item)
         # fold is dropped: a repeated local time always runs at its first
         # occurrence, so fold=1 would only name the same slot differently.
         wall = item.replace(tzinfo=None, fold=0)
@@ -330,7 +336,7 @@ class Cron:
     Raises:
         TypeError: ``expression`` is not a str; ``tz`` is not a tzinfo.
         ValueError: a malformed expression, naming the field and the value
-            (``cron field 'hour' must be in 0..23 (got 24)``); an expression
+            (``'hour' must be in 0..23 (got 24)``); an expression
             that matches no day in any year (``0 0 31 2 *``); a ``tz`` that
             gives no UTC offset.
     """
@@ -341,12 +347,11 @@ class Cron:
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.tz, tzinfo):
-            raise TypeError(
-                "'tz' must be a datetime.tzinfo such as zoneinfo.ZoneInfo('Europe/Berlin')"
-                f" (got {self.tz!r})"
+            _validate.type_error(
+                "tz", "a datetime.tzinfo such as zoneinfo.ZoneInfo('Europe/Berlin')", self.tz
             )
         if not _gives_offset(self.tz):
-            raise ValueError(f"'tz' must give a UTC offset (got {self.tz!r})")
+            _validate.value_error("tz", "a tzinfo that gives a UTC offset", self.tz)
         object.__setattr__(self, "_fields", parse(self.expression))
 
     def next_after(self, moment: datetime) -> datetime:
@@ -394,9 +399,9 @@ class Cron:
 def _utc(moment: datetime) -> datetime:
     """Check that ``moment`` is an aware datetime and return it in UTC."""
     if not isinstance(moment, datetime):
-        raise TypeError(f"'moment' must be an aware datetime (got {moment!r})")
+        _validate.type_error("moment", "an aware datetime", moment)
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"'moment' must be an aware datetime (got {moment!r})")
+        _validate.value_error("moment", "an aware datetime", moment)
     return moment.astimezone(UTC)
 
 

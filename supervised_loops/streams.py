@@ -44,6 +44,12 @@ Rules shared by every operator:
   under `supervised_loops.testing` and ignore wall-clock steps.
 * **Bad arguments fail when the stream is built**, not when it is first
   iterated.
+* **Cancellation ends the stream cleanly.** Cancelling the task that
+  iterates a stream raises ``CancelledError`` in it, as for any awaitable;
+  leaving the ``async with ... .stream()`` block then closes every operator
+  and the subscription under them, so nothing keeps receiving events. No
+  event is lost to the cancellation itself: a subscription cancelled while
+  it waited hands the next event to its next reader.
 """
 
 from __future__ import annotations

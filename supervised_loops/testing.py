@@ -111,6 +111,17 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
     def time(self) -> float:
         return self._virtual_clock.monotonic()
 
+    async def shutdown_default_executor(self, timeout: float | None = None) -> None:
+        """Join the default executor's threads in real time, however long it takes.
+
+        ``asyncio.run`` bounds the join (300 seconds on Python 3.12+); on this
+        loop that bound would be virtual and expire at once while a thread
+        is still finishing, so the join is never bounded here. Cancelling
+        it ends the wait, not the threads.
+        """
+        del timeout  # a real-time wait must never be virtual
+        await super().shutdown_default_executor()
+
 
 class VirtualClock:
     """Virtual monotonic and wall time, driving its own event loops.
@@ -175,8 +186,17 @@ class VirtualClock:
         self.step_wall(_validate.seconds("seconds", seconds))
 
     async def sleep(self, seconds: float) -> None:
-        """Sleep ``seconds`` of virtual time (just ``asyncio.sleep`` on this loop)."""
-        await asyncio.sleep(seconds)
+        """Sleep ``seconds`` of virtual time (``asyncio.sleep`` on this clock's loop).
+
+        Cancelled, it raises ``CancelledError`` at once, like ``asyncio.sleep``;
+        the clock is not moved by the cancelled sleep.
+
+        Raises:
+            TypeError: ``seconds`` is not a number.
+            ValueError: ``seconds`` is negative, NaN, infinite or too large
+                for a float.
+        """
+        await asyncio.sleep(_validate.seconds("seconds", seconds))
 
     def _jump(self, seconds: float) -> None:
         if seconds > 0:

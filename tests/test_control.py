@@ -271,7 +271,7 @@ REFUSED = [
         error(
             "ValueError",
             "'command' must be one of stop, cancel, restart, pause, resume, run-now, status, "
-            "change-interval (got 'frobnicate')",
+            "change-interval, health, events (got 'frobnicate')",
         ),
         id="unknown-command",
     ),
@@ -280,7 +280,7 @@ REFUSED = [
         error(
             "ValueError",
             "'command' must be one of stop, cancel, restart, pause, resume, run-now, status, "
-            "change-interval (got None)",
+            "change-interval, health, events (got None)",
         ),
         id="no-command",
     ),

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from test_supervisor_support import Boom, Journal, Probe, settle
 
 from supervised_loops import (
     ExponentialBackoff,
     Restart,
+    RestartIntensityExceeded,
     State,
     Stop,
     Supervisor,
@@ -135,3 +137,52 @@ async def test_stop_during_an_overlapping_loops_retry_backoff_ends_at_once() -> 
     await asyncio.wait((task,))
     assert asyncio.get_running_loop().time() - began < 5
     assert calls == 1  # the abandoned retry never calls the body again
+
+
+@virtual_time()
+async def test_failures_of_a_revived_loop_count_toward_the_restart_intensity() -> None:
+    journal = Journal()
+    a = Probe(journal, "a")
+    tree = Supervisor(child(a.loop, restart="permanent"), max_restarts=1, name="app")
+    await tree.start()
+    await a.loop.ask(Stop())
+    await a.loop.ask(Restart())  # revived by its own Restart
+    a.fail_always(Boom("again and again"))
+    await asyncio.sleep(3)
+    with pytest.raises(RestartIntensityExceeded):
+        async with asyncio.timeout(60):  # virtual seconds: a dropped failure fails fast
+            await tree.wait()
+    assert tree.child("a").failure_count == 2
+
+
+@virtual_time()
+async def test_a_failure_superseded_by_a_restart_message_is_still_counted_and_told() -> None:
+    journal = Journal()
+    a = Probe(journal, "a")
+    busy = asyncio.Event()
+    told: list[BaseException] = []
+
+    class Slow(Supervisor):
+        async def on_child_exit(self, child: object, exit: object) -> None:
+            await busy.wait()
+
+        async def on_child_failure(self, child: object, error: BaseException) -> None:
+            told.append(error)
+
+    b = Probe(journal, "b", count=1)
+    tree = Slow(child(a.loop), child(b.loop, restart="temporary"), name="app")
+    await tree.start()
+    await asyncio.sleep(1.5)  # the supervisor sits in on_child_exit for b
+    error = Boom("failed while the supervisor was busy")
+    a.fail_next(error)
+    a.loop.run_now()
+    await settle()
+    a.loop.restart()  # revived before the supervisor saw the failure
+    await settle()
+    busy.set()
+    await settle()
+    assert told == [error]
+    assert tree.child("a").failure_count == 1
+    assert tree.child("a").restart_count == 0  # the loop's own restart, not the supervisor's
+    assert a.loop.is_running()
+    await tree.stop()

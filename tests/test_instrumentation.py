@@ -207,3 +207,41 @@ async def test_with_nothing_installed_no_iteration_start_is_built(
     await spin.start()
     assert spin.current_loop == 100
     assert built == []
+
+
+@virtual_time()
+async def test_overlapping_iterations_and_their_retries_are_reported(recording: Recording) -> None:
+    calls = 0
+
+    @loop(seconds=1, count=2, overlap=True, backoff=ExponentialBackoff(base=1, jitter=False))
+    async def crawl() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise OSError("flaky")
+        await asyncio.sleep(3)
+
+    await crawl.start()
+    started = sorted(call for call in recording.calls if call[0] == "started")
+    assert started == [
+        ("started", 0, "retry", 2, 1.0, 1.0),  # the retry, capped by the next tick
+        ("started", 0, "schedule", 1, 0.0, 0.0),
+        ("started", 0, "schedule", 1, 1.0, 1.0),  # overlaps: iteration 0 is still retrying
+    ]
+    outcomes = sorted(call[2] for call in recording.calls if call[0] == "ended")
+    assert outcomes == ["ok", "ok", "retried"]
+
+
+@virtual_time()
+async def test_a_cancelled_error_nobody_asked_for_is_reported_failed(recording: Recording) -> None:
+    @loop(hours=1)
+    async def fragile() -> None:
+        raise asyncio.CancelledError("raised by a library")
+
+    task = fragile.start()
+    await asyncio.wait((task,))
+    assert fragile.failed()
+    assert [call[:4] for call in recording.calls] == [
+        ("started", 0, "schedule", 1),
+        ("ended", 0, "failed", "CancelledError"),
+    ]

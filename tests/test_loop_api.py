@@ -1,10 +1,11 @@
-"""The discord.ext.tasks surface of :mod:`supervised_loops.loop` (SPEC 1, 1.1).
+"""The discord.ext.tasks surface of `Loop` (docs/migration.md).
 
 Code written for ``discord.ext.tasks`` must work after changing only the
 import, so every name of the seeds is pinned down here: the ``loop()``
 arguments, the methods and their return values, the read-only properties,
-the decorators, the validation table of SPEC 1.1 with its exact messages, and
-per-instance binding in classes. The known faults of the original (SPEC 1.5)
+the decorators, the validation rules (docs/loops.md, "Validation") with their
+exact messages, and
+per-instance binding in classes. The known faults of the original (docs/migration.md)
 are in ``test_loop_faults.py``.
 
 Every timing runs in virtual time (``@virtual_time``), so an hourly loop
@@ -507,7 +508,7 @@ async def test_hooks_run_in_order_around_the_iterations() -> None:
 
 def test_remove_exception_type_returns_whether_every_class_was_removed() -> None:
     printer = loop(seconds=1)(nothing)
-    # The defaults are OSError and TimeoutError (SPEC 1.4).
+    # The defaults are OSError and TimeoutError (docs/loops.md, "Retry rules and backoff").
     assert printer.remove_exception_type(OSError) is True
     assert printer.remove_exception_type(OSError) is False  # already gone
     # discord.ext.tasks semantics: False when any was missing, the rest still removed.
@@ -611,7 +612,7 @@ async def test_reconnect_false_escalates_whitelisted_errors_at_once() -> None:
 
 
 # --------------------------------------------------------------------------
-# SPEC 1.1: the validation table. Each bad input fails at the call, with the
+# The validation rules (docs/loops.md, "Validation"). Each bad input fails at the call, with the
 # message users see; loop() and change_interval() share the rules.
 
 NAN = math.nan
@@ -630,7 +631,7 @@ INTERVAL_ERRORS: list[Any] = [
     pytest.param(
         {"seconds": 1e308, "hours": 1e308},
         ValueError,
-        "'seconds + 60 * minutes + 3600 * hours' must be < 86400000000000 (got inf)",
+        "'seconds + 60 * minutes + 3600 * hours' must be <= 31536000000 (1000 years) (got inf)",
         id="total-overflows-to-inf",
     ),
     pytest.param({"seconds": "5"}, TypeError, "'seconds' must be a number (got '5')", id="string"),

@@ -1,4 +1,4 @@
-"""The virtual-time helpers themselves (SPEC 5): VirtualClock and @virtual_time.
+"""The virtual-time helpers themselves (docs/testing.md): VirtualClock and @virtual_time.
 
 Users test their loops with these, so they are tested like any public API:
 what the clock reads, how hand-moved wall time behaves, how the decorator
@@ -348,3 +348,19 @@ def test_a_backoff_sequence_runs_in_milliseconds_and_the_same_every_time() -> No
     ]
     assert second == first
     assert elapsed < 1.0
+
+
+def test_clock_sleep_checks_its_argument_and_a_cancelled_sleep_moves_nothing() -> None:
+    clock = VirtualClock()
+
+    async def main() -> float:
+        with pytest.raises(ValueError, match=r"^'seconds' must be >= 0 \(got -1\)$"):
+            await clock.sleep(-1)
+        sleeper = asyncio.ensure_future(clock.sleep(3600))
+        await asyncio.sleep(0)
+        sleeper.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await sleeper
+        return clock.monotonic()
+
+    assert clock.run(main()) == 0.0

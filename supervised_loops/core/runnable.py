@@ -40,8 +40,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..backoff import ExponentialBackoff
 from ..errors import ActorStopped
-from ..events import ActorFailed, describe
-from ..events import ActorStopped as ActorStoppedEvent
+from ..events import ActorEnded, ActorFailed, describe
 from ..messages import Ack, Exit, ExitKind, State
 from .actor import Actor
 from .exit import classify_exit
@@ -238,6 +237,11 @@ class Runnable(Actor):
         """The id of the latest run (0: never started)."""
         return self._runs
 
+    def _reserve_run_id(self) -> int:
+        """Use up a run id for a start that failed before any run began."""
+        self._runs += 1
+        return self._runs
+
     def _report_when_done(self, run: RunRecord) -> None:
         """Have `_finished` run once the run's task is done (once)."""
         if not run.reporting:
@@ -372,7 +376,7 @@ class Runnable(Actor):
             assert exit.error is not None
             self._emit(ActorFailed, error=describe(exit.error))
         else:
-            self._emit(ActorStoppedEvent, cancelled=exit.kind is ExitKind.CANCELLED)
+            self._emit(ActorEnded, cancelled=exit.kind is ExitKind.CANCELLED)
         parent = self._parent
         if parent is not None:
             parent._on_child_exit(self, run.run_id, exit)

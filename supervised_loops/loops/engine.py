@@ -3,12 +3,12 @@
 `LoopEngine` starts runs, runs the hooks around the iterations
 (``before_loop``, ``after_loop``, the error handler), turns an asked-for
 cancellation into a clean end, escalates failures and reports how each run
-ended to the parent. The iterations themselves are
-`LoopIteration`'s; the public face
-(construction, discord.ext.tasks methods, control handlers) is
-`supervised_loops.loop.Loop`, its only subclass.
+ended to the parent. The run record, launch, cancellation absorption,
+readiness and the exit report are every actor's (`core.runnable`); the
+iterations are `loops.iteration`'s (and `loops.overlap`'s); the control
+handlers `loops.control`'s; the public face `loops.face.Loop`.
 
-Failure rules (SPEC 1.4):
+Failure rules (docs/loops.md, "Failure rules"):
 
 * An error whose class matches a retry rule is retried with backoff while
   ``reconnect`` is on and no stop was asked: the same iteration runs again,
@@ -20,6 +20,9 @@ Failure rules (SPEC 1.4):
 * A ``CancelledError`` that nobody asked for (the task is not being
   cancelled: ``Task.cancelling() == 0``) is a failure, not a quiet exit.
 * ``KeyboardInterrupt`` and ``SystemExit`` are never retried or swallowed.
+
+May import: the lower ``loops`` modules (run, plan, binding, observe,
+iteration, overlap), ``core`` and the pure top-level modules.
 """
 
 from __future__ import annotations

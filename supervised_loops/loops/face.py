@@ -14,12 +14,16 @@ How one run goes:
                               │  └─ other error: error handler, fail
                               └─▶ after_loop ─▶ report the exit to the parent
 
-Underneath, in layers: `supervised_loops._run` (per-run state and where
-the next iteration falls), `supervised_loops._loop_iteration` (the
-iterations and retries), `supervised_loops._loop_engine` (runs, hooks,
-escalation, exit reports) and `supervised_loops._loop_control` (the
-control-message handlers). This module is the public face: construction,
-validation, per-instance binding and the discord.ext.tasks methods.
+Underneath: `loops.run` (the run record), `loops.plan` (where the next
+iteration falls, pure), `loops.iteration` and `loops.overlap` (the
+iterations and retries), `loops.engine` (runs, hooks, escalation),
+`loops.control` (the control-message handlers and the methods that send
+them), `loops.binding` (per-instance copies) and `loops.options` (checks).
+This module is the public face: construction, hooks, exception types and
+the discord.ext.tasks methods. A Loop is generic over its body
+(``Loop[LF]``), so ``start()`` is typed from the body's parameters.
+
+May import: every other ``loops`` module, ``core`` and the pure top-level modules.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import Any, Concatenate, Generic, ParamSpec, TypeAlias, TypeVar, overload
 
 from .. import _validate
-from .._interval import schedule_from
+from .._interval import required_schedule, schedule_from
 from ..backoff import (
     DEFAULT_RETRY_EXCEPTIONS,
     ExponentialBackoff,
@@ -95,7 +99,7 @@ class Loop(LoopControl, Generic[LF]):
         mailbox_size: int = DEFAULT_MAILBOX_SIZE,
     ) -> None:
         self._coro = _coroutine_function("loop", coro)
-        schedule = schedule_from(schedule=schedule)  # TypeError for a non-schedule
+        schedule = required_schedule(schedule)  # TypeError for a non-schedule, None too
         rules = check_options(
             count=count,
             reconnect=reconnect,
@@ -151,7 +155,11 @@ class Loop(LoopControl, Generic[LF]):
     async def __call__(
         self: Loop[Callable[P, Coroutine[Any, Any, R]]], *args: P.args, **kwargs: P.kwargs
     ) -> R:
-        """Call the body once, outside the schedule, and return its result."""
+        """Call the body once, outside the schedule, and return its result.
+
+        It runs in the caller's task: cancelling the call cancels this body
+        call only; the loop's runs are not affected.
+        """
         result: R
         if self._instance is not None:
             result = await self._coro(self._instance, *args, **kwargs)

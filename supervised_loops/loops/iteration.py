@@ -8,11 +8,17 @@ ChangeInterval, ...) are flags set by the control handlers; the iteration
 loop looks at them between iterations and whenever a wait is woken.
 
 Also here: the retry decision for a failed iteration (retry rules, the
-supervisor's say, the backoff delay capped by the schedule) and iterations
-that overlap (``overlap=True`` or a cap).
+supervisor's say, the backoff delay capped by the schedule), and the calls
+into the installed instrumentation (`supervised_loops.instrument`: one
+attribute read per iteration when nothing is installed). Iterations that
+overlap are `loops.overlap`'s.
 
-`LoopEngine` builds on this class and
-runs the rest of each run (hooks, cancellation, escalation, exit report).
+`LoopIteration` holds every slot of a Loop: its configuration
+(`loops.binding.CONFIGURATION`) and its binding; `LoopEngine` builds on it
+and runs the rest of each run (hooks, cancellation, escalation).
+
+May import: ``loops.run``, ``loops.plan``, ``loops.binding``,
+``loops.observe``, ``core`` and the pure top-level modules.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable
+import types
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
 from .. import instrument
@@ -55,6 +62,17 @@ _STOPPING, _STOPPED, _CANCELLED, _FAILED = (
     State.CANCELLED,
     State.FAILED,
 )
+
+
+@types.coroutine
+def yield_once() -> Generator[None, None, None]:
+    """Let the event loop run everything else that is ready, once.
+
+    What ``await asyncio.sleep(0)`` does (a bare ``yield`` to the task), without
+    creating ``sleep``'s coroutine each time: a back-to-back loop pays it on
+    every iteration.
+    """
+    yield
 
 
 def _fire(waiter: asyncio.Future[bool]) -> None:
@@ -155,7 +173,7 @@ class LoopIteration(Runnable):
                 elif fresh:
                     fresh = False
                 else:
-                    await asyncio.sleep(0)  # stay fair to other tasks when behind schedule
+                    await yield_once()  # stay fair to other tasks when behind schedule
                     if run.attention:
                         continue
             run.state = _RUNNING
@@ -169,11 +187,15 @@ class LoopIteration(Runnable):
                         continue
                     raise
             else:
-                trigger: Trigger = (
-                    "retry" if run.retry_at is not None else "run-now" if by_request else "schedule"
-                )
+                trigger: Trigger = "schedule"
+                scheduled = run.due
+                if run.retry_at is not None:
+                    trigger, scheduled = "retry", run.retry_at
+                elif by_request:
+                    trigger, scheduled = "run-now", started
                 by_request = False
-                if not await self._observed(run, instrumentation, trigger, started, time, clock):
+                attempt = run.consecutive_failures + 1
+                if not await self._observed(run, instrumentation, trigger, scheduled, attempt):
                     continue
             if run.trackers:
                 self._recovered(run)
@@ -205,37 +227,38 @@ class LoopIteration(Runnable):
         run: Run,
         instrumentation: Instrumentation,
         trigger: Trigger,
-        started: float,
-        time: Callable[[], float],
-        clock: Clock,
+        scheduled: float,
+        attempt: int,
     ) -> bool:
         """Run the body once, told to the instrumentation; False: a retry is scheduled.
 
         Raises:
-            BaseException: what the body raised, when it is escalated.
+            BaseException: what the body raised, when it is not retried.
         """
-        scheduled = (
-            run.retry_at if trigger == "retry" else started if trigger == "run-now" else run.due
-        )
+        event_loop = asyncio.get_running_loop()
+        time = event_loop.time
         begun = observe.iteration_started(
             instrumentation,
             self.path,
             self._name,
             run.current_loop,
-            started if scheduled is None else scheduled,
-            started,
+            scheduled,
+            time(),
             trigger,
-            run.consecutive_failures + 1,
+            attempt,
         )
         try:
             await self._call_body(run)
         except BaseException as exc:
-            retried = self._schedule_retry(run, exc, time, clock)
-            outcome: Outcome
-            if isinstance(exc, asyncio.CancelledError) or (retried and run.retry_at is None):
-                outcome = "cancelled"  # cancelled, or its retry abandoned by a stop
-            else:
-                outcome = "retried" if retried else "failed"
+            retried = self._schedule_retry(run, exc, time, get_clock(event_loop))
+            outcome: Outcome = "failed"
+            if retried:
+                # A retry abandoned because the run is stopping is not a failure.
+                outcome = "retried" if run.retry_at is not None else "cancelled"
+            elif isinstance(exc, asyncio.CancelledError):
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    outcome = "cancelled"  # asked for; one nobody asked for is a failure
             observe.iteration_ended(instrumentation, begun, outcome, exc, time())
             if retried:
                 return False
@@ -355,7 +378,8 @@ class LoopIteration(Runnable):
         limit = self._max_consecutive_failures
         retried = rule is not None and (limit is None or run.consecutive_failures < limit)
         if self._parent is not None and not run.stop:
-            # The supervisor's should_retry hook has the last word.
+            # The supervisor's should_retry hook has the last word (docs/supervision.md,
+            # "Where a failure goes").
             attempt = run.consecutive_failures + 1
             retried = self._should_retry(error, attempt, retried)
             if retried and rule is None:

@@ -21,10 +21,13 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from .. import instrument
 from ..clock import get_clock
 from ..core.runnable import Pending, abandon, acknowledge
+from ..instrument import Trigger
 from ..messages import State
 from . import observe, plan
+from .iteration import yield_once
 from .run import LoopRun
 
 if TYPE_CHECKING:
@@ -156,7 +159,7 @@ async def iterate_overlapping(loop: LoopIteration, run: LoopRun) -> None:
                     if not await loop._wait(run, run.due, clock):
                         continue
                 else:
-                    await asyncio.sleep(0)
+                    await yield_once()
                     if run.attention:
                         continue
             run.state = State.RUNNING
@@ -167,7 +170,7 @@ async def iterate_overlapping(loop: LoopIteration, run: LoopRun) -> None:
             claimed: Pending = pending[:] if extra and pending else []
             if claimed and pending is not None:
                 pending.clear()
-            pool.launch(_one(loop, run, pool, claimed))
+            pool.launch(_one(loop, run, pool, claimed, extra, run.due))
             run.last_start = time()
             if not extra and plan.advance(run, loop._schedule, time(), clock, skip_missed):
                 observe.iteration_skipped(loop.path, loop._name, "missed")
@@ -182,15 +185,23 @@ async def iterate_overlapping(loop: LoopIteration, run: LoopRun) -> None:
         raise pool.failure
 
 
-async def _one(loop: LoopIteration, run: LoopRun, pool: OverlapPool, claimed: Pending) -> None:
+async def _one(
+    loop: LoopIteration,
+    run: LoopRun,
+    pool: OverlapPool,
+    claimed: Pending,
+    extra: bool,
+    due: float,
+) -> None:
     """One overlapping iteration; ``claimed`` are the RunNow asks it answers.
 
     They are acknowledged when the iteration succeeds, and get
-    ``ActorStopped`` when it ends any other way.
+    ``ActorStopped`` when it ends any other way. ``extra``: it is a RunNow's;
+    ``due``: when it was due (for the instrumentation).
     """
     succeeded = False
     try:
-        succeeded = await _attempts(loop, run, pool)
+        succeeded = await _attempts(loop, run, pool, extra, due)
     finally:
         if claimed and succeeded:
             acknowledge(claimed, run.current_loop, loop._next_iteration_of(run))
@@ -198,25 +209,43 @@ async def _one(loop: LoopIteration, run: LoopRun, pool: OverlapPool, claimed: Pe
             abandon(claimed, loop.path)
 
 
-async def _attempts(loop: LoopIteration, run: LoopRun, pool: OverlapPool) -> bool:
+async def _attempts(
+    loop: LoopIteration, run: LoopRun, pool: OverlapPool, extra: bool, due: float
+) -> bool:
     """Call the body until it succeeds or its error is escalated; False: retry abandoned."""
     event_loop = asyncio.get_running_loop()
     clock = get_clock(event_loop)
+    trigger: Trigger = "run-now" if extra else "schedule"
+    scheduled = event_loop.time() if extra else due
+    attempt = 1
     while True:
-        try:
-            await loop._call_body(run)
-        except BaseException as exc:
-            task = asyncio.current_task()
-            if isinstance(exc, asyncio.CancelledError) and task is not None and task.cancelling():
-                raise
-            if not loop._schedule_retry(run, exc, event_loop.time, clock):
-                raise
+        instrumentation = instrument.installed
+        if instrumentation is None:
+            try:
+                await loop._call_body(run)
+                retried = False
+            except BaseException as exc:
+                task = asyncio.current_task()
+                if (
+                    isinstance(exc, asyncio.CancelledError)
+                    and task is not None
+                    and task.cancelling()
+                ):
+                    raise
+                if not loop._schedule_retry(run, exc, event_loop.time, clock):
+                    raise
+                retried = True
+        else:
+            ok = await loop._observed(run, instrumentation, trigger, scheduled, attempt)
+            retried = not ok
+        if retried:
             retry_at = run.retry_at
             if retry_at is None or run.stop:
                 return False  # stopping: the retry is abandoned
             run.retry_at = None
             if not await pool.back_off(retry_at - event_loop.time()):
                 return False  # a stop came during the backoff
+            trigger, scheduled, attempt = "retry", retry_at, attempt + 1
             continue
         if run.trackers:
             loop._recovered(run)

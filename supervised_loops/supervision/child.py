@@ -32,7 +32,7 @@ from ..backoff import BackoffTracker
 from ..core.actor import Actor
 from ..messages import ActorStatus, Exit, State
 from .intensity import RestartWindow
-from .specs import ChildInfo, ChildSpec, RestartType
+from .specs import ChildInfo, ChildSpec, Quarantine, RestartType
 
 __all__ = ["Child", "TimerKind"]
 
@@ -76,7 +76,7 @@ class Child:
         "_window",
     )
 
-    def __init__(self, spec: ChildSpec, budget: RestartWindow | None = None) -> None:
+    def __init__(self, spec: ChildSpec, quarantine: Quarantine | None = None) -> None:
         self._spec = spec
         self._args: tuple[Any, ...] = spec.args
         self._kwargs: dict[str, Any] = dict(spec.kwargs)
@@ -92,7 +92,12 @@ class Child:
         self._kept_down = False  # ended for good: strategies leave it down
         self._quarantined = False
         self._probation_until: float | None = None
-        self._window = budget  # the quarantine budget, with a quarantine policy
+        # The quarantine budget, when a quarantine policy applies to it.
+        self._window = (
+            None
+            if quarantine is None
+            else RestartWindow(quarantine.max_restarts, quarantine.max_seconds)
+        )
         self._timer: asyncio.TimerHandle | None = None
         self._timer_kind: TimerKind | None = None
         self._retry_exit: Exit | None = None

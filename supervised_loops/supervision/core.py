@@ -168,9 +168,7 @@ class SupervisorCore(Runnable, Parent):
             )
 
     def _adopt(self, spec: ChildSpec) -> Child:
-        policy = spec.quarantine or self._quarantine_default
-        budget = None if policy is None else RestartWindow(policy.max_restarts, policy.max_seconds)
-        record = Child(spec, budget)
+        record = Child(spec, spec.quarantine or self._quarantine_default)
         actor = spec.actor
         actor._parent = self
         actor._name = spec.name  # the spec's name is the child's name, in paths too
@@ -343,10 +341,11 @@ class SupervisorCore(Runnable, Parent):
         except Exception as error:
             logger.error("could not start child %r", record.path, exc_info=error)
             # The start that failed counts as a run of its own, ended at once.
-            record._begin_run(self._latest_run_of(actor) + 1, ended)
+            run_id = record._run_id + 1  # an actor that cannot run has no ids of its own
             if isinstance(actor, Runnable):
-                actor._runs += 1  # keep the child's own run ids ahead of this one
-            self._report(record, record._run_id, Exit(ExitKind.FAILED, error))
+                run_id = actor._reserve_run_id()
+            record._begin_run(run_id, ended)
+            self._report(record, run_id, Exit(ExitKind.FAILED, error))
             return Started.ENDED
         record._begin_run(run_id, ended)
         if not wait_ready:

@@ -1,11 +1,12 @@
 """The engine of a Supervisor: the task that starts, serves and shuts down.
 
-`SupervisorEngine` puts the layers together (see
-`_supervisor_core` for the design): it launches the
-supervisor's task, starts the children in order, serves the queue of exits,
+`SupervisorEngine` puts the layers together (see `supervision.core` for
+the design): it launches the supervisor's run (through `core.runnable`, as
+every actor's), starts the children in order, serves the queue of exits,
 verbs and timers until told to stop or failing, then shuts the children down
-in reverse order and reports its own end to its parent.
-`supervised_loops.Supervisor` is its only subclass and public face.
+in reverse order; the run's exit report goes to its parent. It also takes
+the control messages (``Stop``, ``Cancel``, ``GetStatus``) and builds the
+status. `supervised_loops.Supervisor` is its only subclass and public face.
 
 May import: the lower ``supervision`` modules and what they may import.
 """

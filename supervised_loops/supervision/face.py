@@ -14,13 +14,16 @@ A supervisor starts its children in order, each once the previous one is
 ready; restarts them by their restart type and its strategy; fails (and so
 escalates to its own parent) when it restarts too often; and shuts them down
 in reverse order, each in three phases (Stop, Cancel, give up). The engine is
-in `supervised_loops._supervisor_engine`; this module is the face users
-see and subclass: settings, hooks, lifecycle, the OTP verbs, lookup by path,
-and the control messages.
+`supervision.engine` (and the modules below it, see the package's
+docstring); this module is the face users see and subclass: settings, hooks,
+lifecycle, the OTP verbs and lookup by path.
 
 Subclassing is the way to customise it: declare children and settings on the
 class and override the hooks documented on `Supervisor`; their call
 order is in ``docs/subclassing.md``.
+
+May import: every other ``supervision`` module, ``core`` and the pure
+top-level modules.
 """
 
 from __future__ import annotations

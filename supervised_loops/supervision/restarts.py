@@ -27,7 +27,7 @@ from ..events import ChildRestarted, IntensityExceeded, Quarantined, RetrySchedu
 from ..messages import Exit, ExitKind
 from .child import Child, TimerKind
 from .core import _exit_reason
-from .policy import ExitPlan, plan_exit, plan_restart, restart_type_directive
+from .policy import ExitPlan, plan_exit, restart_type_directive
 from .run import TimerFired
 from .shutdown import SupervisorShutdown
 from .specs import AutoShutdown, Directive, Quarantine, RestartType, Strategy
@@ -48,18 +48,18 @@ class SupervisorRestarts(SupervisorShutdown):
         record._handle(run_id)
         actor = record.actor
         latest = self._latest_run_of(actor)
-        if latest > run_id:
-            # A later run exists, started by someone else (the child's own
-            # Restart message): this exit is superseded. The later run is
-            # tracked, and its own exit decides.
-            if latest > record._run_id:
-                record._adopt_run(latest, asyncio.get_running_loop().create_future())
-            return
         failed = exit.kind is ExitKind.FAILED
         if failed:
             assert exit.error is not None
             record._failed(exit.error)
             await self._call_hook("on_child_failure", self.on_child_failure, record, exit.error)
+        if latest > run_id:
+            # A later run exists, started by someone else (the child's own
+            # Restart message): this exit is superseded (a failure is still
+            # counted and told). The later run is tracked; its exit decides.
+            if latest > record._run_id:
+                record._adopt_run(latest, asyncio.get_running_loop().create_future())
+            return
         await self._call_hook("on_child_exit", self.on_child_exit, record, exit)
         if self._halted() or record._removed or actor.is_running():
             return  # a hook stopped, deleted or restarted it
@@ -72,18 +72,7 @@ class SupervisorRestarts(SupervisorShutdown):
             except Exception as error:
                 self._hook_failed("decide", error)
                 return
-        plan = plan_exit(
-            strategy=self._strategy,
-            restart=record.spec.restart,
-            exit=exit,
-            intensity=self._rec.intensity,
-            budget=record._window,
-            on_probation=record.is_on_probation(),
-            now=asyncio.get_running_loop().time(),
-            index=self._children.index(record),
-            active=self._active_flags(),
-            decided=decided,
-        )
+        plan = self._plan(record, exit, decided)
         await self._apply(record, plan, exit)
 
     def _policy(self, record: Child, exit: Exit) -> Directive:
@@ -119,16 +108,22 @@ class SupervisorRestarts(SupervisorShutdown):
 
     async def _restart(self, record: Child, exit: Exit) -> None:
         """Restart now by the strategy, unless the child's budget or the intensity is spent."""
-        plan = plan_restart(
+        await self._apply(record, self._plan(record, exit, Directive.RESTART), exit)
+
+    def _plan(self, record: Child, exit: Exit, decided: Directive | None) -> ExitPlan:
+        """Ask the pure policy what to do with ``record``'s exit, now."""
+        return plan_exit(
             strategy=self._strategy,
+            restart=record.spec.restart,
+            exit=exit,
             intensity=self._rec.intensity,
             budget=record._window,
             on_probation=record.is_on_probation(),
             now=asyncio.get_running_loop().time(),
             index=self._children.index(record),
             active=self._active_flags(),
+            decided=decided,
         )
-        await self._apply(record, plan, exit)
 
     async def _restart_group(self, record: Child, group: list[Child], exit: Exit) -> None:
         """Stop the group's other members (latest first), then start the group in order."""

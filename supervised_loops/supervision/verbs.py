@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .. import _validate
 from ..core.actor import Actor
 from ..errors import ActorStopped, ChildNotFound, ChildStartFailed
 from ..events import ChildRestarted
@@ -38,9 +39,10 @@ def find(supervisor: SupervisorEngine, name: str) -> Child:
     """The record of the child named ``name``.
 
     Raises:
+        TypeError: ``name`` is not a str.
         ChildNotFound: no child has this name.
     """
-    record = supervisor._by_name.get(name)
+    record = supervisor._by_name.get(_validate.text("name", name))
     if record is None:
         raise ChildNotFound(supervisor.path, name)
     return record
@@ -69,15 +71,10 @@ async def start_child(supervisor: SupervisorEngine, spec: ChildSpec) -> Actor:
     """Adopt ``spec`` at the end and start it; a child failing to start is not kept."""
     supervisor._check_spec(spec, dict(supervisor._by_name))
     record = supervisor._adopt(spec)
-    started = await supervisor._start(record, restart=False)
-    if started is Started.HALTED:
-        raise ActorStopped(supervisor.path, "start_child()")
-    if started is Started.ENDED:
-        exit = await supervisor._exit_of(record)
-        if exit is not None and exit.kind is ExitKind.FAILED:
-            await supervisor._consume_exit(record)
-            supervisor._remove(record)
-            raise ChildStartFailed(supervisor.path, spec.name) from exit.error
+    error = await _start_or_error(supervisor, record, "start_child()", restart=False)
+    if error is not None:
+        supervisor._remove(record)
+        raise error
     return spec.actor
 
 
@@ -102,16 +99,32 @@ async def restart_child(supervisor: SupervisorEngine, name: str) -> Actor:
     await supervisor._terminate(record)
     record._restarted()
     record.actor._emit(ChildRestarted, reason="restart_child")
-    started = await supervisor._start(record, restart=True)
+    error = await _start_or_error(supervisor, record, "restart_child()", restart=True)
+    if error is not None:
+        record._keep_down()
+        raise error
+    return record.actor
+
+
+async def _start_or_error(
+    supervisor: SupervisorEngine, record: Child, verb: str, *, restart: bool
+) -> ChildStartFailed | None:
+    """Start a child for a verb; the error to raise if it failed before it was ready.
+
+    Raises:
+        ActorStopped: the supervisor was told to stop before the child was ready.
+    """
+    started = await supervisor._start(record, restart=restart)
     if started is Started.HALTED:
-        raise ActorStopped(supervisor.path, "restart_child()")
+        raise ActorStopped(supervisor.path, verb)
     if started is Started.ENDED:
         exit = await supervisor._exit_of(record)
         if exit is not None and exit.kind is ExitKind.FAILED:
             await supervisor._consume_exit(record)
-            record._keep_down()
-            raise ChildStartFailed(supervisor.path, name) from exit.error
-    return record.actor
+            error = ChildStartFailed(supervisor.path, record.name)
+            error.__cause__ = exit.error
+            return error
+    return None
 
 
 async def delete_child(supervisor: SupervisorEngine, name: str) -> None:

@@ -2,7 +2,8 @@
 
 `WorkerRun` is the shared run record plus a worker's retry state and the
 futures that wake a worker waiting for a stop. The context variables tell
-the coroutine which worker and which run it belongs to (`current_worker`):
+the coroutine which worker and which run it belongs to
+(`workers.worker.current_worker`):
 an old run still ending after a restart must not mark the new one ready,
 nor read its stop flag.
 
@@ -21,7 +22,7 @@ from ..core.runnable import RunRecord
 if TYPE_CHECKING:
     from .worker import Worker
 
-__all__ = ["WorkerRun", "current_worker"]
+__all__ = ["WorkerRun"]
 
 _current: contextvars.ContextVar[Worker] = contextvars.ContextVar("supervised_loops_worker")
 # The run a worker's coroutine belongs to: an old run still ending after a
@@ -29,18 +30,6 @@ _current: contextvars.ContextVar[Worker] = contextvars.ContextVar("supervised_lo
 _current_run: contextvars.ContextVar[WorkerRun] = contextvars.ContextVar(
     "supervised_loops_worker_run"
 )
-
-
-def current_worker() -> Worker:
-    """The worker whose coroutine is running (to signal readiness, watch for stop).
-
-    Raises:
-        RuntimeError: called outside a worker's coroutine.
-    """
-    try:
-        return _current.get()
-    except LookupError:
-        raise RuntimeError("current_worker() must be called inside a worker's coroutine") from None
 
 
 def _fire(waiter: asyncio.Future[None]) -> None:

@@ -41,6 +41,14 @@ Semantics, mirroring a Loop where it makes sense:
 
 A cancellation the worker did not ask for (a ``CancelledError`` raised by a
 library inside the coroutine) is a failure, not a quiet exit.
+
+Why workers are a subpackage beside ``loops`` and not in ``supervision``: a
+worker is an actor kind, like a Loop, that runs with or without a
+supervisor; it needs the runnable base (`core.runnable`) and nothing of
+supervision, and supervision needs nothing of it (it supervises any
+runnable actor). Its run record and context are `workers.run`'s.
+
+May import: ``workers.run``, ``core`` and the pure top-level modules.
 """
 
 from __future__ import annotations
@@ -74,13 +82,25 @@ from ..messages import (
     State,
     Stop,
 )
-from .run import WorkerRun, _current, _current_run, _fire, current_worker
+from .run import WorkerRun, _current, _current_run, _fire
 
 __all__ = ["Worker", "current_worker", "worker"]
 
 logger = logging.getLogger("supervised_loops")
 
 _ANY_ERROR_RULE = RetryRule(Exception)
+
+
+def current_worker() -> Worker:
+    """The worker whose coroutine is running (to signal readiness, watch for stop).
+
+    Raises:
+        RuntimeError: called outside a worker's coroutine.
+    """
+    try:
+        return _current.get()
+    except LookupError:
+        raise RuntimeError("current_worker() must be called inside a worker's coroutine") from None
 
 
 class Worker(Runnable):
