@@ -18,18 +18,12 @@ See docs/architecture.md.
 The service layer (``run``, ``serve``, ``ControlLimits``: signals, the
 control socket, JSON, time zones for rendering) is imported on first use of
 one of its names, so that a program that only runs loops does not pay for it
-at import.
+at import. So is ``__version__`` (the installed distribution's version, one
+source: pyproject.toml): ``importlib.metadata`` costs more to import than
+the rest of the package.
 """
 
 import typing as _typing
-from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
-from importlib.metadata import version as _distribution_version
-
-try:
-    #: The installed distribution's version (one source: pyproject.toml).
-    __version__ = _distribution_version("supervised-loops")
-except _PackageNotFoundError:  # pragma: no cover - a source tree never installed
-    __version__ = "0+unknown"
 
 from .backoff import BackoffTracker as BackoffTracker
 from .backoff import ExponentialBackoff as ExponentialBackoff
@@ -150,6 +144,7 @@ _LAZY = {
 }
 
 if _typing.TYPE_CHECKING:
+    __version__: str
     from .service.control import ControlLimits as ControlLimits
     from .service.runner import run as run
     from .service.runner import serve as serve
@@ -163,7 +158,20 @@ def _as_ours(value: _typing.Any) -> None:
             pass
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("supervised-loops")
+    except PackageNotFoundError:  # pragma: no cover - a source tree never installed
+        return "0+unknown"
+
+
 def __getattr__(name: str) -> _typing.Any:
+    if name == "__version__":
+        value: _typing.Any = _version()
+        globals()[name] = value
+        return value
     where = _LAZY.get(name)
     if where is None:
         raise AttributeError(f"module 'supervised_loops' has no attribute {name!r}")
@@ -182,4 +190,4 @@ def __dir__() -> list[str]:
 for _name in __all__:
     if _name not in _LAZY:
         _as_ours(globals()[_name])
-del _name, _distribution_version, _PackageNotFoundError
+del _name
