@@ -100,6 +100,9 @@ class LeaseKeeper:
         self._wakeup: asyncio.Future[None] | None = None
         self._deadline: asyncio.TimerHandle | None = None
         self._held_event: asyncio.Event | None = None
+        # True while the latest renewal attempt raised: a deadline that
+        # passes then is reported as "unreachable", not "deadline passed".
+        self._renew_failing = False
         self.acquired_count = 0
         self.lost_count = 0
 
@@ -293,12 +296,14 @@ class LeaseKeeper:
                 try:
                     renewed = await asyncio.wait_for(backend.renew(grant), remaining)
                 except Exception as error:
+                    self._renew_failing = True
                     logger.warning("lease %r: renew failed: %r", self.name, error)
                     if loop.time() >= grant.valid_until:
                         self._lose(grant, "unreachable")
                         return
                     await self._sleep(min(loop.time() + settings.retry_period, grant.valid_until))
                     continue
+                self._renew_failing = False
                 if renewed is None:
                     self._lose(grant, "refused")
                     return
@@ -339,6 +344,7 @@ class LeaseKeeper:
 
     def _take(self, grant: Grant) -> None:
         self._grant = grant
+        self._renew_failing = False
         self._state = "held"
         self.acquired_count += 1
         self._arm_deadline(grant)
@@ -366,7 +372,7 @@ class LeaseKeeper:
 
     def _deadline_passed(self, grant: Grant) -> None:
         if self._grant is not None and self._grant.fence == grant.fence:
-            self._lose(self._grant, "deadline passed")
+            self._lose(self._grant, "unreachable" if self._renew_failing else "deadline passed")
 
     def _clear_grant(self) -> None:
         self._grant = None
