@@ -1,0 +1,136 @@
+"""One replica for the real-server lease tests and the failover benchmark.
+
+Run as ``python tests/leases_replica.py --backend redis --url ... --name ...``.
+It keeps one lease with a `LeaseKeeper` and, while it holds it, writes to a
+fenced sink (a file that remembers the largest fence it accepted and rejects
+smaller ones) every ``--write-every`` seconds. On loss, the ``on_lost``
+callback cancels the writing task at once; the writer itself does not check
+its lease, so a write after a loss would show up as a stale attempt.
+
+Every step is printed to stdout as one JSON line with ``time.monotonic()``
+(the machine-wide clock the event loop uses, so lines from different
+processes can be compared): ``ready``, ``acquired``, ``lost``, ``write``,
+``stopped``. SIGTERM stops gracefully (the lease is released).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import fcntl
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from supervised_loops.leases import Grant, LeaseKeeper, LeaseSettings
+
+
+def say(event: str, **fields: Any) -> None:
+    line = json.dumps({"event": event, "pid": os.getpid(), "t": time.monotonic(), **fields})
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+class FencedSink:
+    """A store that rejects writes whose fence is smaller than one it accepted."""
+
+    def __init__(self, directory: Path) -> None:
+        self.state = directory / "sink.max"
+        self.log = directory / "sink.log"
+
+    def write(self, fence: int) -> bool:
+        with open(self.state, "a+") as state:
+            fcntl.flock(state, fcntl.LOCK_EX)
+            state.seek(0)
+            text = state.read().strip()
+            highest = int(text) if text else 0
+            accepted = fence >= highest
+            if accepted:
+                state.seek(0)
+                state.truncate()
+                state.write(str(fence))
+            with open(self.log, "a") as log:
+                log.write(f"{fence} {os.getpid()} {time.monotonic()} {int(accepted)}\n")
+            return accepted
+
+
+def make_backend(arguments: argparse.Namespace) -> Any:
+    if arguments.backend == "redis":
+        from supervised_loops.leases import RedisBackend
+
+        return RedisBackend(arguments.url)
+    from supervised_loops.leases import PostgresBackend
+
+    return PostgresBackend(
+        arguments.url,
+        mode="advisory" if arguments.backend == "postgres-advisory" else "lease",
+        connect_kwargs={"server_settings": {"application_name": arguments.app_name}},
+    )
+
+
+async def main(arguments: argparse.Namespace) -> None:
+    loop = asyncio.get_running_loop()
+    sink = FencedSink(Path(arguments.sink)) if arguments.sink else None
+    writer: asyncio.Task[None] | None = None
+
+    async def write_while_held(grant: Grant) -> None:
+        while True:
+            await asyncio.sleep(arguments.write_every)
+            accepted = sink.write(grant.fence) if sink is not None else True
+            # The deadline the keeper had at the moment of the write (it
+            # moves with every renewal of the same grant).
+            current = keeper.grant
+            valid_until = (
+                current.valid_until
+                if current is not None and current.fence == grant.fence
+                else grant.valid_until
+            )
+            say("write", fence=grant.fence, accepted=accepted, valid_until=valid_until)
+
+    def acquired(grant: Grant) -> None:
+        nonlocal writer
+        say("acquired", fence=grant.fence, holder=grant.holder, valid_until=grant.valid_until)
+        writer = loop.create_task(write_while_held(grant))
+
+    def lost(reason: str) -> None:
+        if writer is not None:
+            writer.cancel()
+        say("lost", reason=reason)
+
+    backend = make_backend(arguments)
+    settings = LeaseSettings(ttl=arguments.ttl)
+    keeper = LeaseKeeper(
+        arguments.name,
+        backend,
+        holder=arguments.holder,
+        settings=settings,
+        on_acquired=acquired,
+        on_lost=lost,
+    )
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    keeper.start()
+    say("ready", holder=keeper.holder)
+    await stop.wait()
+    if writer is not None:
+        writer.cancel()
+    await keeper.stop()
+    await backend.aclose()
+    say("stopped")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--backend", choices=["redis", "postgres", "postgres-advisory"])
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--ttl", type=float, default=2.0)
+    parser.add_argument("--holder", default=None)
+    parser.add_argument("--sink", default=None)
+    parser.add_argument("--write-every", type=float, default=0.05)
+    parser.add_argument("--app-name", default="supervised_loops replica")
+    asyncio.run(main(parser.parse_args()))
