@@ -15,7 +15,7 @@ import time
 import timeit
 
 from supervised_loops import ExponentialBackoff, loop
-from supervised_loops.actor import Actor
+from supervised_loops.core.actor import Actor
 
 N = 20_000
 ROUNDS = 11

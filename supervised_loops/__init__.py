@@ -5,24 +5,14 @@ Import everything from here; the submodules users name are
 `events` and `testing`.
 """
 
-from .actor import DEFAULT_ASK_TIMEOUT as DEFAULT_ASK_TIMEOUT
-from .actor import Actor as Actor
-from .actor import DeadLetters as DeadLetters
-from .actor import dead_letters as dead_letters
 from .backoff import ExponentialBackoff as ExponentialBackoff
 from .backoff import RetryRule as RetryRule
-from .child_spec import INFINITY as INFINITY
-from .child_spec import AutoShutdown as AutoShutdown
-from .child_spec import ChildCounts as ChildCounts
-from .child_spec import ChildInfo as ChildInfo
-from .child_spec import ChildSpec as ChildSpec
-from .child_spec import Directive as Directive
-from .child_spec import Quarantine as Quarantine
-from .child_spec import RestartType as RestartType
-from .child_spec import Strategy as Strategy
-from .child_spec import child as child
 from .clock import Clock as Clock
 from .clock import SystemClock as SystemClock
+from .core.actor import DEFAULT_ASK_TIMEOUT as DEFAULT_ASK_TIMEOUT
+from .core.actor import Actor as Actor
+from .core.actor import DeadLetters as DeadLetters
+from .core.actor import dead_letters as dead_letters
 from .errors import ActorNotRunning as ActorNotRunning
 from .errors import ActorStopped as ActorStopped
 from .errors import AskTimeout as AskTimeout
@@ -31,8 +21,8 @@ from .errors import ChildStartFailed as ChildStartFailed
 from .errors import MailboxFull as MailboxFull
 from .errors import RestartIntensityExceeded as RestartIntensityExceeded
 from .errors import UnhandledMessage as UnhandledMessage
-from .loop import Loop as Loop
-from .loop import loop as loop
+from .loops.face import Loop as Loop
+from .loops.face import loop as loop
 from .messages import Ack as Ack
 from .messages import ActorStatus as ActorStatus
 from .messages import Cancel as Cancel
@@ -50,11 +40,21 @@ from .schedule import Every as Every
 from .schedule import Schedule as Schedule
 from .service.runner import run as run
 from .service.runner import serve as serve
-from .supervisor import Child as Child
-from .supervisor import Supervisor as Supervisor
-from .worker import Worker as Worker
-from .worker import current_worker as current_worker
-from .worker import worker as worker
+from .supervision.face import Child as Child
+from .supervision.face import Supervisor as Supervisor
+from .supervision.specs import INFINITY as INFINITY
+from .supervision.specs import AutoShutdown as AutoShutdown
+from .supervision.specs import ChildCounts as ChildCounts
+from .supervision.specs import ChildInfo as ChildInfo
+from .supervision.specs import ChildSpec as ChildSpec
+from .supervision.specs import Directive as Directive
+from .supervision.specs import Quarantine as Quarantine
+from .supervision.specs import RestartType as RestartType
+from .supervision.specs import Strategy as Strategy
+from .supervision.specs import child as child
+from .workers.worker import Worker as Worker
+from .workers.worker import current_worker as current_worker
+from .workers.worker import worker as worker
 
 __all__ = [
     "DEFAULT_ASK_TIMEOUT",

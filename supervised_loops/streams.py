@@ -65,7 +65,7 @@ except ImportError as error:  # tested by hiding aiostream (tests/test_streams.p
     ) from error
 
 from . import _validate
-from .actor import Actor
+from .core.actor import Actor
 from .events import Event, EventsDropped, Subscription
 
 __all__ = [

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from supervised_loops import ExponentialBackoff, Pause, Stop, _loop_iteration, loop
+from supervised_loops import ExponentialBackoff, Pause, Stop, loop
 from supervised_loops.events import (
     ActorFailed,
     ActorStarted,
@@ -25,6 +25,7 @@ from supervised_loops.events import (
     RetryScheduled,
     Subscription,
 )
+from supervised_loops.loops import iteration as _loop_iteration
 from supervised_loops.testing import virtual_time
 
 START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)

@@ -38,10 +38,10 @@ from typing import Any, TextIO
 import attrs
 
 from .. import _validate
-from ..actor import Actor
+from ..core.actor import Actor
 from ..events import Event
 from ..messages import ActorStatus, State
-from ..supervisor import Supervisor
+from ..supervision.face import Supervisor
 from .control import COMMANDS, ControlClient, default_socket_path
 from .render import render_status
 from .runner import DEFAULT_SHUTDOWN_TIMEOUT, as_tree, serve

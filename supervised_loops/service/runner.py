@@ -34,9 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import _validate
-from ..actor import Actor
+from ..core.actor import Actor
 from ..messages import Cancel
-from ..supervisor import Supervisor, child
+from ..supervision.face import Supervisor, child
 from .control import ControlServer, default_socket_path
 
 __all__ = ["run", "serve"]

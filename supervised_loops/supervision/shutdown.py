@@ -13,11 +13,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from ._child import Child
-from ._supervisor_core import SupervisorCore
-from .child_spec import INFINITY
-from .events import Unkillable
-from .messages import Cancel, Stop
+from ..events import Unkillable
+from ..messages import Cancel, Stop
+from .child import Child
+from .core import SupervisorCore
+from .specs import INFINITY
 
 logger = logging.getLogger("supervised_loops")
 

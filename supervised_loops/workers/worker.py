@@ -50,18 +50,18 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from . import _validate
-from .actor import DEFAULT_MAILBOX_SIZE, Actor, Reply
-from .backoff import (
+from .. import _validate
+from ..backoff import (
     DEFAULT_RETRY_EXCEPTIONS,
     BackoffTracker,
     ExponentialBackoff,
     RetryRule,
     retry_delay,
 )
-from .errors import ActorStopped, UnhandledMessage
-from .events import ActorStarted, IterationFailed, RetryScheduled, describe
-from .messages import (
+from ..core.actor import DEFAULT_MAILBOX_SIZE, Actor, Reply
+from ..errors import ActorStopped, UnhandledMessage
+from ..events import ActorStarted, IterationFailed, RetryScheduled, describe
+from ..messages import (
     Ack,
     ActorStatus,
     Cancel,

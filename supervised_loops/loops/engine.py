@@ -28,7 +28,9 @@ import asyncio
 import logging
 from typing import Any
 
-from ._loop_iteration import (
+from ..events import ActorStarted
+from ..messages import Exit, ExitKind
+from .iteration import (
     _CANCELLED,
     _FAILED,
     _STOPPED,
@@ -38,9 +40,7 @@ from ._loop_iteration import (
     _abandon,
     _acknowledge,
 )
-from ._run import Run
-from .events import ActorStarted
-from .messages import Exit, ExitKind
+from .plan import Run
 
 logger = logging.getLogger("supervised_loops")
 

@@ -31,15 +31,12 @@ import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Literal, TypeAlias
 
-from . import _validate
-from ._interval import schedule_from
-from ._loop_control import LoopControl
-from ._loop_iteration import LoopIteration
-from ._run import Run
-from .actor import DEFAULT_MAILBOX_SIZE, Actor
-from .backoff import _NEVER_RETRIED, DEFAULT_RETRY_EXCEPTIONS, ExponentialBackoff, RetryRule
-from .events import describe
-from .messages import (
+from .. import _validate
+from .._interval import schedule_from
+from ..backoff import _NEVER_RETRIED, DEFAULT_RETRY_EXCEPTIONS, ExponentialBackoff, RetryRule
+from ..core.actor import DEFAULT_MAILBOX_SIZE, Actor
+from ..events import describe
+from ..messages import (
     ActorStatus,
     Cancel,
     ChangeInterval,
@@ -50,7 +47,10 @@ from .messages import (
     State,
     Stop,
 )
-from .schedule import DailyAt, Every, Schedule
+from ..schedule import DailyAt, Every, Schedule
+from .control import LoopControl
+from .iteration import LoopIteration
+from .plan import Run
 
 __all__ = ["Loop", "loop"]
 

@@ -14,15 +14,15 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from ._child import Child
-from ._supervisor_core import _exit_reason
-from ._supervisor_shutdown import SupervisorShutdown
-from .actor import DEFAULT_BACKOFF, Actor
-from .backoff import ExponentialBackoff
-from .child_spec import AutoShutdown, Directive, Quarantine, RestartType, Strategy
-from .errors import RestartIntensityExceeded
-from .events import ChildRestarted, IntensityExceeded, Quarantined, RetryScheduled, describe
-from .messages import Exit, ExitKind
+from ..backoff import ExponentialBackoff
+from ..core.actor import DEFAULT_BACKOFF, Actor
+from ..errors import RestartIntensityExceeded
+from ..events import ChildRestarted, IntensityExceeded, Quarantined, RetryScheduled, describe
+from ..messages import Exit, ExitKind
+from .child import Child
+from .core import _exit_reason
+from .shutdown import SupervisorShutdown
+from .specs import AutoShutdown, Directive, Quarantine, RestartType, Strategy
 
 logger = logging.getLogger("supervised_loops")
 

@@ -14,11 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from ._loop_engine import LoopEngine
-from ._run import Run
-from .actor import Reply
-from .errors import ActorStopped
-from .messages import (
+from ..core.actor import Reply
+from ..errors import ActorStopped
+from ..messages import (
     Ack,
     Cancel,
     ChangeInterval,
@@ -30,6 +28,8 @@ from .messages import (
     RunNow,
     Stop,
 )
+from .engine import LoopEngine
+from .plan import Run
 
 
 class LoopControl(LoopEngine):

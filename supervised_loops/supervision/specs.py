@@ -29,9 +29,9 @@ from typing import Any, Literal, TypeAlias
 
 import attrs
 
-from .actor import Actor
-from .backoff import ExponentialBackoff
-from .messages import State
+from ..backoff import ExponentialBackoff
+from ..core.actor import Actor
+from ..messages import State
 
 __all__ = [
     "DEFAULT_CANCEL_TIMEOUT",

@@ -25,10 +25,10 @@ import datetime as dt
 import math
 from typing import Any
 
-from .backoff import BackoffTracker, RetryRule
-from .clock import Clock
-from .messages import State
-from .schedule import Every, Schedule
+from ..backoff import BackoffTracker, RetryRule
+from ..clock import Clock
+from ..messages import State
+from ..schedule import Every, Schedule
 
 Pending = list[tuple[Any, "asyncio.Future[Any]"]]
 

@@ -38,13 +38,13 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, ClassVar
 
-from ._child import Child
-from ._intensity import RestartWindow
-from .actor import Actor
-from .backoff import ExponentialBackoff
-from .child_spec import AutoShutdown, ChildSpec, Directive, Quarantine, Strategy
-from .events import Escalated, describe
-from .messages import Exit, ExitKind, State
+from ..backoff import ExponentialBackoff
+from ..core.actor import Actor
+from ..events import Escalated, describe
+from ..messages import Exit, ExitKind, State
+from .child import Child
+from .intensity import RestartWindow
+from .specs import AutoShutdown, ChildSpec, Directive, Quarantine, Strategy
 
 logger = logging.getLogger("supervised_loops")
 

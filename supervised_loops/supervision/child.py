@@ -15,11 +15,11 @@ from typing import Any
 
 import attrs
 
-from ._intensity import RestartWindow
-from .actor import Actor
-from .backoff import BackoffTracker
-from .child_spec import ChildInfo, ChildSpec, RestartType
-from .messages import ActorStatus, Exit, State
+from ..backoff import BackoffTracker
+from ..core.actor import Actor
+from ..messages import ActorStatus, Exit, State
+from .intensity import RestartWindow
+from .specs import ChildInfo, ChildSpec, RestartType
 
 __all__ = ["Child"]
 

@@ -36,13 +36,13 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeAlias
 
-from . import _validate
-from .backoff import ExponentialBackoff
-from .clock import SystemClock, get_clock
-from .errors import ActorNotRunning, ActorStopped, AskTimeout, MailboxFull, UnhandledMessage
-from .events import ActorFailed, DeadLetter, Event, EventHub, Subscription, describe
-from .events import ActorStopped as ActorStoppedEvent
-from .messages import ActorStatus, ControlMessage, Exit, ExitKind
+from .. import _validate
+from ..backoff import ExponentialBackoff
+from ..clock import SystemClock, get_clock
+from ..errors import ActorNotRunning, ActorStopped, AskTimeout, MailboxFull, UnhandledMessage
+from ..events import ActorFailed, DeadLetter, Event, EventHub, Subscription, describe
+from ..events import ActorStopped as ActorStoppedEvent
+from ..messages import ActorStatus, ControlMessage, Exit, ExitKind
 
 __all__ = ["DEFAULT_ASK_TIMEOUT", "Actor", "DeadLetters", "dead_letters"]
 

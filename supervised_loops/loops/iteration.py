@@ -23,15 +23,15 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from . import _run as plan
-from ._run import Run
-from .actor import Actor
-from .backoff import ExponentialBackoff, RetryRule, retry_delay
-from .clock import WALL_RECHECK_SECONDS, Clock, get_clock
-from .errors import ActorStopped
-from .events import IterationFailed, RetryScheduled, describe
-from .messages import Ack, State
-from .schedule import Schedule
+from ..backoff import ExponentialBackoff, RetryRule, retry_delay
+from ..clock import WALL_RECHECK_SECONDS, Clock, get_clock
+from ..core.actor import Actor
+from ..errors import ActorStopped
+from ..events import IterationFailed, RetryScheduled, describe
+from ..messages import Ack, State
+from ..schedule import Schedule
+from . import plan
+from .plan import Run
 
 logger = logging.getLogger("supervised_loops")
 

@@ -15,11 +15,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ._supervisor_core import _Item
-from ._supervisor_policy import SupervisorPolicy
-from .errors import ActorStopped, ChildStartFailed
-from .events import ActorStarted
-from .messages import Ack, Exit, ExitKind, State
+from ..errors import ActorStopped, ChildStartFailed
+from ..events import ActorStarted
+from ..messages import Ack, Exit, ExitKind, State
+from .core import _Item
+from .policy import SupervisorPolicy
 
 logger = logging.getLogger("supervised_loops")
 

@@ -31,26 +31,18 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
-from . import _validate
-from ._child import Child
-from ._supervisor_core import _as_spec
-from ._supervisor_engine import SupervisorEngine
-from .actor import DEFAULT_ASK_TIMEOUT, DEFAULT_MAILBOX_SIZE, Actor, Reply, dead_letters
-from .backoff import ExponentialBackoff
-from .child_spec import (
-    AutoShutdown,
-    ChildCounts,
-    ChildInfo,
-    ChildSpec,
-    Directive,
-    Quarantine,
-    RestartType,
-    Strategy,
-    child,
+from .. import _validate
+from ..backoff import ExponentialBackoff
+from ..core.actor import DEFAULT_ASK_TIMEOUT, DEFAULT_MAILBOX_SIZE, Actor, Reply, dead_letters
+from ..errors import (
+    ActorNotRunning,
+    ActorStopped,
+    ChildNotFound,
+    ChildStartFailed,
+    UnhandledMessage,
 )
-from .errors import ActorNotRunning, ActorStopped, ChildNotFound, ChildStartFailed, UnhandledMessage
-from .events import ChildRestarted, DeadLetter, describe
-from .messages import (
+from ..events import ChildRestarted, DeadLetter, describe
+from ..messages import (
     ActorStatus,
     Cancel,
     ChangeInterval,
@@ -64,6 +56,20 @@ from .messages import (
     RunNow,
     State,
     Stop,
+)
+from .child import Child
+from .core import _as_spec
+from .engine import SupervisorEngine
+from .specs import (
+    AutoShutdown,
+    ChildCounts,
+    ChildInfo,
+    ChildSpec,
+    Directive,
+    Quarantine,
+    RestartType,
+    Strategy,
+    child,
 )
 
 __all__ = ["Child", "Supervisor", "child"]
