@@ -17,6 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from .backend import LeaseBackend as LeaseBackend
 from .errors import LeaseNotHeld as LeaseNotHeld
+from .events import LeaseAcquired as LeaseAcquired
+from .events import LeaseLost as LeaseLost
+from .gate import Lease as Lease
 from .grant import Grant as Grant
 from .keeper import KeeperState as KeeperState
 from .keeper import LeaseKeeper as LeaseKeeper
@@ -32,8 +35,11 @@ if TYPE_CHECKING:
 __all__ = [
     "Grant",
     "KeeperState",
+    "Lease",
+    "LeaseAcquired",
     "LeaseBackend",
     "LeaseKeeper",
+    "LeaseLost",
     "LeaseNotHeld",
     "LeaseSettings",
     "LossReason",
@@ -43,7 +49,17 @@ __all__ = [
     "default_holder_id",
 ]
 
-for _value in (Grant, LeaseKeeper, LeaseNotHeld, LeaseSettings, MemoryBackend, default_holder_id):
+for _value in (
+    Grant,
+    Lease,
+    LeaseAcquired,
+    LeaseLost,
+    LeaseKeeper,
+    LeaseNotHeld,
+    LeaseSettings,
+    MemoryBackend,
+    default_holder_id,
+):
     _value.__module__ = __name__
 del _value
 

@@ -36,6 +36,8 @@ from .._interval import schedule_from
 from ..backoff import _NEVER_RETRIED, DEFAULT_RETRY_EXCEPTIONS, ExponentialBackoff, RetryRule
 from ..core.actor import DEFAULT_MAILBOX_SIZE, Actor
 from ..events import describe
+from ..leases.gate import Lease, LeaseGate, lease_option
+from ..leases.keeper import LeaseKeeper
 from ..messages import (
     ActorStatus,
     Cancel,
@@ -94,6 +96,7 @@ class Loop(LoopControl):
         backoff: ExponentialBackoff | None = None,
         retry: Iterable[RetryRule] = (),
         mailbox_size: int = DEFAULT_MAILBOX_SIZE,
+        lease: Lease | str | bool | None = None,
     ) -> None:
         self._coro = _coroutine_function("loop", coro)
         schedule = schedule_from(schedule=schedule)  # TypeError for a non-schedule
@@ -113,7 +116,13 @@ class Loop(LoopControl):
         for index, rule in enumerate(rules):
             if not isinstance(rule, RetryRule):
                 raise TypeError(f"'retry[{index}]' must be a RetryRule (got {rule!r})")
+        lease_spec = lease_option(lease)
+        if lease_spec is not None and overlap is not False:
+            raise ValueError(f"'lease' needs overlap=False (got overlap={overlap!r})")
         Actor.__init__(self, name or coro.__name__, mailbox_size=mailbox_size)
+        if lease_spec is not None:
+            # The body runs only where the lease is held (leases/gate.py).
+            self._coro = LeaseGate(lease_spec, self).wrap(self._coro)
         self._reset_engine()
         self._schedule = schedule
         self._count = count
@@ -182,10 +191,22 @@ class Loop(LoopControl):
     # -- calling the body directly ------------------------------------------
 
     async def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """Call the body once, outside the schedule, and return its result."""
+        """Call the body once, outside the schedule (and any lease), and return its result."""
+        body = getattr(self._coro, "__wrapped__", self._coro)
         if self._instance is not None:
-            return await self._coro(self._instance, *args, **kwargs)
-        return await self._coro(*args, **kwargs)
+            return await body(self._instance, *args, **kwargs)
+        return await body(*args, **kwargs)
+
+    @property
+    def lease(self) -> LeaseKeeper | None:
+        """The keeper of this loop's lease (``loop(lease=...)``), for the body to read.
+
+        ``fence``, ``holder``, ``state`` (``"held"``/``"standby"``),
+        ``expires_in()`` and ``await ensure()``. None for a loop without a
+        lease, or before its first due iteration asked for it.
+        """
+        gate: LeaseGate | None = getattr(self._coro, "__lease_gate__", None)
+        return None if gate is None else gate.keeper
 
     # -- hooks ----------------------------------------------------------------
 
@@ -524,6 +545,7 @@ def loop(
     backoff: ExponentialBackoff | None = None,
     retry: Iterable[RetryRule] = (),
     mailbox_size: int = DEFAULT_MAILBOX_SIZE,
+    lease: Lease | str | bool | None = None,
 ) -> Callable[[CoroFunction], Loop]:
     """Decorate a coroutine function into a `Loop`.
 
@@ -554,6 +576,10 @@ def loop(
         retry: extra `RetryRule` objects,
             matched in order before the whitelist.
         mailbox_size: bound of the user-message lane.
+        lease: run the body only on the replica that holds this lease (a
+            `Lease`, a lease name, or True for the defaults: the loop's path
+            on the in-process backend); see the docs page "Running several
+            replicas". Needs ``overlap=False``.
 
     Raises:
         TypeError: the decorated object is not a coroutine function; ``time``
@@ -579,6 +605,7 @@ def loop(
             backoff=backoff,
             retry=retry,
             mailbox_size=mailbox_size,
+            lease=lease,
         )
 
     return decorator
