@@ -10,6 +10,12 @@ the holder, and measures the time until another replica prints that it
 acquired the lease (both readings from ``time.monotonic()``, machine-wide),
 then starts a new replica so three remain.
 
+``--iteration-cost`` measures instead what a held lease costs a loop's
+iteration: a ``seconds=0`` loop with ``count=N`` whose body only counts, with
+and without ``lease=`` (in-process backend, held from the first
+iteration), interleaved rounds, median time per iteration. Renewals run in
+the keeper's own task, so the difference is the gate's check and frame.
+
 The bound to compare with is ``ttl + retry_period``: the dead holder's last
 grant lives up to ``ttl`` after its last renewal, which came at most
 ``ttl / 3`` before the kill, and a standby asks every ``retry_period`` at
@@ -62,6 +68,40 @@ def rounds_for(backend: str, url: str, rounds: int, ttl: float) -> list[dict[str
     return results
 
 
+def iteration_cost(iterations: int, rounds: int) -> None:
+    import asyncio
+
+    from supervised_loops import loop
+    from supervised_loops.leases import Lease
+
+    async def one(leased: bool) -> float:
+        done = 0
+
+        async def body() -> None:
+            nonlocal done
+            done += 1
+
+        lease = Lease(name=f"bench-{leased}-{time.monotonic_ns()}") if leased else None
+        work = loop(seconds=0, count=iterations, lease=lease)(body)
+        started = time.perf_counter()
+        await work.start()
+        elapsed = time.perf_counter() - started
+        assert done == iterations, done
+        return elapsed / iterations
+
+    timings: dict[bool, list[float]] = {False: [], True: []}
+    for index in range(rounds):
+        for leased in (False, True) if index % 2 == 0 else (True, False):
+            timings[leased].append(asyncio.run(one(leased)))
+    plain = statistics.median(timings[False]) * 1e6
+    held = statistics.median(timings[True]) * 1e6
+    print(f"{iterations} iterations x {rounds} interleaved rounds, median per iteration:")
+    print(f"  loop without a lease   {plain:6.2f} us")
+    print(
+        f"  loop holding a lease   {held:6.2f} us   (+{held - plain:.2f} us, x{held / plain:.2f})"
+    )
+
+
 def summary(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
     return {
@@ -78,7 +118,12 @@ def main() -> None:
     parser.add_argument("--ttl", type=float, default=2.0)
     parser.add_argument("--backends", default="redis,postgres,postgres-advisory")
     parser.add_argument("--json", default=None, help="also write the figures as JSON here")
+    parser.add_argument("--iteration-cost", action="store_true")
+    parser.add_argument("--iterations", type=int, default=100_000)
     arguments = parser.parse_args()
+    if arguments.iteration_cost:
+        iteration_cost(arguments.iterations, 2 * max(3, arguments.rounds // 4) + 1)
+        return
     urls = {
         "redis": os.environ.get("SUPERVISED_LOOPS_TEST_REDIS_URL"),
         "postgres": os.environ.get("SUPERVISED_LOOPS_TEST_POSTGRES_DSN"),
