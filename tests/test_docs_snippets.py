@@ -54,6 +54,7 @@ PAGES = [
     "messages.md",
     "events.md",
     "testing.md",
+    "replicas.md",
 ]
 
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>[\w-]*)(?P<attrs>[^\n`]*)$")
