@@ -23,7 +23,7 @@ suspends.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Literal
 
 import attrs
@@ -129,6 +129,11 @@ class LeaseGate:
         """The keeper of the current run (None before the first due iteration)."""
         return self._keeper
 
+    def describe(self) -> str:
+        """The lease's state in words (``"standby"`` until the first run asks for it)."""
+        keeper = self._keeper
+        return "standby" if keeper is None else keeper.describe()
+
     def wrap(self, body: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         """Return ``body`` gated by the lease (the original is its ``__wrapped__``)."""
 
@@ -160,6 +165,46 @@ class LeaseGate:
         leased.__lease_gate__ = self  # type: ignore[attr-defined]
         leased.__name__ = getattr(body, "__name__", "leased")
         leased.__qualname__ = getattr(body, "__qualname__", "leased")
+        return leased
+
+    def wrap_worker(
+        self, function: Callable[..., Awaitable[Any]]
+    ) -> Callable[..., Coroutine[Any, Any, Any]]:
+        """Return a worker's ``function`` gated by the lease.
+
+        The worker waits in standby until the lease is held, then runs the
+        coroutine. On loss (``on_lost="cancel"``) the coroutine is cancelled,
+        its ``finally`` blocks run, and the worker goes back to standby: the
+        run goes on, nothing fails. The coroutine returning ends the worker
+        as usual (and releases the lease).
+        """
+
+        async def leased(*args: Any, **kwargs: Any) -> Any:
+            keeper = self._keeper_of_this_run()
+            task = asyncio.current_task()
+            while True:
+                await keeper.wait_held()
+                self._body_task = task
+                try:
+                    return await function(*args, **kwargs)
+                except asyncio.CancelledError:
+                    if not self._cut:
+                        raise
+                    self._cut = False
+                    assert task is not None
+                    if task.uncancel() > 0:
+                        raise
+                except LeaseNotHeld:
+                    if keeper.is_held:
+                        raise
+                finally:
+                    self._body_task = None
+                    self._cut = False
+
+        leased.__wrapped__ = function  # type: ignore[attr-defined]
+        leased.__lease_gate__ = self  # type: ignore[attr-defined]
+        leased.__name__ = getattr(function, "__name__", "leased")
+        leased.__qualname__ = getattr(function, "__qualname__", "leased")
         return leased
 
     async def _wait_held(self, keeper: LeaseKeeper) -> bool:

@@ -136,6 +136,13 @@ class LeaseKeeper:
             return 0.0
         return max(0.0, grant.valid_until - asyncio.get_running_loop().time())
 
+    def describe(self) -> str:
+        """The state in words, for status lines: ``"held fence 3 by <holder>"``, ``"standby"``."""
+        grant = self._grant
+        if grant is not None:
+            return f"held fence {grant.fence} by {grant.holder}"
+        return self._state
+
     @property
     def is_held(self) -> bool:
         """True while a grant is held and its local deadline has not passed."""

@@ -197,6 +197,22 @@ class Loop(LoopControl):
             return await body(self._instance, *args, **kwargs)
         return await body(*args, **kwargs)
 
+    def _use_lease(self, lease: Lease | str | bool) -> None:
+        """Give this loop a lease after construction (``child(loop, lease=...)``).
+
+        Raises:
+            TypeError: a bad ``lease``.
+            ValueError: it already has one, or it allows overlapping iterations.
+        """
+        spec = lease_option(lease)
+        if spec is None:
+            return
+        if getattr(self._coro, "__lease_gate__", None) is not None:
+            raise ValueError(f"loop {self.name!r} already has a lease")
+        if self._overlap != 1:
+            raise ValueError(f"'lease' needs overlap=False (loop {self.name!r} overlaps)")
+        self._coro = LeaseGate(spec, self).wrap(self._coro)
+
     @property
     def lease(self) -> LeaseKeeper | None:
         """The keeper of this loop's lease (``loop(lease=...)``), for the body to read.
@@ -498,6 +514,7 @@ class Loop(LoopControl):
             restarts=self._restart_count,
             last_error=None if error is None else describe(error),
             schedule=str(self._schedule),
+            lease=_lease_text(self._coro),
         )
 
 
@@ -518,6 +535,11 @@ def _visible_state(run: Run) -> State:
     if run.paused and state in (State.SLEEPING, State.RETRYING):
         return State.PAUSED
     return state
+
+
+def _lease_text(function: Any) -> str | None:
+    gate: LeaseGate | None = getattr(function, "__lease_gate__", None)
+    return None if gate is None else gate.describe()
 
 
 def _overlap_limit(overlap: bool | int) -> int:

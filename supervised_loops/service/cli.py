@@ -256,6 +256,7 @@ def _status_from_json(data: dict[str, Any]) -> ActorStatus:
         restarts=data["restarts"],
         last_error=data["last_error"],
         schedule=data["schedule"],
+        lease=data.get("lease"),
         children=tuple(_status_from_json(child) for child in data["children"]),
     )
 

@@ -183,7 +183,7 @@ def parse_request(request: Any) -> tuple[str, ControlMessage]:
 def to_json(value: Any) -> Any:
     """Turn replies (Ack, ActorStatus, datetimes, enums) into JSON-ready values."""
     if isinstance(value, ActorStatus):
-        return {
+        data = {
             "name": value.name,
             "path": value.path,
             "kind": value.kind,
@@ -196,6 +196,9 @@ def to_json(value: Any) -> Any:
             "schedule": value.schedule,
             "children": [to_json(child) for child in value.children],
         }
+        if value.lease is not None:  # only actors with a lease carry the key
+            data["lease"] = value.lease
+        return data
     if isinstance(value, Ack):
         return {
             "message": type(value.message).__name__,

@@ -331,12 +331,18 @@ def child(
     quarantine: Quarantine | None = None,
     args: Sequence[Any] = (),
     kwargs: Mapping[str, Any] | None = None,
+    lease: Any = None,
 ) -> ChildSpec:
     """Build a `ChildSpec` (see there for every field and default).
 
     ``shutdown`` and ``cancel_timeout`` left at ``"default"`` take the
     defaults for the kind of actor (5 seconds, or ``"infinity"`` for a
     Supervisor).
+
+    ``lease`` (a ``supervised_loops.leases.Lease``, a lease name, or True)
+    gives a loop or worker child a lease, as ``loop(lease=...)`` and
+    ``worker(..., lease=...)`` do: it runs only on the replica that holds
+    it. Not available for a Supervisor child.
 
     Raises:
         TypeError, ValueError: a bad field, named in the message.
@@ -351,6 +357,11 @@ def child(
     }
     if name is not None:
         fields["name"] = name
+    if lease is not None and lease is not False:
+        use_lease = getattr(actor, "_use_lease", None)
+        if use_lease is None:
+            raise TypeError(f"'lease' needs a loop or a worker child (got {actor!r})")
+        use_lease(lease)
     if not (isinstance(shutdown, str) and shutdown == "default"):
         fields["shutdown"] = shutdown
     if not (isinstance(cancel_timeout, str) and cancel_timeout == "default"):

@@ -61,6 +61,8 @@ from ..backoff import (
 from ..core.actor import DEFAULT_MAILBOX_SIZE, Actor, Reply
 from ..errors import ActorStopped, UnhandledMessage
 from ..events import ActorStarted, IterationFailed, RetryScheduled, describe
+from ..leases.gate import Lease, LeaseGate, lease_option
+from ..leases.keeper import LeaseKeeper
 from ..messages import (
     Ack,
     ActorStatus,
@@ -170,6 +172,10 @@ class Worker(Actor):
         retry: extra `RetryRule` objects, matched
             before the whitelist.
         exception_types: the whitelist (default ``(OSError, TimeoutError)``).
+        lease: run the coroutine only on the replica that holds this lease
+            (a ``Lease``, a lease name, or True for the defaults); it waits
+            in standby otherwise and is cancelled, then waits again, when
+            the lease is lost. See the docs page "Running several replicas".
 
     Raises:
         TypeError, ValueError: a bad argument, named in the message.
@@ -187,6 +193,7 @@ class Worker(Actor):
         retry: Iterable[RetryRule] = (),
         exception_types: Iterable[type[BaseException]] = DEFAULT_RETRY_EXCEPTIONS,
         mailbox_size: int = DEFAULT_MAILBOX_SIZE,
+        lease: Lease | str | bool | None = None,
         **kwargs: Any,
     ) -> None:
         if not inspect.iscoroutinefunction(function):
@@ -207,8 +214,12 @@ class Worker(Actor):
         types = tuple(exception_types)
         for index, exception in enumerate(types):
             _validate.exception_class(f"exception_types[{index}]", exception)
+        lease_spec = lease_option(lease)
         Actor.__init__(self, name or function.__name__, mailbox_size=mailbox_size)
         self._function = function
+        if lease_spec is not None:
+            # Runs only where the lease is held (leases/gate.py).
+            self._function = LeaseGate(lease_spec, self).wrap_worker(function)
         self._args = args
         self._kwargs = kwargs
         self._signals_ready = signals_ready
@@ -221,6 +232,29 @@ class Worker(Actor):
         self._restart_count = 0
         self._failure_count = 0
         self._last_error: BaseException | None = None
+
+    def _use_lease(self, lease: Lease | str | bool) -> None:
+        """Give this worker a lease after construction (``child(worker, lease=...)``).
+
+        Raises:
+            TypeError: a bad ``lease``.
+            ValueError: it already has one.
+        """
+        spec = lease_option(lease)
+        if spec is None:
+            return
+        if getattr(self._function, "__lease_gate__", None) is not None:
+            raise ValueError(f"worker {self.name!r} already has a lease")
+        self._function = LeaseGate(spec, self).wrap_worker(self._function)
+
+    @property
+    def lease(self) -> LeaseKeeper | None:
+        """The keeper of this worker's lease (``worker(..., lease=...)``), or None.
+
+        None too before the first run asked for the lease.
+        """
+        gate: LeaseGate | None = getattr(self._function, "__lease_gate__", None)
+        return None if gate is None else gate.keeper
 
     # -- starting and stopping ------------------------------------------------
 
@@ -488,6 +522,7 @@ class Worker(Actor):
         if run is not None and run.stop and not run.task.done() and state is not State.STARTING:
             state = State.STOPPING
         error = self._last_error
+        gate: LeaseGate | None = getattr(self._function, "__lease_gate__", None)
         return ActorStatus(
             name=self._name,
             path=self.path,
@@ -496,6 +531,7 @@ class Worker(Actor):
             failures=self._failure_count,
             restarts=self._restart_count,
             last_error=None if error is None else describe(error),
+            lease=None if gate is None else gate.describe(),
         )
 
     # -- messages ------------------------------------------------------------------------
@@ -582,6 +618,7 @@ def worker(
     reconnect: bool = True,
     backoff: ExponentialBackoff | None = None,
     retry: Iterable[RetryRule] = (),
+    lease: Lease | str | bool | None = None,
     **kwargs: Any,
 ) -> Worker:
     """Wrap ``function(*args, **kwargs)`` as a `Worker` (see there).
@@ -599,5 +636,6 @@ def worker(
         reconnect=reconnect,
         backoff=backoff,
         retry=retry,
+        lease=lease,
         **kwargs,
     )
