@@ -122,6 +122,7 @@ class LeaseGate:
         self._body_task: asyncio.Task[Any] | None = None
         self._cut = False
         self._last_fence = 0
+        self._time: Callable[[], float] = _no_clock
         self._stopping: set[asyncio.Task[None]] = set()
 
     @property
@@ -138,10 +139,17 @@ class LeaseGate:
         """Return ``body`` gated by the lease (the original is its ``__wrapped__``)."""
 
         async def leased(*args: Any, **kwargs: Any) -> Any:
-            keeper = self._keeper_of_this_run()
-            if not keeper.is_held and not await self._wait_held(keeper):
-                return None  # standby: this iteration is skipped
+            # The hot path, once per iteration: two attribute reads, one
+            # clock read, no await that suspends.
             task = asyncio.current_task()
+            keeper = self._keeper
+            if keeper is None or task is not self._run_task:
+                keeper = self._keeper_of_this_run()
+            grant = keeper._grant
+            if (grant is None or self._time() >= grant.valid_until) and not await self._wait_held(
+                keeper
+            ):
+                return None  # standby: this iteration is skipped
             self._body_task = task
             try:
                 return await body(*args, **kwargs)
@@ -230,6 +238,7 @@ class LeaseGate:
             on_lost=self._lost,
         )
         self._run_task = task
+        self._time = asyncio.get_running_loop().time
         keeper.start()
         if task is not None:
             task.add_done_callback(lambda _: self._release(keeper))
@@ -267,3 +276,7 @@ class LeaseGate:
             fence=self._last_fence,
             reason=reason,
         )
+
+
+def _no_clock() -> float:
+    raise RuntimeError("the lease gate reads the clock only once a run has begun")

@@ -34,15 +34,17 @@ class Grant:
     settings: LeaseSettings
     sent_at: float
 
-    @property
-    def valid_until(self) -> float:
-        """The local deadline: ``sent_at + renew_deadline`` on the event loop's clock.
-
-        Never derived from the server's clock, so clock skew between hosts
-        does not matter; only the rates of the clocks do, and the margin
-        between the renew deadline and the ttl absorbs that.
-        """
-        return self.sent_at + self.settings.renew_deadline
+    #: The local deadline: ``sent_at + renew_deadline`` on the event loop's
+    #: clock. Never derived from the server's clock, so clock skew between
+    #: hosts does not matter; only the rates of the clocks do, and the margin
+    #: between the renew deadline and the ttl absorbs that. (Computed once:
+    #: it is read on every iteration of a loop with a lease.)
+    valid_until: float = attrs.field(
+        init=False,
+        default=attrs.Factory(
+            lambda self: self.sent_at + self.settings.renew_deadline, takes_self=True
+        ),
+    )
 
     def renewed(self, sent_at: float) -> Grant:
         """Return this grant as renewed by a request sent at ``sent_at``."""
