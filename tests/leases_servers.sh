@@ -8,7 +8,8 @@
 #
 #   eval "$(bash tests/leases_servers.sh)"
 #
-# Running it again while the servers are up only prints the environment.
+# Running it again while the servers are up only prints the environment;
+# a PostgreSQL cluster that is not running is made anew.
 set -euo pipefail
 
 base=${LEASES_SERVERS_DIR:-/tmp/supervised-loops-leases}
@@ -54,12 +55,13 @@ fi
 pg_data="$base/pg"
 as_postgres() { su postgres -s /bin/sh -c "$*"; }
 if ! "$bin/pg_isready" -q -h 127.0.0.1 -p "$pg_port"; then
-    if [ ! -f "$pg_data/PG_VERSION" ]; then
-        log "== initdb $pg_data"
-        mkdir -p "$pg_data"
-        chown postgres:postgres "$pg_data"
-        as_postgres "'$bin/initdb' -D '$pg_data' -U postgres --auth=trust -E UTF8 >/dev/null"
-    fi
+    # Not running: start from a fresh cluster (a stale one may hold the
+    # lock file of a server killed with the previous session).
+    rm -rf "$pg_data"
+    log "== initdb $pg_data"
+    mkdir -p "$pg_data"
+    chown postgres:postgres "$pg_data"
+    as_postgres "'$bin/initdb' -D '$pg_data' -U postgres --auth=trust -E UTF8 >/dev/null"
     log "== starting PostgreSQL on 127.0.0.1:$pg_port"
     as_postgres "'$bin/pg_ctl' -D '$pg_data' -l '$pg_data/server.log' -w -o \"-h 127.0.0.1 -p $pg_port -k /tmp\" start >/dev/null"
 fi

@@ -304,3 +304,66 @@ async def test_calling_the_loop_directly_bypasses_the_lease() -> None:
 
     work = loop(seconds=1, lease=True)(double)
     assert await work(21) == 42
+
+
+@virtual_time()
+async def test_before_loop_runs_before_the_lease_is_asked_for(clock: VirtualClock) -> None:
+    # The hooks belong to the replica's run, not to the lease: before_loop
+    # runs first (and cannot lose a lease it has not asked for yet), then the
+    # first due iteration asks for the lease and waits for it in standby.
+    backend = MemoryBackend()
+    journal: list[str] = []
+    held = await backend.acquire("report", "elsewhere", LeaseSettings(ttl=300))
+    assert held is not None
+
+    @loop(seconds=1.0, lease=Lease(name="report", backend=backend, settings=SETTINGS))
+    async def work() -> None:
+        journal.append(f"body fence {work.lease.fence if work.lease else None}")
+
+    @work.before_loop
+    async def prepare() -> None:
+        journal.append(f"before, lease {work.lease}")
+        await asyncio.sleep(2.0)
+
+    work.start()
+    await clock.sleep(5.0)
+    assert journal == ["before, lease None"]
+    assert work.lease is not None and work.lease.state == "standby"
+    await backend.release(held)
+    await clock.sleep(1.0)
+    assert journal[1:] == ["body fence 2"]
+    assert not work.failed()
+    work.cancel()
+    await clock.sleep(1)
+
+
+@virtual_time()
+async def test_a_lease_lost_during_after_loop_lets_the_hook_finish(clock: VirtualClock) -> None:
+    backend = MemoryBackend()
+    journal: list[str] = []
+    lost: list[str] = []
+
+    @loop(seconds=1.0, lease=Lease(name="report", backend=backend, settings=SETTINGS))
+    async def work() -> None:
+        journal.append("body")
+
+    @work.after_loop
+    async def flush() -> None:
+        journal.append("after begins")
+        keeper = work.lease
+        assert keeper is not None
+        grant = keeper.grant
+        assert grant is not None
+        await backend.release(grant)
+        assert await backend.acquire("report", "intruder", SETTINGS) is not None
+        await asyncio.sleep(2.0)  # the renewal at 1.0 is refused meanwhile
+        lost.append(keeper.state)
+        journal.append("after ends")
+
+    work.start()
+    await clock.sleep(0.5)
+    work.stop()
+    await clock.sleep(3.0)
+    assert journal == ["body", "after begins", "after ends"]
+    assert lost == ["standby"]  # the lease was lost while the hook ran, and it finished
+    assert not work.failed()
