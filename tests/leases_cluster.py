@@ -89,7 +89,9 @@ class Cluster:
         *,
         ttl: float = 2.0,
         name: str | None = None,
+        mode: str = "keeper",
     ) -> None:
+        self.mode = mode
         self.backend = backend
         self.url = url
         self.ttl = ttl
@@ -105,6 +107,7 @@ class Cluster:
             index = len(self.replicas)
             args = ["--backend", self.backend, "--url", self.url, "--name", self.name]
             args += ["--ttl", str(self.ttl), "--app-name", f"{self.name}-{index}"]
+            args += ["--mode", self.mode]
             if holder is not None:
                 args += ["--holder", holder]
             if self.sink is not None:

@@ -1,11 +1,14 @@
 """One replica for the real-server lease tests and the failover benchmark.
 
 Run as ``python tests/leases_replica.py --backend redis --url ... --name ...``.
-It keeps one lease with a `LeaseKeeper` and, while it holds it, writes to a
-fenced sink (a file that remembers the largest fence it accepted and rejects
-smaller ones) every ``--write-every`` seconds. On loss, the ``on_lost``
-callback cancels the writing task at once; the writer itself does not check
-its lease, so a write after a loss would show up as a stale attempt.
+It keeps one lease and, while it holds it, writes to a fenced sink (a file
+that remembers the largest fence it accepted and rejects smaller ones) every
+``--write-every`` seconds. With ``--mode keeper`` (the default) a
+`LeaseKeeper` drives a writing task that ``on_lost`` cancels at once; with
+``--mode loop`` the writer is a ``loop(lease=...)`` body, and acquisitions
+and losses are read from the loop's events. Either way the writer itself
+does not check its lease, so a write after a loss would show up as a stale
+attempt.
 
 Every step is printed to stdout as one JSON line with ``time.monotonic()``
 (the machine-wide clock the event loop uses, so lines from different
@@ -72,7 +75,57 @@ def make_backend(arguments: argparse.Namespace) -> Any:
     )
 
 
+async def main_loop(arguments: argparse.Namespace) -> None:
+    """The writer as a loop with a lease (what users write)."""
+    from supervised_loops import loop
+    from supervised_loops.leases import Lease, LeaseAcquired, LeaseLost
+
+    sink = FencedSink(Path(arguments.sink)) if arguments.sink else None
+    backend = make_backend(arguments)
+    lease = Lease(
+        name=arguments.name,
+        backend=backend,
+        settings=LeaseSettings(ttl=arguments.ttl),
+        holder=arguments.holder,
+    )
+
+    @loop(seconds=arguments.write_every, lease=lease)
+    async def write() -> None:
+        keeper = write.lease
+        assert keeper is not None
+        grant = keeper.grant
+        assert grant is not None
+        accepted = sink.write(grant.fence) if sink is not None else True
+        say("write", fence=grant.fence, accepted=accepted, valid_until=grant.valid_until)
+
+    async def report() -> None:
+        async with write.events() as events:
+            async for event in events:
+                if isinstance(event, LeaseAcquired):
+                    grant = write.lease.grant if write.lease else None
+                    until = grant.valid_until if grant else 0.0
+                    say("acquired", fence=event.fence, holder=event.holder, valid_until=until)
+                elif isinstance(event, LeaseLost):
+                    say("lost", reason=event.reason)
+
+    reporter = asyncio.get_running_loop().create_task(report())
+    await asyncio.sleep(0)  # subscribed before the first event
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    write.start()
+    say("ready", holder=arguments.holder or "")
+    await stop.wait()
+    write.stop()
+    await asyncio.sleep(0.2)  # the release follows the run's end
+    reporter.cancel()
+    await backend.aclose()
+    say("stopped")
+
+
 async def main(arguments: argparse.Namespace) -> None:
+    if arguments.mode == "loop":
+        await main_loop(arguments)
+        return
     loop = asyncio.get_running_loop()
     sink = FencedSink(Path(arguments.sink)) if arguments.sink else None
     writer: asyncio.Task[None] | None = None
@@ -133,4 +186,5 @@ if __name__ == "__main__":
     parser.add_argument("--sink", default=None)
     parser.add_argument("--write-every", type=float, default=0.05)
     parser.add_argument("--app-name", default="supervised_loops replica")
+    parser.add_argument("--mode", choices=["keeper", "loop"], default="keeper")
     asyncio.run(main(parser.parse_args()))
