@@ -7,10 +7,15 @@ import datetime as dt
 
 import pytest
 
-from supervised_loops import GetStatus, Supervisor, child, loop, worker
-from supervised_loops.leases import Lease, LeaseLost, LeaseSettings, MemoryBackend
+from supervised_loops import Actor, GetStatus, Supervisor, child, loop, worker
+from supervised_loops.leases import Lease, LeaseLost, LeaseNotHeld, LeaseSettings, MemoryBackend
 from supervised_loops.render import render_status
 from supervised_loops.testing import VirtualClock, virtual_time
+
+
+class Probe(Actor):
+    """An actor that is neither a loop nor a worker."""
+
 
 SETTINGS = LeaseSettings(ttl=3.0, renew_deadline=2.0, retry_period=0.5)
 
@@ -114,8 +119,10 @@ def test_child_refuses_a_lease_it_cannot_apply() -> None:
     async def tick() -> None:
         pass
 
-    with pytest.raises(TypeError, match=r"^'lease' needs a loop or a worker child \(got "):
-        child(Supervisor(name="sub"), lease=True)
+    with pytest.raises(TypeError, match=r"^'lease' needs a loop, worker or supervisor child"):
+        child(Probe("probe"), lease=True)
+    with pytest.raises(TypeError, match=r"^'lease' on supervisor 'sub' needs loops and workers"):
+        child(Supervisor(Probe("probe"), name="sub"), lease=True)
     leased = loop(seconds=1, lease=True)(tick)
     with pytest.raises(ValueError, match=r"^loop 'tick' already has a lease$"):
         child(leased, lease=True)
@@ -143,3 +150,63 @@ async def test_the_tree_shows_holder_fence_and_standby(clock: VirtualClock) -> N
     assert "lease standby" in lines[2]
     assert "lease" not in lines[0]
     await tree.stop()
+
+
+def sub_tree(name: str, journal: list[str], backend: MemoryBackend) -> Supervisor:
+    async def tick(label: str) -> None:
+        journal.append(label)
+        await asyncio.sleep(0.6)
+        journal.append(label + " done")
+
+    first = loop(seconds=1, name="first")(tick)
+    second = loop(seconds=1, name="second")(tick)
+    return Supervisor(
+        child(first, args=(f"{name}/first",)),
+        child(second, args=(f"{name}/second",)),
+        name=name,
+    )
+
+
+@virtual_time()
+async def test_a_sub_supervisor_shares_one_lease_among_everything_below_it(
+    clock: VirtualClock,
+) -> None:
+    backend = MemoryBackend()
+    journal: list[str] = []
+    lease = Lease(name="pipeline", backend=backend, settings=SETTINGS)
+    a, b = sub_tree("a", journal, backend), sub_tree("b", journal, backend)
+    tree = Supervisor(child(a, lease=lease), child(b, lease=lease), name="app")
+    events = tree.events()
+    await tree.start()
+    await clock.sleep(2.0)
+    assert {entry.split()[0] for entry in journal} == {"a/first", "a/second"}
+    await clock.sleep(0)
+    status = await tree.ask(GetStatus())
+    assert [c.lease for c in status.children] == [
+        f"held fence 1 by {a._lease_gate.keeper.holder}",
+        "standby",
+    ]
+    await clock.sleep(0.3)  # both bodies of the tick at 2.0 are running
+    assert sorted(journal[-2:]) == ["a/first", "a/second"]
+    journal.clear()
+    await take_over(backend, "pipeline")
+    keeper = a._lease_gate.keeper
+    with pytest.raises(LeaseNotHeld):
+        await keeper.ensure(verify=True)  # the loss, noticed now
+    await clock.sleep(0.5)
+    assert journal == []  # both bodies were cut: neither reached "done"
+    sub_status = await a.ask(GetStatus())
+    assert [(c.failures, c.restarts) for c in sub_status.children] == [(0, 0), (0, 0)]
+    lost = []
+    while not lost:
+        event = await asyncio.wait_for(events.__anext__(), 1)
+        lost = [event] if isinstance(event, LeaseLost) else []
+    assert (lost[0].path, lost[0].lease) == ("app/a", "pipeline")
+    backend._entries.pop("pipeline")
+    await clock.sleep(2.0)
+    runners = {entry.split("/")[0] for entry in journal}
+    assert len(runners) == 1  # exactly one sub-tree took it over
+    events.close()
+    await tree.stop()
+    await clock.sleep(0)
+    assert backend.holder_of("pipeline") is None

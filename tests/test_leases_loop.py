@@ -328,7 +328,8 @@ async def test_before_loop_runs_before_the_lease_is_asked_for(clock: VirtualCloc
     work.start()
     await clock.sleep(5.0)
     assert journal == ["before, lease None"]
-    assert work.lease is not None and work.lease.state == "standby"
+    assert work.lease is not None
+    assert work.lease.state == "standby"
     await backend.release(held)
     await clock.sleep(1.0)
     assert journal[1:] == ["body fence 2"]

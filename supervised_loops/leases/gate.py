@@ -106,28 +106,35 @@ def lease_option(value: object) -> Lease | None:
 
 
 class LeaseGate:
-    """Runs a loop's body only while this replica holds the lease.
+    """Runs the bodies of its members only while this replica holds the lease.
+
+    A loop or a worker with a lease is the gate's only member. A
+    sub-supervisor with a lease shares one gate among every loop and worker
+    below it: one keeper, held while any of them runs, released when the
+    last run ends; a loss cuts them all.
 
     Args:
         spec: the lease to hold.
-        owner: the actor (for its path, the default lease name, and to
-            publish events); anything with ``path`` and ``_emit``.
+        owner: the actor the lease belongs to (its path is the default lease
+            name; it publishes the lease events); anything with ``path`` and
+            ``_emit``.
     """
 
     def __init__(self, spec: Lease, owner: Any) -> None:
         self.spec = spec
         self._owner = owner
         self._keeper: LeaseKeeper | None = None
-        self._run_task: asyncio.Task[Any] | None = None
-        self._body_task: asyncio.Task[Any] | None = None
-        self._cut = False
+        self._live = False  # whether _keeper is started and not being stopped
+        self._runs: set[asyncio.Task[Any]] = set()  # the members' runs using the keeper
+        self._bodies: set[asyncio.Task[Any]] = set()  # tasks inside a member's body now
+        self._cut: set[asyncio.Task[Any]] = set()  # bodies this gate cancelled
         self._last_fence = 0
         self._time: Callable[[], float] = _no_clock
         self._stopping: set[asyncio.Task[None]] = set()
 
     @property
     def keeper(self) -> LeaseKeeper | None:
-        """The keeper of the current run (None before the first due iteration)."""
+        """The keeper of the current runs (None before the first one asked for the lease)."""
         return self._keeper
 
     def describe(self) -> str:
@@ -135,29 +142,29 @@ class LeaseGate:
         keeper = self._keeper
         return "standby" if keeper is None else keeper.describe()
 
-    def wrap(self, body: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-        """Return ``body`` gated by the lease (the original is its ``__wrapped__``)."""
+    def wrap(self, body: Callable[..., Awaitable[Any]]) -> Callable[..., Coroutine[Any, Any, Any]]:
+        """Return a loop's ``body`` gated by the lease (the original is its ``__wrapped__``)."""
 
         async def leased(*args: Any, **kwargs: Any) -> Any:
-            # The hot path, once per iteration: two attribute reads, one
-            # clock read, no await that suspends.
+            # The hot path, once per iteration: a set lookup, one clock read
+            # against the grant's precomputed deadline, no await that suspends.
             task = asyncio.current_task()
+            assert task is not None
             keeper = self._keeper
-            if keeper is None or task is not self._run_task:
-                keeper = self._keeper_of_this_run()
+            if keeper is None or task not in self._runs:
+                keeper = self._join(task)
             grant = keeper._grant
             if (grant is None or self._time() >= grant.valid_until) and not await self._wait_held(
                 keeper
             ):
                 return None  # standby: this iteration is skipped
-            self._body_task = task
+            self._bodies.add(task)
             try:
                 return await body(*args, **kwargs)
             except asyncio.CancelledError:
-                if not self._cut:
+                if task not in self._cut:
                     raise
-                self._cut = False
-                assert task is not None
+                self._cut.discard(task)
                 if task.uncancel() > 0:
                     raise  # also cancelled by someone else: a real cancellation
                 return None
@@ -166,14 +173,10 @@ class LeaseGate:
                     raise
                 return None  # the body noticed the loss itself (ensure())
             finally:
-                self._body_task = None
-                self._cut = False
+                self._bodies.discard(task)
+                self._cut.discard(task)
 
-        leased.__wrapped__ = body  # type: ignore[attr-defined]
-        leased.__lease_gate__ = self  # type: ignore[attr-defined]
-        leased.__name__ = getattr(body, "__name__", "leased")
-        leased.__qualname__ = getattr(body, "__qualname__", "leased")
-        return leased
+        return self._mark(leased, body)
 
     def wrap_worker(
         self, function: Callable[..., Awaitable[Any]]
@@ -188,31 +191,36 @@ class LeaseGate:
         """
 
         async def leased(*args: Any, **kwargs: Any) -> Any:
-            keeper = self._keeper_of_this_run()
             task = asyncio.current_task()
+            assert task is not None
+            keeper = self._join(task)
             while True:
                 await keeper.wait_held()
-                self._body_task = task
+                self._bodies.add(task)
                 try:
                     return await function(*args, **kwargs)
                 except asyncio.CancelledError:
-                    if not self._cut:
+                    if task not in self._cut:
                         raise
-                    self._cut = False
-                    assert task is not None
+                    self._cut.discard(task)
                     if task.uncancel() > 0:
                         raise
                 except LeaseNotHeld:
                     if keeper.is_held:
                         raise
                 finally:
-                    self._body_task = None
-                    self._cut = False
+                    self._bodies.discard(task)
+                    self._cut.discard(task)
 
-        leased.__wrapped__ = function  # type: ignore[attr-defined]
+        return self._mark(leased, function)
+
+    def _mark(
+        self, leased: Callable[..., Coroutine[Any, Any, Any]], original: Callable[..., Any]
+    ) -> Callable[..., Coroutine[Any, Any, Any]]:
+        leased.__wrapped__ = original  # type: ignore[attr-defined]
         leased.__lease_gate__ = self  # type: ignore[attr-defined]
-        leased.__name__ = getattr(function, "__name__", "leased")
-        leased.__qualname__ = getattr(function, "__qualname__", "leased")
+        leased.__name__ = getattr(original, "__name__", "leased")
+        leased.__qualname__ = getattr(original, "__qualname__", "leased")
         return leased
 
     async def _wait_held(self, keeper: LeaseKeeper) -> bool:
@@ -223,30 +231,35 @@ class LeaseGate:
             return False
         return keeper.is_held
 
-    def _keeper_of_this_run(self) -> LeaseKeeper:
-        task = asyncio.current_task()
+    def _join(self, task: asyncio.Task[Any]) -> LeaseKeeper:
+        """Count ``task`` (a member's run) among the keeper's users; start one if needed."""
         keeper = self._keeper
-        if keeper is not None and task is self._run_task:
-            return keeper
-        spec = self.spec
-        keeper = self._keeper = LeaseKeeper(
-            spec.name or self._owner.path,
-            spec.backend,
-            holder=spec.holder,
-            settings=spec.settings,
-            on_acquired=self._acquired,
-            on_lost=self._lost,
-        )
-        self._run_task = task
-        self._time = asyncio.get_running_loop().time
-        keeper.start()
-        if task is not None:
-            task.add_done_callback(lambda _: self._release(keeper))
+        if keeper is None or not self._live:
+            spec = self.spec
+            keeper = self._keeper = LeaseKeeper(
+                spec.name or self._owner.path,
+                spec.backend,
+                holder=spec.holder,
+                settings=spec.settings,
+                on_acquired=self._acquired,
+                on_lost=self._lost,
+            )
+            self._time = asyncio.get_running_loop().time
+            keeper.start()
+            self._live = True
+        if task not in self._runs:
+            self._runs.add(task)
+            task.add_done_callback(self._leave)
         return keeper
 
-    def _release(self, keeper: LeaseKeeper) -> None:
-        # The run ended (stop, cancel, failure): give the lease back now so
-        # a standby takes over at once.
+    def _leave(self, task: asyncio.Task[Any]) -> None:
+        # A member's run ended (stop, cancel, failure). When it was the last
+        # one, give the lease back now so a standby takes over at once.
+        self._runs.discard(task)
+        keeper = self._keeper
+        if self._runs or keeper is None or not self._live:
+            return
+        self._live = False
         stopping = asyncio.get_running_loop().create_task(keeper.stop())
         self._stopping.add(stopping)
         stopping.add_done_callback(self._stopping.discard)
@@ -258,17 +271,14 @@ class LeaseGate:
     def _lost(self, reason: LossReason) -> None:
         keeper = self._keeper
         assert keeper is not None
-        task = self._body_task
-        # Not when the body itself is the caller (ensure(verify=True)): it
-        # gets LeaseNotHeld and ends its iteration.
-        if (
-            self.spec.on_lost == "cancel"
-            and task is not None
-            and not task.done()
-            and task is not asyncio.current_task()
-        ):
-            self._cut = True
-            task.cancel()
+        if self.spec.on_lost == "cancel":
+            current = asyncio.current_task()
+            for task in list(self._bodies):
+                # Not a body that is itself the caller (ensure(verify=True)):
+                # it gets LeaseNotHeld and ends its iteration.
+                if task is not current and not task.done() and task not in self._cut:
+                    self._cut.add(task)
+                    task.cancel()
         self._owner._emit(
             LeaseLost,
             lease=keeper.name,

@@ -205,13 +205,20 @@ class Loop(LoopControl):
             ValueError: it already has one, or it allows overlapping iterations.
         """
         spec = lease_option(lease)
-        if spec is None:
-            return
+        if spec is not None:
+            self._use_gate(LeaseGate(spec, self))
+
+    def _use_gate(self, gate: LeaseGate) -> None:
+        """Run the body through ``gate`` (its own, or a sub-supervisor's shared one).
+
+        Raises:
+            ValueError: it already has a lease, or it allows overlapping iterations.
+        """
         if getattr(self._coro, "__lease_gate__", None) is not None:
             raise ValueError(f"loop {self.name!r} already has a lease")
         if self._overlap != 1:
             raise ValueError(f"'lease' needs overlap=False (loop {self.name!r} overlaps)")
-        self._coro = LeaseGate(spec, self).wrap(self._coro)
+        self._coro = gate.wrap(self._coro)
 
     @property
     def lease(self) -> LeaseKeeper | None:

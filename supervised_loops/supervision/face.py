@@ -42,6 +42,7 @@ from ..errors import (
     UnhandledMessage,
 )
 from ..events import ChildRestarted, DeadLetter, describe
+from ..leases.gate import LeaseGate, lease_option
 from ..messages import (
     ActorStatus,
     Cancel,
@@ -602,6 +603,43 @@ class Supervisor(SupervisorEngine):
         """
         return await self.lookup(path).ask(message, timeout=timeout)
 
+    # -- a lease for the whole sub-tree -------------------------------------------------
+
+    def _use_lease(self, lease: Any) -> None:
+        """Share one lease among every loop and worker below (``child(sup, lease=...)``).
+
+        One keeper, held while any of them runs; on loss all their bodies
+        are cut at once; the lease name defaults to this supervisor's path.
+        Children added later with ``start_child`` do not share it.
+
+        Raises:
+            TypeError: a bad ``lease``, or an actor below that cannot take one.
+            ValueError: an actor below already has a lease or overlaps.
+        """
+        spec = lease_option(lease)
+        if spec is None:
+            return
+        if getattr(self, "_lease_gate", None) is not None:
+            raise ValueError(f"supervisor {self.name!r} already has a lease")
+        gate = LeaseGate(spec, self)
+        members = list(self._lease_members())
+        for member in members:
+            member._use_gate(gate)
+        self._lease_gate = gate
+
+    def _lease_members(self) -> Iterable[Any]:
+        for record in self._children:
+            actor = record.actor
+            if isinstance(actor, Supervisor):
+                yield from actor._lease_members()
+            elif hasattr(actor, "_use_gate"):
+                yield actor
+            else:
+                raise TypeError(
+                    f"'lease' on supervisor {self.name!r} needs loops and workers below it "
+                    f"(got {actor!r})"
+                )
+
     # -- status and messages -------------------------------------------------------------
 
     def status(self) -> ActorStatus:
@@ -610,6 +648,7 @@ class Supervisor(SupervisorEngine):
         if state in (State.STARTING, State.RUNNING) and self._halted():
             state = State.STOPPING
         error = self._last_error
+        gate: LeaseGate | None = getattr(self, "_lease_gate", None)
         return ActorStatus(
             name=self._name,
             path=self.path,
@@ -619,6 +658,7 @@ class Supervisor(SupervisorEngine):
             restarts=self._restart_count,
             last_error=None if error is None else describe(error),
             children=tuple(record._status() for record in self._children),
+            lease=None if gate is None else gate.describe(),
         )
 
     def _on_control(self, message: ControlMessage, reply: Reply) -> None:

@@ -340,9 +340,9 @@ def child(
     Supervisor).
 
     ``lease`` (a ``supervised_loops.leases.Lease``, a lease name, or True)
-    gives a loop or worker child a lease, as ``loop(lease=...)`` and
-    ``worker(..., lease=...)`` do: it runs only on the replica that holds
-    it. Not available for a Supervisor child.
+    gives the child a lease, as ``loop(lease=...)`` and ``worker(...,
+    lease=...)`` do: it runs only on the replica that holds it. On a
+    Supervisor child, every loop and worker below it shares that one lease.
 
     Raises:
         TypeError, ValueError: a bad field, named in the message.
@@ -360,7 +360,7 @@ def child(
     if lease is not None and lease is not False:
         use_lease = getattr(actor, "_use_lease", None)
         if use_lease is None:
-            raise TypeError(f"'lease' needs a loop or a worker child (got {actor!r})")
+            raise TypeError(f"'lease' needs a loop, worker or supervisor child (got {actor!r})")
         use_lease(lease)
     if not (isinstance(shutdown, str) and shutdown == "default"):
         fields["shutdown"] = shutdown

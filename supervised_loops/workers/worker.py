@@ -241,11 +241,18 @@ class Worker(Actor):
             ValueError: it already has one.
         """
         spec = lease_option(lease)
-        if spec is None:
-            return
+        if spec is not None:
+            self._use_gate(LeaseGate(spec, self))
+
+    def _use_gate(self, gate: LeaseGate) -> None:
+        """Run the coroutine through ``gate`` (its own, or a sub-supervisor's shared one).
+
+        Raises:
+            ValueError: it already has a lease.
+        """
         if getattr(self._function, "__lease_gate__", None) is not None:
             raise ValueError(f"worker {self.name!r} already has a lease")
-        self._function = LeaseGate(spec, self).wrap_worker(self._function)
+        self._function = gate.wrap_worker(self._function)
 
     @property
     def lease(self) -> LeaseKeeper | None:
