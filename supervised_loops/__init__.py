@@ -1,14 +1,23 @@
 """supervised_loops: periodic loops as actors, in Erlang/OTP-style supervision trees.
 
-Import everything from here; the submodules users name are
-`messages`, `schedule`,
-`events` and `testing`.
+Import everything from here; the submodules users name are `messages`,
+`schedule`, `events`, `testing`, `streams` and `render`. Every type that
+appears in the signature of something exported here is exported here too
+(tests/test_exports.py checks it).
 """
 
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
+from importlib.metadata import version as _distribution_version
+
+try:
+    #: The installed distribution's version (one source: pyproject.toml).
+    __version__ = _distribution_version("supervised-loops")
+except _PackageNotFoundError:  # pragma: no cover - a source tree never installed
+    __version__ = "0+unknown"
+
+from .backoff import BackoffTracker as BackoffTracker
 from .backoff import ExponentialBackoff as ExponentialBackoff
 from .backoff import RetryRule as RetryRule
-from .clock import Clock as Clock
-from .clock import SystemClock as SystemClock
 from .core.actor import DEFAULT_ASK_TIMEOUT as DEFAULT_ASK_TIMEOUT
 from .core.actor import Actor as Actor
 from .core.actor import DeadLetters as DeadLetters
@@ -21,12 +30,23 @@ from .errors import ChildStartFailed as ChildStartFailed
 from .errors import MailboxFull as MailboxFull
 from .errors import RestartIntensityExceeded as RestartIntensityExceeded
 from .errors import UnhandledMessage as UnhandledMessage
+from .events import Event as Event
+from .events import Subscription as Subscription
+from .leases import Grant as Grant
+from .leases import Lease as Lease
+from .leases import LeaseBackend as LeaseBackend
+from .leases import LeaseKeeper as LeaseKeeper
+from .leases import LeaseNotHeld as LeaseNotHeld
+from .leases import LeaseSettings as LeaseSettings
 from .loops.face import Loop as Loop
 from .loops.face import loop as loop
 from .messages import Ack as Ack
 from .messages import ActorStatus as ActorStatus
 from .messages import Cancel as Cancel
 from .messages import ChangeInterval as ChangeInterval
+from .messages import ControlMessage as ControlMessage
+from .messages import Exit as Exit
+from .messages import ExitKind as ExitKind
 from .messages import GetStatus as GetStatus
 from .messages import Pause as Pause
 from .messages import Restart as Restart
@@ -38,6 +58,7 @@ from .schedule import Cron as Cron
 from .schedule import DailyAt as DailyAt
 from .schedule import Every as Every
 from .schedule import Schedule as Schedule
+from .service.control import ControlLimits as ControlLimits
 from .service.runner import run as run
 from .service.runner import serve as serve
 from .supervision.face import Child as Child
@@ -66,6 +87,7 @@ __all__ = [
     "ActorStopped",
     "AskTimeout",
     "AutoShutdown",
+    "BackoffTracker",
     "Cancel",
     "ChangeInterval",
     "Child",
@@ -74,14 +96,24 @@ __all__ = [
     "ChildNotFound",
     "ChildSpec",
     "ChildStartFailed",
-    "Clock",
+    "ControlLimits",
+    "ControlMessage",
     "Cron",
     "DailyAt",
     "DeadLetters",
     "Directive",
+    "Event",
     "Every",
+    "Exit",
+    "ExitKind",
     "ExponentialBackoff",
     "GetStatus",
+    "Grant",
+    "Lease",
+    "LeaseBackend",
+    "LeaseKeeper",
+    "LeaseNotHeld",
+    "LeaseSettings",
     "Loop",
     "MailboxFull",
     "Pause",
@@ -96,8 +128,8 @@ __all__ = [
     "State",
     "Stop",
     "Strategy",
+    "Subscription",
     "Supervisor",
-    "SystemClock",
     "UnhandledMessage",
     "Worker",
     "child",
@@ -116,4 +148,4 @@ for _name in __all__:
             _object.__module__ = "supervised_loops"
         except (AttributeError, TypeError):
             pass
-del _name, _object
+del _name, _object, _distribution_version, _PackageNotFoundError

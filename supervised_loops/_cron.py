@@ -32,6 +32,8 @@ from typing import Final
 
 import attrs
 
+from . import _validate
+
 #: The ``@`` shortcuts and the five fields each one stands for.
 MACROS: Final[Mapping[str, str]] = {
     "@yearly": "0 0 1 1 *",
@@ -175,18 +177,19 @@ def parse(expression: str) -> CronFields:
             day in any year (``0 0 31 2 *``).
     """
     if not isinstance(expression, str):
-        raise TypeError(f"'expression' must be a str (got {expression!r})")
+        _validate.type_error("expression", "a str", expression)
     text = expression.strip()
     if text.startswith("@"):
         if text.lower() not in MACROS:
             known = ", ".join(MACROS)
-            raise ValueError(f"cron macro must be one of {known} (got {expression!r})")
+            _validate.value_error("expression", f"one of {known}", expression)
         text = MACROS[text.lower()]
     parts = text.split()
     if len(parts) != len(_RULES):
-        raise ValueError(
-            "cron expression must have 5 fields: minute hour day-of-month month day-of-week,"
-            f" or be a macro such as @daily (got {expression!r})"
+        _validate.value_error(
+            "expression",
+            "5 fields (minute hour day-of-month month day-of-week) or a macro such as @daily",
+            expression,
         )
     minutes, hours, days, months, weekdays = (
         _parse_field(rule, part) for rule, part in zip(_RULES, parts, strict=True)
@@ -205,7 +208,7 @@ def parse(expression: str) -> CronFields:
     ):
         # Every (month, day) pair that exists falls on every weekday in some
         # year, so this is the only way an expression can never match.
-        raise ValueError(f"cron expression must match at least one day (got {expression!r})")
+        _validate.value_error("expression", "a schedule that matches at least one day", expression)
     return fields
 
 
@@ -221,7 +224,7 @@ def _parse_item(rule: _FieldRule, item: str) -> range:
     step = 1
     if slash:
         if not (step_text.isascii() and step_text.isdigit()) or int(step_text) < 1:
-            raise ValueError(f"cron field {rule.name!r} must have a step >= 1 (got {item!r})")
+            _validate.value_error(rule.name, "an item whose step is >= 1", item)
         step = int(step_text)
     if base == "*":
         return range(rule.low, rule.high + 1, step)
@@ -230,7 +233,7 @@ def _parse_item(rule: _FieldRule, item: str) -> range:
     # A bare number selects itself; with a step it starts a run to the field's end.
     last = _parse_value(rule, last_text, item) if dash else rule.high if slash else first
     if first > last:
-        raise ValueError(f"cron field {rule.name!r} must have a range start <= end (got {item!r})")
+        _validate.value_error(rule.name, "a range whose start is <= its end", item)
     return range(first, last + 1, step)
 
 
@@ -238,11 +241,9 @@ def _parse_value(rule: _FieldRule, text: str, item: str) -> int:
     if text.isascii() and text.isdigit():
         value = int(text)
         if not rule.low <= value <= rule.high:
-            raise ValueError(
-                f"cron field {rule.name!r} must be in {rule.low}..{rule.high} (got {value})"
-            )
+            _validate.value_error(rule.name, f"in {rule.low}..{rule.high}", value)
         return value
     named = rule.names.get(text.upper())
     if named is None:
-        raise ValueError(f"cron field {rule.name!r} must be in {rule.describe()} (got {item!r})")
+        _validate.value_error(rule.name, f"in {rule.describe()}", item)
     return named

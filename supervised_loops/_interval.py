@@ -11,14 +11,15 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+from . import _validate
 from .schedule import DailyAt, Every, Schedule
 
 
 def schedule_from(
     *,
-    seconds: float = 0,
-    minutes: float = 0,
-    hours: float = 0,
+    seconds: float | None = 0,
+    minutes: float | None = 0,
+    hours: float | None = 0,
     time: dt.time | Sequence[dt.time] | None = None,
     schedule: Schedule | None = None,
 ) -> Schedule:
@@ -32,8 +33,7 @@ def schedule_from(
         TypeError: ``time`` or ``schedule`` mixed with relative parts or with
             each other; ``time`` of the wrong type (see `DailyAt`);
             ``schedule`` without a ``next_after`` method.
-        ValueError: a negative total interval, a non-finite part, an empty
-            ``time`` sequence.
+        ValueError: a negative or non-finite part, an empty ``time`` sequence.
     """
     # discord.ext.tasks reads a relative part of None as 0 (``seconds or 0``),
     # and its ports document None as the default: accept it the same way.
@@ -47,7 +47,7 @@ def schedule_from(
                 "'schedule' cannot be mixed with seconds/minutes/hours or time; pass one of them"
             )
         if not callable(getattr(schedule, "next_after", None)):
-            raise TypeError(f"'schedule' must have a next_after(moment) method (got {schedule!r})")
+            _validate.type_error("schedule", "an object with a next_after(moment) method", schedule)
         return schedule
     if time is not None:
         if relative:
@@ -63,3 +63,17 @@ def _given(part: Any) -> bool:
     # A relative part counts as given when it is anything but a plain zero:
     # bad values (NaN, strings) must reach Every's validation, not be ignored.
     return not (isinstance(part, int | float) and not isinstance(part, bool) and part == 0)
+
+
+def required_schedule(schedule: Any) -> Schedule:
+    """Return ``schedule`` if it has a ``next_after`` method (None included: refused).
+
+    For ``Loop(..., schedule=...)``, where the schedule is required: ``None``
+    there is a mistake, not "back to back" as an absent interval is in ``loop()``.
+
+    Raises:
+        TypeError: ``schedule`` is None or has no ``next_after`` method.
+    """
+    if schedule is None:
+        _validate.type_error("schedule", "an object with a next_after(moment) method", schedule)
+    return schedule_from(schedule=schedule)

@@ -31,7 +31,17 @@ from typing import Any
 
 import attrs
 
-from supervised_loops._validate import exception_class, positive_int, seconds
+from supervised_loops._validate import (
+    boolean,
+    exception_class,
+    instance,
+    number,
+    optional_callable,
+    optional_instance,
+    positive_int,
+    seconds,
+    value_error,
+)
 
 __all__ = [
     "DEFAULT_RETRY_EXCEPTIONS",
@@ -88,22 +98,7 @@ def _reset_after_successes(value: int | None) -> int | None:
 def _is_bool(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     # attrs.validators.instance_of(bool) words its message differently from
     # the rest of the package; keep the one shape users learn.
-    if not isinstance(value, bool):
-        raise TypeError(f"{attribute.name!r} must be a bool (got {value!r})")
-
-
-def _instant(name: str, value: Any) -> float:
-    """Return a monotonic-clock reading as a float, or raise.
-
-    Unlike a duration, an instant may be negative (a virtual clock may start
-    anywhere); it must still be a finite real number.
-    """
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name!r} must be a number of seconds (got {value!r})")
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError(f"{name!r} must be finite (got {value!r})")
-    return number
+    boolean(attribute.name, value)
 
 
 # --------------------------------------------------------------------------
@@ -240,10 +235,8 @@ class BackoffTracker:
             TypeError: ``policy`` is not an `ExponentialBackoff`, or
                 ``rng`` is not a ``random.Random``.
         """
-        if not isinstance(policy, ExponentialBackoff):
-            raise TypeError(f"'policy' must be an ExponentialBackoff (got {policy!r})")
-        if rng is not None and not isinstance(rng, random.Random):
-            raise TypeError(f"'rng' must be a random.Random or None (got {rng!r})")
+        instance("policy", policy, ExponentialBackoff, "an ExponentialBackoff")
+        optional_instance("rng", rng, random.Random, "a random.Random")
         self._policy = policy
         self._rng = _SHARED_RNG if rng is None else rng
         self._attempt = 0
@@ -290,7 +283,7 @@ class BackoffTracker:
             TypeError: ``now`` is not a number.
             ValueError: ``now`` is NaN or infinite.
         """
-        now = _instant("now", now)
+        now = number("now", now)  # an instant: may be negative, must be finite
         reset_after = self._policy.reset_after
         if (
             reset_after is not None
@@ -339,28 +332,46 @@ def _exception_classes(
     return tuple(value)
 
 
+def retryable(name: str, value: Any) -> type[BaseException]:
+    """Return ``value`` if it is an exception class that may be retried.
+
+    Shared by every place that takes exception classes to retry
+    (``RetryRule``, ``Loop.add_exception_type``, ``worker(exception_types=)``)
+    so they refuse the same values with the same message.
+
+    Raises:
+        TypeError: ``value`` is not an exception class.
+        ValueError: ``value`` is (a subclass of) KeyboardInterrupt,
+            SystemExit, GeneratorExit or asyncio.CancelledError.
+    """
+    cls = exception_class(name, value)
+    if issubclass(cls, _NEVER_RETRIED):
+        value_error(
+            name,
+            "retryable: not KeyboardInterrupt, SystemExit, GeneratorExit or CancelledError",
+            value,
+        )
+    return cls
+
+
 def _check_exception_classes(
-    instance: Any, attribute: attrs.Attribute[Any], value: tuple[Any, ...]
+    rule: Any, attribute: attrs.Attribute[Any], value: tuple[Any, ...]
 ) -> None:
     if not value:
-        raise ValueError(f"'exceptions' must name at least one exception class (got {value!r})")
-    for item in value:
-        cls = exception_class("exceptions", item)
-        if issubclass(cls, _NEVER_RETRIED):
-            raise ValueError(
-                "'exceptions' must not include KeyboardInterrupt, SystemExit, GeneratorExit"
-                f" or asyncio.CancelledError, which are never retried (got {cls!r})"
-            )
+        value_error("exceptions", "at least one exception class", value)
+    if len(value) == 1:
+        retryable("exceptions", value[0])  # a single class was passed
+        return
+    for index, item in enumerate(value):
+        retryable(f"exceptions[{index}]", item)
 
 
-def _check_when(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and not callable(value):
-        raise TypeError(f"'when' must be callable or None (got {value!r})")
+def _check_when(rule: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    optional_callable("when", value)
 
 
-def _check_backoff(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and not isinstance(value, ExponentialBackoff):
-        raise TypeError(f"'backoff' must be an ExponentialBackoff or None (got {value!r})")
+def _check_backoff(rule: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    optional_instance("backoff", value, ExponentialBackoff, "an ExponentialBackoff")
 
 
 @attrs.frozen
@@ -509,9 +520,9 @@ def retry_delay(
         TypeError: ``now`` or ``next_tick`` is not a number.
         ValueError: ``now`` or ``next_tick`` is NaN or infinite.
     """
-    now = _instant("now", now)
+    now = number("now", now)  # an instant: may be negative, must be finite
     if next_tick is not None:
-        next_tick = _instant("next_tick", next_tick)
+        next_tick = number("next_tick", next_tick)
     delay = tracker.failure(now)
     if rule.cap_at_next_tick and next_tick is not None:
         delay = min(delay, max(0.0, next_tick - now))
@@ -520,3 +531,9 @@ def retry_delay(
         if floor is not None:
             delay = max(delay, floor)
     return delay
+
+
+def retry_rule(name: str, value: Any) -> RetryRule:
+    """Return ``value`` if it is a `RetryRule`, else raise ``TypeError`` (a shared check)."""
+    result: RetryRule = instance(name, value, RetryRule, "a RetryRule")
+    return result

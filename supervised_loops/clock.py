@@ -7,6 +7,12 @@ Both come from the `Clock` attached to the running event loop, which is
 what lets `supervised_loops.testing` replace them with virtual time: a
 virtual event loop carries a virtual clock, and nothing here reads
 ``time.time()`` or ``datetime.now()`` behind its back.
+
+This module is internal: `Clock` and `SystemClock` are not exported from the
+package, because no public API takes a clock. The one supported way to
+replace wall time is `supervised_loops.testing` (docs/testing.md, "How it
+works"); exporting a protocol nothing accepts would promise a hook that does
+not exist.
 """
 
 from __future__ import annotations

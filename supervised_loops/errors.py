@@ -3,9 +3,16 @@
 Misuse (a bad argument, a call in the wrong state) raises the builtins
 ``TypeError``, ``ValueError`` and ``RuntimeError``; the classes here are for
 conditions a correct program still meets at run time.
+
+Every class survives pickling with its message and attributes (a supervised
+process may report an error to another process, and ``multiprocessing`` and
+``concurrent.futures`` pickle what a task raised). Like any exception,
+``__cause__``, ``__context__`` and the traceback are not pickled.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 __all__ = [
     "ActorNotRunning",
@@ -19,6 +26,20 @@ __all__ = [
 ]
 
 
+def _reduce(error: BaseException) -> tuple[Any, ...]:
+    # BaseException pickles as cls(*args), but these classes take their
+    # context as arguments and build the message from it: rebuild from the
+    # message and restore the attributes instead of calling __init__ again.
+    return (_restore, (type(error), error.args, error.__dict__))
+
+
+def _restore(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls, *args)
+    BaseException.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
+
 class ActorNotRunning(RuntimeError):
     """A message that needs a running actor was sent to one that is not running.
 
@@ -28,6 +49,8 @@ class ActorNotRunning(RuntimeError):
         actor: the path of the actor.
         message: the message that could not be delivered.
     """
+
+    __reduce__ = _reduce
 
     def __init__(self, actor: str, message: object) -> None:
         super().__init__(f"actor {actor!r} is not running; {message!r} was not delivered")
@@ -42,6 +65,8 @@ class ActorStopped(RuntimeError):
         actor: the path of the actor.
         message: the message left without a reply.
     """
+
+    __reduce__ = _reduce
 
     def __init__(self, actor: str, message: object) -> None:
         super().__init__(f"actor {actor!r} ended before answering {message!r}")
@@ -60,6 +85,8 @@ class MailboxFull(RuntimeError):
         message: the message that was refused.
     """
 
+    __reduce__ = _reduce
+
     def __init__(self, actor: str, message: object) -> None:
         super().__init__(f"actor {actor!r} has a full mailbox; {message!r} was not delivered")
         self.actor = actor
@@ -77,6 +104,8 @@ class AskTimeout(TimeoutError):
         timeout: the timeout in seconds.
     """
 
+    __reduce__ = _reduce
+
     def __init__(self, actor: str, message: object, timeout: float) -> None:
         super().__init__(f"actor {actor!r} did not answer {message!r} within {timeout} seconds")
         self.actor = actor
@@ -91,6 +120,8 @@ class UnhandledMessage(TypeError):
         actor: the path of the actor.
         message: the message.
     """
+
+    __reduce__ = _reduce
 
     def __init__(self, actor: str, message: object) -> None:
         super().__init__(
@@ -112,6 +143,8 @@ class RestartIntensityExceeded(RuntimeError):
         restarts: the ``max_restarts`` limit.
         seconds: the ``max_seconds`` window.
     """
+
+    __reduce__ = _reduce
 
     def __init__(self, supervisor: str, restarts: int, seconds: float) -> None:
         super().__init__(
@@ -135,6 +168,8 @@ class ChildStartFailed(RuntimeError):
         child: the name of the child.
     """
 
+    __reduce__ = _reduce
+
     def __init__(self, supervisor: str, child: str) -> None:
         super().__init__(f"child {child!r} of supervisor {supervisor!r} failed to start")
         self.supervisor = supervisor
@@ -148,6 +183,8 @@ class ChildNotFound(LookupError):
         supervisor: the path of the supervisor searched.
         name: the name or relative path looked up.
     """
+
+    __reduce__ = _reduce
 
     def __init__(self, supervisor: str, name: str) -> None:
         super().__init__(f"supervisor {supervisor!r} has no child {name!r}")

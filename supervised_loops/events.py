@@ -19,15 +19,17 @@ from __future__ import annotations
 import asyncio
 import collections
 import datetime as dt
+import sys
+import warnings
 
 import attrs
 
 from . import _validate
 
 __all__ = [
+    "ActorEnded",
     "ActorFailed",
     "ActorStarted",
-    "ActorStopped",
     "ChildRestarted",
     "DeadLetter",
     "Escalated",
@@ -62,8 +64,12 @@ class ActorStarted(Event):
 
 
 @attrs.frozen
-class ActorStopped(Event):
+class ActorEnded(Event):
     """A run ended without failure.
+
+    Named ``ActorStopped`` in 0.1; that name now belongs to the error
+    ``supervised_loops.ActorStopped`` alone, and ``events.ActorStopped``
+    is a deprecated alias of this class (see docs/events.md).
 
     Attributes:
         cancelled: true when it ended by cancellation.
@@ -169,13 +175,19 @@ class Subscription:
     Cancelling a pending ``__anext__`` is safe and loses nothing. A
     subscription has one reader at a time: a second concurrent ``__anext__``
     raises ``RuntimeError`` (subscribe again to get a second reader).
+
+    Made by ``actor.events()``; not constructed directly. ``async with``
+    closes it on exit (leaving the block by cancellation closes it too).
     """
 
     __slots__ = ("_closed", "_hub", "_pending", "_unreported", "_waiter", "dropped")
 
     def __init__(self, hub: EventHub, max_pending: int) -> None:
         self._hub = hub
-        self._pending: collections.deque[Event] = collections.deque(maxlen=max_pending)
+        # A deque holds at most sys.maxsize items; a larger bound is never reached.
+        self._pending: collections.deque[Event] = collections.deque(
+            maxlen=min(max_pending, sys.maxsize)
+        )
         self._waiter: asyncio.Future[None] | None = None
         self._unreported = 0
         self._closed = False
@@ -196,6 +208,15 @@ class Subscription:
         return self
 
     async def __anext__(self) -> Event:
+        """Wait for the next event (or an `EventsDropped` marker) and return it.
+
+        Cancelling the wait is safe: no event is taken from the queue, and the
+        next ``__anext__`` returns the one that would have been returned.
+
+        Raises:
+            StopAsyncIteration: the subscription is closed and drained.
+            RuntimeError: another ``__anext__`` is already waiting.
+        """
         while not self._pending:
             if self._closed:
                 raise StopAsyncIteration
@@ -224,9 +245,17 @@ class Subscription:
                 waiter.set_result(None)
 
     async def __aenter__(self) -> Subscription:
+        """Return the subscription itself, already receiving.
+
+        Never suspends, so it cannot be cancelled part-way.
+        """
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        """Close the subscription; leaving the block by cancellation closes it too.
+
+        Never suspends, so a cancellation cannot interrupt it.
+        """
         self.close()
 
 
@@ -274,3 +303,17 @@ def describe(error: BaseException) -> str:
     text = str(error)
     name = type(error).__qualname__
     return f"{name}: {text}" if text else name
+
+
+def __getattr__(name: str) -> object:
+    # The event was called ActorStopped, like the error ActorStopped; old
+    # imports keep working, with a warning, until the alias is removed.
+    if name == "ActorStopped":
+        warnings.warn(
+            "supervised_loops.events.ActorStopped was renamed ActorEnded "
+            "(supervised_loops.ActorStopped is the error raised to an asker)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return ActorEnded
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

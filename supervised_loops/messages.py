@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import types
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 
+from . import _validate
 from ._interval import schedule_from
 from .schedule import Schedule
 
@@ -72,11 +72,11 @@ class Cancel(ControlMessage):
 
 
 def _args_tuple(value: Sequence[Any] | None) -> tuple[Any, ...] | None:
-    return None if value is None else tuple(value)
+    return None if value is None else _validate.arguments("args", value)
 
 
 def _kwargs_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-    return None if value is None else types.MappingProxyType(dict(value))
+    return None if value is None else _validate.keyword_arguments("kwargs", value)
 
 
 @attrs.frozen
@@ -89,6 +89,10 @@ class Restart(ControlMessage):
     Pause sent in between is undone), unless a Stop or Cancel came between
     them: then the last Restart starts yet another run. Asked, the reply
     comes when the new run has begun.
+
+    Raises:
+        TypeError: ``args`` is not a sequence (a str is refused: write
+            ``args=("abc",)``), or ``kwargs`` is not a mapping with str keys.
     """
 
     args: tuple[Any, ...] | None = attrs.field(default=None, converter=_args_tuple)
@@ -99,15 +103,20 @@ class Restart(ControlMessage):
 class ChangeInterval(ControlMessage):
     """Replace the schedule.
 
-    Takes the arguments of ``Loop.change_interval``, or a ready ``schedule``.
-    The arguments are validated here, when the message is created, so a bad
-    interval raises in the caller and nothing is sent. While the loop sleeps
+    Takes the arguments of ``Loop.change_interval``, or a ready ``schedule``,
+    and at least one of them must be given: ``ChangeInterval()`` is refused
+    rather than guessed at (``Loop.change_interval()`` with no arguments
+    keeps discord.ext.tasks' meaning, an interval of 0, by sending
+    ``ChangeInterval(seconds=0)``). The arguments are validated here, when
+    the message is created, so a bad interval raises in the caller and
+    nothing is sent. While the loop sleeps
     the wake-up time is recomputed at once from the last iteration; during an
     iteration the new schedule applies from the next sleep on. Asked, the
     reply carries the new ``next_iteration``.
 
     Raises:
-        TypeError, ValueError: as ``loop()`` does for the same arguments.
+        TypeError: no argument given; otherwise as ``loop()`` does.
+        ValueError: as ``loop()`` does for the same arguments.
     """
 
     schedule: Schedule
@@ -115,12 +124,17 @@ class ChangeInterval(ControlMessage):
     def __init__(
         self,
         *,
-        seconds: float = 0,
-        minutes: float = 0,
-        hours: float = 0,
+        seconds: float | None = None,
+        minutes: float | None = None,
+        hours: float | None = None,
         time: dt.time | Sequence[dt.time] | None = None,
         schedule: Schedule | None = None,
     ) -> None:
+        if all(part is None for part in (seconds, minutes, hours, time, schedule)):
+            raise TypeError(
+                "one of 'seconds', 'minutes', 'hours', 'time' or 'schedule' must be"
+                " given (got none; seconds=0 runs back to back)"
+            )
         built = schedule_from(
             seconds=seconds, minutes=minutes, hours=hours, time=time, schedule=schedule
         )

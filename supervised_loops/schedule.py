@@ -34,8 +34,6 @@ are not supported.
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from typing import Final, Protocol, runtime_checkable
@@ -82,17 +80,9 @@ class Schedule(Protocol):
 
 
 def _part(name: str, value: float) -> float:
-    # Each part alone may be negative (only the total must not be), so this
-    # cannot be _validate.seconds; it still uses the same message shape.
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name!r} must be a real number (got {value!r})")
-    try:
-        number = float(value)
-    except OverflowError:  # an int too large for a float
-        number = math.inf
-    if not math.isfinite(number):
-        raise ValueError(f"{name!r} must be finite (got {value!r})")
-    return number
+    # Each part is checked alone, under the name the user passed, so the
+    # message points at the argument to fix.
+    return _validate.seconds(name, value)
 
 
 def _seconds_part(value: float) -> float:
@@ -118,9 +108,10 @@ class Every:
     not the time the iteration ended; what happens on overrun is the loop's
     missed-tick policy, not the schedule's.
 
-    Parts may be negative as long as the total is not (``Every(minutes=1,
-    seconds=-30)`` is 30 seconds), as discord.ext.tasks allows. A total of 0
-    means back to back: then, and only then, ``next_after(m)`` returns ``m``
+    Every part must be >= 0: ``Every(minutes=1, seconds=-30)`` is refused,
+    although discord.ext.tasks reads it as 30 seconds, since a negative part
+    is far more often a typo than an intent (see docs/migration.md). A total
+    of 0 means back to back: then, and only then, ``next_after(m)`` returns ``m``
     itself instead of an instant strictly after it. The interval has
     microsecond resolution, like ``datetime``.
 
@@ -135,8 +126,10 @@ class Every:
 
     Raises:
         TypeError: a part is not a real number (``bool`` is refused).
-        ValueError: a part is NaN or infinite; the total is negative, or too
-            large for a ``datetime.timedelta`` (about 2.7 million years).
+        ValueError: a part is negative, NaN, infinite or too large for a
+            float; the total is too large for a ``datetime.timedelta``
+            (about 2.7 million years), or not 0 but under half a
+            microsecond (it would round to 0, back to back).
     """
 
     seconds: float = attrs.field(default=0.0, converter=_seconds_part)
@@ -147,11 +140,19 @@ class Every:
     _delta: timedelta = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        total = _validate.seconds("interval", self.seconds + 60 * self.minutes + 3600 * self.hours)
-        if total >= _MAX_INTERVAL:
-            raise ValueError(f"'interval' must be < {_MAX_INTERVAL:.0f} (got {total!r})")
+        total = self.seconds + 60 * self.minutes + 3600 * self.hours
+        if total >= _MAX_INTERVAL:  # also catches a sum that overflowed to inf
+            _validate.value_error(
+                "seconds + 60 * minutes + 3600 * hours", f"< {_MAX_INTERVAL:.0f}", total
+            )
+        delta = timedelta(seconds=total)
+        if total and not delta:
+            # Rounds to 0 microseconds: it would silently run back to back.
+            _validate.value_error(
+                "seconds + 60 * minutes + 3600 * hours", "0 or at least 0.000001", total
+            )
         object.__setattr__(self, "interval", total)
-        object.__setattr__(self, "_delta", timedelta(seconds=total))
+        object.__setattr__(self, "_delta", delta)
 
     def next_after(self, moment: datetime) -> datetime:
         """Return ``moment + interval``, in UTC.
@@ -191,19 +192,17 @@ def _normalize_times(value: time | Sequence[time]) -> tuple[time, ...]:
     elif isinstance(value, Sequence) and not isinstance(value, str | bytes | bytearray):
         items = value
     else:
-        raise TypeError(
-            f"'time' must be a datetime.time or a sequence of datetime.time (got {value!r})"
-        )
+        _validate.type_error("time", "a datetime.time or a sequence of datetime.time", value)
     if not items:
-        raise ValueError(f"'time' must be a non-empty sequence (got {value!r})")
+        _validate.value_error("time", "a non-empty sequence", value)
     unique: dict[tuple[time, tzinfo], time] = {}
     for index, item in enumerate(items):
         name = "time" if isinstance(value, time) else f"time[{index}]"
         if not isinstance(item, time):
-            raise TypeError(f"{name!r} must be a datetime.time (got {item!r})")
+            _validate.type_error(name, "a datetime.time", item)
         zone = UTC if item.tzinfo is None else item.tzinfo
         if not _gives_offset(zone):
-            raise ValueError(f"{name!r} must have a tzinfo that gives a UTC offset (got {zone!r})")
+            _validate.value_error(name, "a time whose tzinfo gives a UTC offset", item)
         # fold is dropped: a repeated local time always runs at its first
         # occurrence, so fold=1 would only name the same slot differently.
         wall = item.replace(tzinfo=None, fold=0)
@@ -336,7 +335,7 @@ class Cron:
     Raises:
         TypeError: ``expression`` is not a str; ``tz`` is not a tzinfo.
         ValueError: a malformed expression, naming the field and the value
-            (``cron field 'hour' must be in 0..23 (got 24)``); an expression
+            (``'hour' must be in 0..23 (got 24)``); an expression
             that matches no day in any year (``0 0 31 2 *``); a ``tz`` that
             gives no UTC offset.
     """
@@ -347,12 +346,11 @@ class Cron:
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.tz, tzinfo):
-            raise TypeError(
-                "'tz' must be a datetime.tzinfo such as zoneinfo.ZoneInfo('Europe/Berlin')"
-                f" (got {self.tz!r})"
+            _validate.type_error(
+                "tz", "a datetime.tzinfo such as zoneinfo.ZoneInfo('Europe/Berlin')", self.tz
             )
         if not _gives_offset(self.tz):
-            raise ValueError(f"'tz' must give a UTC offset (got {self.tz!r})")
+            _validate.value_error("tz", "a tzinfo that gives a UTC offset", self.tz)
         object.__setattr__(self, "_fields", parse(self.expression))
 
     def next_after(self, moment: datetime) -> datetime:
@@ -400,9 +398,9 @@ class Cron:
 def _utc(moment: datetime) -> datetime:
     """Check that ``moment`` is an aware datetime and return it in UTC."""
     if not isinstance(moment, datetime):
-        raise TypeError(f"'moment' must be an aware datetime (got {moment!r})")
+        _validate.type_error("moment", "an aware datetime", moment)
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"'moment' must be an aware datetime (got {moment!r})")
+        _validate.value_error("moment", "an aware datetime", moment)
     return moment.astimezone(UTC)
 
 

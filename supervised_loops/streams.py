@@ -44,6 +44,12 @@ Rules shared by every operator:
   under `supervised_loops.testing` and ignore wall-clock steps.
 * **Bad arguments fail when the stream is built**, not when it is first
   iterated.
+* **Cancellation ends the stream cleanly.** Cancelling the task that
+  iterates a stream raises ``CancelledError`` in it, as for any awaitable;
+  leaving the ``async with ... .stream()`` block then closes every operator
+  and the subscription under them, so nothing keeps receiving events. No
+  event is lost to the cancellation itself: a subscription cancelled while
+  it waited hands the next event to its next reader.
 """
 
 from __future__ import annotations
@@ -112,8 +118,7 @@ def events(source: Actor | Subscription, *, max_pending: int = 1000) -> AsyncIte
     """
     if isinstance(source, Subscription):
         return _drain(source)
-    if not isinstance(source, Actor):
-        raise TypeError(f"'source' must be an Actor or a Subscription (got {source!r})")
+    _validate.instance("source", source, Actor, "an Actor or a Subscription")
     _validate.positive_int("max_pending", max_pending)
     return _subscribe_and_drain(source, max_pending)
 
@@ -155,9 +160,7 @@ async def _keep(
 
 
 def _bool(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name!r} must be a bool (got {value!r})")
-    return value
+    return _validate.boolean(name, value)
 
 
 @pipable_operator
@@ -185,20 +188,18 @@ def by_type(
         raise TypeError("'types' must name at least one Event subclass (got none)")
     for index, kind in enumerate(types):
         if not isinstance(kind, type) or not issubclass(kind, Event):
-            raise TypeError(f"'types[{index}]' must be an Event subclass (got {kind!r})")
+            _validate.type_error(f"types[{index}]", "an Event subclass", kind)
     wanted = tuple(types)
     return _keep(source, lambda event: isinstance(event, wanted), _bool("markers", markers))
 
 
 def _check_path(name: str, value: Any) -> str:
-    if not isinstance(value, str) or not value or value.startswith("/") or value.endswith("/"):
-        raise ValueError(
-            f"{name!r} must be a non-empty '/'-separated actor path such as 'app/pair/a' "
-            f"(got {value!r})"
+    path = _validate.text(name, value)
+    if not path or path.startswith("/") or path.endswith("/") or "//" in path:
+        _validate.value_error(
+            name, "an actor path of non-empty names joined by '/', such as 'app/pair/a'", value
         )
-    if "//" in value:
-        raise ValueError(f"{name!r} must not contain an empty segment (got {value!r})")
-    return value
+    return path
 
 
 @pipable_operator

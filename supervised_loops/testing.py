@@ -40,7 +40,6 @@ import asyncio
 import datetime as dt
 import functools
 import inspect
-import math
 import selectors
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
@@ -58,11 +57,10 @@ DEFAULT_START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 def _aware_utc(name: str, moment: object) -> dt.datetime:
     """Return ``moment`` in UTC (naive means UTC), or raise TypeError."""
-    if not isinstance(moment, dt.datetime):
-        raise TypeError(f"{name!r} must be a datetime (got {moment!r})")
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(dt.UTC)
+    checked = _validate.instance(name, moment, dt.datetime, "a datetime")
+    if checked.tzinfo is None:
+        checked = checked.replace(tzinfo=dt.UTC)
+    return checked.astimezone(dt.UTC)
 
 
 class _JumpingSelector(selectors.BaseSelector):
@@ -113,6 +111,17 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
     def time(self) -> float:
         return self._virtual_clock.monotonic()
 
+    async def shutdown_default_executor(self, timeout: float | None = None) -> None:
+        """Join the default executor's threads in real time, however long it takes.
+
+        ``asyncio.run`` bounds the join (300 seconds on Python 3.12+); on this
+        loop that bound would be virtual and expire at once while a thread
+        is still finishing, so the join is never bounded here. Cancelling
+        it ends the wait, not the threads.
+        """
+        del timeout  # a real-time wait must never be virtual
+        await super().shutdown_default_executor()
+
 
 class VirtualClock:
     """Virtual monotonic and wall time, driving its own event loops.
@@ -150,13 +159,9 @@ class VirtualClock:
 
         Raises:
             TypeError: ``seconds`` is not a number.
-            ValueError: ``seconds`` is NaN or infinite.
+            ValueError: ``seconds`` is NaN, infinite or too large for a float.
         """
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-            raise TypeError(f"'seconds' must be a number of seconds (got {seconds!r})")
-        if not math.isfinite(seconds):
-            raise ValueError(f"'seconds' must be finite (got {seconds!r})")
-        self._wall_offset += float(seconds)
+        self._wall_offset += _validate.number("seconds", seconds)
 
     def set_wall(self, moment: dt.datetime) -> None:
         """Step the wall clock alone to ``moment`` (aware; naive means UTC).
@@ -181,8 +186,17 @@ class VirtualClock:
         self.step_wall(_validate.seconds("seconds", seconds))
 
     async def sleep(self, seconds: float) -> None:
-        """Sleep ``seconds`` of virtual time (just ``asyncio.sleep`` on this loop)."""
-        await asyncio.sleep(seconds)
+        """Sleep ``seconds`` of virtual time (``asyncio.sleep`` on this clock's loop).
+
+        Cancelled, it raises ``CancelledError`` at once, like ``asyncio.sleep``;
+        the clock is not moved by the cancelled sleep.
+
+        Raises:
+            TypeError: ``seconds`` is not a number.
+            ValueError: ``seconds`` is negative, NaN, infinite or too large
+                for a float.
+        """
+        await asyncio.sleep(_validate.seconds("seconds", seconds))
 
     def _jump(self, seconds: float) -> None:
         if seconds > 0:
@@ -223,8 +237,7 @@ def virtual_time(
     _aware_utc("start", start)
 
     def decorator(function: Callable[..., Awaitable[T]]) -> Callable[..., T]:
-        if not inspect.iscoroutinefunction(function):
-            raise TypeError(f"virtual_time must decorate a coroutine function (got {function!r})")
+        _validate.coroutine_function("function", function)
         signature = inspect.signature(function)
         wants_clock = "clock" in signature.parameters
 

@@ -1,7 +1,9 @@
 """Shared fixtures.
 
-Long timings run in virtual time (``supervised_loops.testing.virtual_time``);
-the few real-time tests say so in their names.
+Long timings run in virtual time: ``@pytest.mark.virtual_time`` and the
+``virtual_clock`` fixture of the library's pytest plugin (newer tests), or
+the ``supervised_loops.testing.virtual_time`` decorator (older ones); the
+few real-time tests say so in their names.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Tests for supervised_loops.actor: the mailbox, ask/tell, dead letters and events.
 
 The actor under test is always a Loop (the only concrete actor so far); what
-is checked here is the mailbox contract of SPEC 1.3 that every actor shares:
+is checked here is the mailbox contract (docs/messages.md) every actor shares:
 ``tell`` never blocks nor raises, ``ask`` answers or fails clearly, user
 messages are handled in order between iterations, the control lane cannot be
 blocked, nothing is lost silently, and events reach subscribers in order
@@ -41,6 +41,7 @@ from supervised_loops import (
     loop,
 )
 from supervised_loops.events import (
+    ActorEnded,
     ActorFailed,
     ActorStarted,
     DeadLetter,
@@ -49,9 +50,6 @@ from supervised_loops.events import (
     IterationFailed,
     RetryScheduled,
     Subscription,
-)
-from supervised_loops.events import (
-    ActorStopped as ActorStoppedEvent,
 )
 from supervised_loops.messages import Cancel, Pause, Resume
 from supervised_loops.testing import virtual_time
@@ -597,7 +595,7 @@ async def test_events_yield_the_lifecycle_in_order() -> None:
         IterationFailed(path="worker", at=at(0), iteration=0, error="OSError: network down",
                         retried=True),
         RetryScheduled(path="worker", at=at(0), iteration=0, attempt=1, delay=2.0),
-        ActorStoppedEvent(path="worker", at=at(5), cancelled=False),
+        ActorEnded(path="worker", at=at(5), cancelled=False),
         ActorStarted(path="worker", at=at(5)),
         IterationFailed(path="worker", at=at(5), iteration=0, error="ValueError: bad data",
                         retried=False),
@@ -614,7 +612,7 @@ async def test_cancelled_run_publishes_actor_stopped_with_cancelled_true() -> No
     await actor.ask(Cancel())
     assert await drain(events) == [
         ActorStarted(path="mailbox", at=at(0)),
-        ActorStoppedEvent(path="mailbox", at=at(1), cancelled=True),
+        ActorEnded(path="mailbox", at=at(1), cancelled=True),
     ]
 
 

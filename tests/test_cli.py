@@ -34,9 +34,10 @@ from typing import Any
 import pytest
 
 from supervised_loops import Loop, Supervisor, child, loop
-from supervised_loops.events import ActorStopped, RetryScheduled
-from supervised_loops.service.cli import _LiveView, describe_event, load_target, main
+from supervised_loops.events import ActorEnded, RetryScheduled
+from supervised_loops.service.cli import describe_event, load_target, main
 from supervised_loops.service.control import COMMANDS, ControlServer, default_socket_path
+from supervised_loops.service.live_view import LiveView as _LiveView
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "examples" / "demo" / "service.py"
@@ -248,7 +249,7 @@ def test_a_negative_shutdown_timeout_is_refused_by_the_parser(
         main(["run", "x:y", "--shutdown-timeout", "-1"])
     assert caught.value.code == 2
     assert capsys.readouterr().err.endswith(
-        "error: argument --shutdown-timeout: '--shutdown-timeout' must be >= 0 (got -1.0)\n"
+        "error: argument --shutdown-timeout: '--shutdown-timeout' must be >= 0 (got -1)\n"
     )
 
 
@@ -291,8 +292,8 @@ def test_run_runs_the_target_to_its_end_and_logs_its_events(
         )
     events = [r.message for r in caplog.records if r.name == "supervised_loops.events"]
     assert events[-2:] == [
-        "job/job: ActorStopped cancelled=False",
-        "job: ActorStopped cancelled=False",
+        "job/job: ActorEnded cancelled=False",
+        "job: ActorEnded cancelled=False",
     ]
     assert f"control socket: {sock}" in [r.message for r in caplog.records]
     assert not sock.exists()
@@ -331,12 +332,18 @@ class ThreadService:
         self._event_loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
+        self.server: ControlServer | None = None
+
+    def connections(self) -> int:
+        """How many control connections the service holds open now."""
+        return 0 if self.server is None else self.server.connections
 
     async def _serve(self) -> None:
         self._event_loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         try:
-            async with self.tree, ControlServer(self.tree, self.path):
+            async with self.tree, ControlServer(self.tree, self.path) as server:
+                self.server = server
                 self._ready.set()
                 await self._stop.wait()
         except BaseException as error:
@@ -542,8 +549,8 @@ def test_the_live_view_leaves_log_handlers_that_do_not_write_to_a_terminal_alone
 
 def test_an_event_is_described_on_one_line() -> None:
     at = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    assert describe_event(ActorStopped(path="app/poller", at=at)) == (
-        "app/poller: ActorStopped cancelled=False"
+    assert describe_event(ActorEnded(path="app/poller", at=at)) == (
+        "app/poller: ActorEnded cancelled=False"
     )
     retry = RetryScheduled(path="app/poller", at=at, iteration=7, attempt=2, delay=0.5)
     assert describe_event(retry) == "app/poller: RetryScheduled iteration=7, attempt=2, delay=0.5"

@@ -271,7 +271,7 @@ REFUSED = [
         error(
             "ValueError",
             "'command' must be one of stop, cancel, restart, pause, resume, run-now, status, "
-            "change-interval (got 'frobnicate')",
+            "change-interval, health, events (got 'frobnicate')",
         ),
         id="unknown-command",
     ),
@@ -280,7 +280,7 @@ REFUSED = [
         error(
             "ValueError",
             "'command' must be one of stop, cancel, restart, pause, resume, run-now, status, "
-            "change-interval (got None)",
+            "change-interval, health, events (got None)",
         ),
         id="no-command",
     ),
@@ -315,7 +315,7 @@ BAD_INTERVALS = [
     pytest.param({"seconds": "5"}, "'seconds' must be a number (got '5')", id="string"),
     pytest.param({"minutes": True}, "'minutes' must be a number (got True)", id="bool"),
     pytest.param({"hours": None}, "'hours' must be a number (got None)", id="null"),
-    pytest.param({"seconds": -1}, "'interval' must be >= 0 (got -1.0)", id="negative"),
+    pytest.param({"seconds": -1}, "'seconds' must be >= 0 (got -1)", id="negative"),
     pytest.param({"seconds": float("nan")}, "'seconds' must be finite (got nan)", id="nan"),
     pytest.param({"hours": float("inf")}, "'hours' must be finite (got inf)", id="infinite"),
     pytest.param({}, "'change-interval' needs seconds, minutes, hours or time", id="nothing"),

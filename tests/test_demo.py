@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import gc
 import importlib.util
 import sqlite3
 import sys
@@ -22,7 +23,7 @@ from typing import Any
 import pytest
 
 from supervised_loops import Loop, RunNow, State, Stop, Supervisor
-from supervised_loops.testing import virtual_time
+from supervised_loops.testing import VirtualClock, virtual_time
 
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo" / "service.py"
 BEFORE_SIX = dt.datetime(2026, 3, 10, 17, 59, tzinfo=dt.UTC)
@@ -152,3 +153,48 @@ async def test_a_second_run_continues_the_sequence_of_the_first(
         polled = loop_at(second, "ingest/poller").current_loop
     total = before[0] + polled
     assert readings(database) == (total, total, 1, total)
+
+
+class Tracked(sqlite3.Connection):
+    """A connection that remembers being closed."""
+
+    closed: bool = False
+
+    def close(self) -> None:
+        self.closed = True
+        super().close()
+
+
+def test_building_the_tree_creates_no_database(demo: ModuleType, tmp_path: Path) -> None:
+    # `supervised-loops tree` builds the tree to draw it: it must leave no file.
+    demo.make_tree(str(tmp_path / "demo.sqlite3"))
+    assert not (tmp_path / "demo.sqlite3").exists()
+
+
+def test_the_demo_closes_its_database_when_the_tree_is_let_go_of(
+    demo: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Python 3.13 warns (ResourceWarning) about a connection left to the
+    # garbage collector: the demo closes its own.
+    opened: list[Tracked] = []
+    real_connect = sqlite3.connect
+
+    def connect(path: str) -> sqlite3.Connection:
+        connection = real_connect(path, factory=Tracked)
+        opened.append(connection)
+        return connection
+
+    monkeypatch.setattr(demo.sqlite3, "connect", connect)
+    tree = demo.make_tree(str(tmp_path / "demo.sqlite3"))
+    assert opened == []
+
+    async def briefly(actor: Supervisor) -> None:
+        async with actor:
+            await asyncio.sleep(1.5)
+
+    VirtualClock(BEFORE_SIX).run(briefly(tree))
+    assert len(opened) == 1
+    assert not opened[0].closed
+    del tree
+    gc.collect()
+    assert opened[0].closed

@@ -54,6 +54,7 @@ PAGES = [
     "messages.md",
     "events.md",
     "testing.md",
+    "observability.md",
     "replicas.md",
 ]
 
@@ -130,7 +131,11 @@ def settle(event_loop: asyncio.AbstractEventLoop) -> None:
     event_loop.close()
 
 
-@pytest.mark.parametrize("page", PAGES)
+#: Pages outside docs/ whose samples run too (paths relative to docs/).
+OTHER_PAGES = ["../README.md"]
+
+
+@pytest.mark.parametrize("page", [*PAGES, *OTHER_PAGES])
 def test_code_samples_run_and_print_what_the_page_says(
     page: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -191,13 +196,13 @@ def test_code_samples_run_and_print_what_the_page_says(
 
 
 def test_the_docs_pages_named_here_exist_and_have_samples() -> None:
-    for page in PAGES:
+    for page in [*PAGES, *OTHER_PAGES]:
         found = list(blocks((DOCS / page).read_text(encoding="utf-8")))
         assert any(block.lang == "python" for block in found), f"{page} has no python sample"
 
 
 def test_unexecuted_samples_are_rare_and_each_is_explained() -> None:
-    for page in PAGES:
+    for page in [*PAGES, *OTHER_PAGES]:
         text = (DOCS / page).read_text(encoding="utf-8")
         lines = text.splitlines()
         for block in blocks(text):

@@ -14,9 +14,9 @@ import pytest
 
 from supervised_loops import ExponentialBackoff, Pause, Stop, loop
 from supervised_loops.events import (
+    ActorEnded,
     ActorFailed,
     ActorStarted,
-    ActorStopped,
     DeadLetter,
     Event,
     EventHub,
@@ -26,7 +26,6 @@ from supervised_loops.events import (
     Subscription,
 )
 from supervised_loops.loops import iteration as _loop_iteration
-from supervised_loops.testing import virtual_time
 
 START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
@@ -44,7 +43,7 @@ async def pending(subscription: Subscription) -> list[Event]:
 # -- the order of a loop's events --------------------------------------------------
 
 
-@virtual_time(start=START)
+@pytest.mark.virtual_time(start=START)
 async def test_events_follow_the_run_started_failed_retry_scheduled_failed() -> None:
     calls = 0
     handled: list[str] = []
@@ -79,7 +78,7 @@ async def test_events_follow_the_run_started_failed_retry_scheduled_failed() -> 
     assert handled == ["ValueError('bad')"]
 
 
-@virtual_time(start=START)
+@pytest.mark.virtual_time(start=START)
 async def test_successful_iterations_publish_no_event() -> None:
     @loop(seconds=1)
     async def tick() -> None:
@@ -93,11 +92,11 @@ async def test_successful_iterations_publish_no_event() -> None:
     assert tick.current_loop == 5
     assert await pending(subscription) == [
         ActorStarted(path="tick", at=at(0)),
-        ActorStopped(path="tick", at=at(4.5), cancelled=False),
+        ActorEnded(path="tick", at=at(4.5), cancelled=False),
     ]
 
 
-@virtual_time(start=START)
+@pytest.mark.virtual_time(start=START)
 async def test_stop_while_waiting_to_retry_publishes_stopped_after_the_retry_scheduled() -> None:
     @loop(seconds=60, backoff=ExponentialBackoff(jitter=False))
     async def flaky() -> None:
@@ -114,11 +113,11 @@ async def test_stop_while_waiting_to_retry_publishes_stopped_after_the_retry_sch
             path="flaky", at=at(0), iteration=0, error="ConnectionError: refused", retried=True
         ),
         RetryScheduled(path="flaky", at=at(0), iteration=0, attempt=1, delay=2.0),
-        ActorStopped(path="flaky", at=at(1), cancelled=False),
+        ActorEnded(path="flaky", at=at(1), cancelled=False),
     ]
 
 
-@virtual_time(start=START)
+@pytest.mark.virtual_time(start=START)
 async def test_retries_count_attempts_until_max_consecutive_failures_escalates() -> None:
     @loop(seconds=100, backoff=ExponentialBackoff(jitter=False), max_consecutive_failures=2)
     async def flaky() -> None:
@@ -150,7 +149,7 @@ async def test_retries_count_attempts_until_max_consecutive_failures_escalates()
     ]
 
 
-@virtual_time(start=START)
+@pytest.mark.virtual_time(start=START)
 async def test_cancel_publishes_stopped_with_cancelled_true() -> None:
     @loop(hours=1)
     async def hourly() -> None:
@@ -165,11 +164,11 @@ async def test_cancel_publishes_stopped_with_cancelled_true() -> None:
 
     assert await pending(subscription) == [
         ActorStarted(path="hourly", at=at(0)),
-        ActorStopped(path="hourly", at=at(30), cancelled=True),
+        ActorEnded(path="hourly", at=at(30), cancelled=True),
     ]
 
 
-@virtual_time(start=START)
+@pytest.mark.virtual_time(start=START)
 async def test_restart_publishes_the_cancelled_stop_of_the_old_run_then_a_new_start() -> None:
     @loop(seconds=5)
     async def work() -> None:
@@ -183,12 +182,12 @@ async def test_restart_publishes_the_cancelled_stop_of_the_old_run_then_a_new_st
 
     assert await pending(subscription) == [
         ActorStarted(path="work", at=at(0)),
-        ActorStopped(path="work", at=at(7), cancelled=True),
+        ActorEnded(path="work", at=at(7), cancelled=True),
         ActorStarted(path="work", at=at(7)),
     ]
 
 
-@virtual_time(start=START)
+@pytest.mark.virtual_time(start=START)
 async def test_before_loop_failure_publishes_failed_without_an_iteration_event() -> None:
     @loop(seconds=5)
     async def work() -> None:
@@ -214,7 +213,7 @@ async def test_before_loop_failure_publishes_failed_without_an_iteration_event()
     ]
 
 
-@virtual_time(start=START)
+@pytest.mark.virtual_time(start=START)
 async def test_a_cancelled_error_nobody_asked_for_publishes_failed() -> None:
     @loop(seconds=5)
     async def work() -> None:
@@ -234,7 +233,7 @@ async def test_a_cancelled_error_nobody_asked_for_publishes_failed() -> None:
     ]
 
 
-@virtual_time(start=START)
+@pytest.mark.virtual_time(start=START)
 async def test_subscription_outlives_a_run_and_sees_the_next_start() -> None:
     @loop(seconds=5, count=1)
     async def once() -> None:
@@ -248,13 +247,13 @@ async def test_subscription_outlives_a_run_and_sees_the_next_start() -> None:
 
     assert await pending(subscription) == [
         ActorStarted(path="once", at=at(0)),
-        ActorStopped(path="once", at=at(0), cancelled=False),
+        ActorEnded(path="once", at=at(0), cancelled=False),
         ActorStarted(path="once", at=at(2)),
-        ActorStopped(path="once", at=at(2), cancelled=False),
+        ActorEnded(path="once", at=at(2), cancelled=False),
     ]
 
 
-@virtual_time(start=START)
+@pytest.mark.virtual_time(start=START)
 async def test_message_to_a_loop_that_is_not_running_publishes_a_dead_letter() -> None:
     @loop(seconds=5)
     async def idle() -> None:
@@ -269,7 +268,7 @@ async def test_message_to_a_loop_that_is_not_running_publishes_a_dead_letter() -
     ]
 
 
-@virtual_time(start=START)
+@pytest.mark.virtual_time(start=START)
 async def test_a_subscription_sees_only_events_published_after_it_was_opened() -> None:
     @loop(seconds=5)
     async def idle() -> None:
@@ -298,7 +297,7 @@ class Cog:
         self.runs += 1
 
 
-@virtual_time(start=START)
+@pytest.mark.virtual_time(start=START)
 async def test_each_instance_loop_has_its_own_event_subscribers() -> None:
     first, second = Cog(), Cog()
     subscription = first.printer.events()
@@ -310,14 +309,14 @@ async def test_each_instance_loop_has_its_own_event_subscribers() -> None:
     assert (first.runs, second.runs) == (1, 1)
     assert await pending(subscription) == [
         ActorStarted(path="printer", at=at(1)),
-        ActorStopped(path="printer", at=at(1), cancelled=False),
+        ActorEnded(path="printer", at=at(1), cancelled=False),
     ]
 
 
 # -- slow subscribers ---------------------------------------------------------------------
 
 
-@virtual_time(start=START)
+@pytest.mark.virtual_time(start=START)
 async def test_a_full_subscription_drops_the_oldest_and_reports_the_count_once() -> None:
     @loop(seconds=5)
     async def idle() -> None:
@@ -349,7 +348,7 @@ async def test_a_full_subscription_drops_the_oldest_and_reports_the_count_once()
     assert subscription.dropped == 4
 
 
-@virtual_time(start=START)
+@pytest.mark.virtual_time(start=START)
 async def test_a_subscriber_that_never_reads_does_not_slow_the_loop() -> None:
     @loop(seconds=10, backoff=ExponentialBackoff(jitter=False, cap=2.0))
     async def flaky() -> None:
@@ -364,11 +363,11 @@ async def test_a_subscriber_that_never_reads_does_not_slow_the_loop() -> None:
     assert stuck.dropped == 11
     assert await pending(stuck) == [
         EventsDropped(path="flaky", at=at(9), count=11),
-        ActorStopped(path="flaky", at=at(9), cancelled=False),
+        ActorEnded(path="flaky", at=at(9), cancelled=False),
     ]
 
 
-@virtual_time(start=START)
+@pytest.mark.virtual_time(start=START)
 async def test_many_subscribers_each_receive_every_event_and_drop_independently() -> None:
     @loop(seconds=5)
     async def idle() -> None:
@@ -401,7 +400,7 @@ def test_max_pending_must_be_a_positive_int() -> None:
 # -- closing --------------------------------------------------------------------------------
 
 
-@virtual_time(start=START)
+@pytest.mark.virtual_time(start=START)
 async def test_closed_subscription_yields_what_it_holds_then_ends_and_receives_nothing_new() -> (
     None
 ):
@@ -421,7 +420,7 @@ async def test_closed_subscription_yields_what_it_holds_then_ends_and_receives_n
         await anext(subscription)
 
 
-@virtual_time(start=START)
+@pytest.mark.virtual_time(start=START)
 async def test_close_wakes_a_consumer_waiting_for_the_next_event() -> None:
     hub = EventHub()
     subscription = hub.subscribe()
@@ -434,7 +433,7 @@ async def test_close_wakes_a_consumer_waiting_for_the_next_event() -> None:
     assert not hub  # unsubscribed: publishing finds nobody
 
 
-@virtual_time(start=START)
+@pytest.mark.virtual_time(start=START)
 async def test_async_with_closes_the_subscription_on_exit() -> None:
     hub = EventHub()
     async with hub.subscribe() as subscription:
@@ -444,7 +443,7 @@ async def test_async_with_closes_the_subscription_on_exit() -> None:
     assert [event async for event in subscription] == []
 
 
-@virtual_time(start=START)
+@pytest.mark.virtual_time(start=START)
 async def test_cancelling_a_pending_read_loses_no_event() -> None:
     hub = EventHub()
     subscription = hub.subscribe()
@@ -458,7 +457,7 @@ async def test_cancelling_a_pending_read_loses_no_event() -> None:
     assert await anext(subscription) == ActorStarted(path="x", at=START)
 
 
-@virtual_time(start=START)
+@pytest.mark.virtual_time(start=START)
 async def test_closing_twice_and_hub_close_end_every_subscription() -> None:
     hub = EventHub()
     first, second = hub.subscribe(), hub.subscribe()
@@ -536,7 +535,7 @@ def test_success_publishes_nothing_and_without_subscribers_no_event_is_built(
         print(f"{kind:7} iteration, subscriber={subscriber!s:5}: {microseconds:6.2f} µs")
 
 
-@virtual_time()
+@pytest.mark.virtual_time
 async def test_a_second_concurrent_reader_of_one_subscription_is_refused_not_left_hanging() -> None:
     @loop(hours=1)
     async def job() -> None:

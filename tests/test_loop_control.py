@@ -1,9 +1,11 @@
-"""Every control message in every state of a Loop (SPEC 1.3), in virtual time.
+"""Every control message in every state of a Loop, in virtual time.
+
+The rules are in docs/messages.md and docs/loops.md, "Control in every state".
 
 One probe loop is driven into each state, a message is asked (or told), and
-the test checks what the SPEC table says: what happens to the run, what the
+the test checks what those pages say: what happens to the run, what the
 ``Ack`` carries (``iteration``, ``next_iteration``), and *when* it arrives.
-Where the SPEC is silent, the choice documented in the message docstrings
+Where they are silent, the choice documented in the message docstrings
 (``supervised_loops.messages``) is what is tested.
 
 The probe's timeline, in virtual seconds from its start (all exact):

@@ -1,4 +1,4 @@
-"""The known faults of discord.ext.tasks (SPEC 1.5) are absent from Loop.
+"""The known faults of discord.ext.tasks are absent from Loop (docs/migration.md).
 
 Each test is named after one reported fault of the original and proves that
 this library does not have it. They all run in virtual time, so "a day-long
@@ -17,7 +17,7 @@ import pytest
 
 from supervised_loops import ExponentialBackoff, RunNow, State, loop
 from supervised_loops.clock import WALL_RECHECK_SECONDS
-from supervised_loops.events import ActorFailed, ActorStopped, Event
+from supervised_loops.events import ActorEnded, ActorFailed, Event
 from supervised_loops.testing import VirtualClock, virtual_time
 
 EXACT = ExponentialBackoff(jitter=False)
@@ -31,7 +31,7 @@ async def until_exit(subscription: Any) -> list[Event]:
     events: list[Event] = []
     async for event in subscription:
         events.append(event)
-        if isinstance(event, ActorFailed | ActorStopped):
+        if isinstance(event, ActorFailed | ActorEnded):
             return events
     raise AssertionError("the event stream ended without an exit event")
 
@@ -100,7 +100,7 @@ async def test_owner_cancel_is_not_a_failure_and_skips_the_error_handler() -> No
     assert log == [("after", False, True)]
     assert fetch.failed() is False
     assert fetch.status().state is State.CANCELLED
-    assert events[-1] == ActorStopped(path="fetch", at=events[-1].at, cancelled=True)
+    assert events[-1] == ActorEnded(path="fetch", at=events[-1].at, cancelled=True)
 
 
 @virtual_time()
@@ -477,7 +477,9 @@ def test_missed_must_be_catch_up_or_skip() -> None:
     async def job() -> None:
         pass
 
-    with pytest.raises(ValueError, match=r"^'missed' must be 'catch_up' or 'skip' \(got 'drop'\)$"):
+    with pytest.raises(
+        ValueError, match=r"^'missed' must be one of 'catch_up', 'skip' \(got 'drop'\)$"
+    ):
         loop(seconds=1, missed="drop")(job)  # type: ignore[arg-type]
 
 

@@ -1,4 +1,6 @@
-"""Failures in a Loop (SPEC 1.4): retry with backoff, retry rules, escalation.
+"""Failures in a Loop: retry with backoff, retry rules, escalation.
+
+The rules: docs/loops.md, "Retry rules and backoff" and "Failure rules".
 
 All in virtual time. ``ExponentialBackoff(jitter=False)`` makes every delay
 the exact window (2, 4, 8, ... seconds), so the instants at which a body is
@@ -294,7 +296,7 @@ def test_keyboard_interrupt_cannot_be_added_as_an_exception_type() -> None:
     async def fetch() -> None:
         pass
 
-    with pytest.raises(ValueError, match="must not be KeyboardInterrupt: it is never retried"):
+    with pytest.raises(ValueError, match="must be retryable: not KeyboardInterrupt"):
         fetch.add_exception_type(KeyboardInterrupt)
 
 

@@ -1,4 +1,6 @@
-"""Timing of a Loop (SPEC 1.2): the grid, overruns, times of day, DST, long sleeps.
+"""Timing of a Loop: the grid, overruns, times of day, DST, long sleeps.
+
+The rules: docs/loops.md, "The grid", "Missed ticks" and "Times of day and DST".
 
 Every test but the three ``test_real_time_*`` ones runs in virtual time, so the
 instants asserted are exact: ``loop_time()`` is the event loop's monotonic

@@ -39,6 +39,7 @@ from supervised_loops import (
     child,
     loop,
 )
+from supervised_loops.service.control import ControlLimits
 from supervised_loops.service.runner import as_tree, run, serve
 from supervised_loops.testing import virtual_time
 
@@ -427,6 +428,66 @@ async def test_control_true_listens_on_the_default_socket_of_the_root(
     assert not expected.exists()
 
 
+@pytest.mark.usefixtures("default_signal_handlers")
+@virtual_time(start=START)
+async def test_a_signal_held_before_serve_means_the_tree_is_never_started(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tree = flushing_tree(Journal())
+    with caplog.at_level(logging.WARNING, logger="supervised_loops"):
+        assert await serve(tree, held_signals=[int(signal.SIGTERM)]) == 0
+    assert tree.status().state is State.IDLE
+    assert [r.message for r in caplog.records] == [
+        "SIGTERM received: shutting down 'app'",
+        "'app' was not started",
+    ]
+
+
+@virtual_time(start=START)
+async def test_serve_puts_back_the_signal_handlers_it_found() -> None:
+    def mine(_signum: int, _frame: object) -> None:
+        pass
+
+    saved = signal.signal(signal.SIGTERM, mine)
+    try:
+        tree = flushing_tree(Journal())
+        status = await serve(tree, on_started=after(5, lambda: tree.tell(Stop())))
+        assert status == 0
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, saved)
+
+
+@virtual_time(start=START)
+async def test_serve_applies_the_control_limits_it_is_given(short_dir: Path) -> None:
+    path = short_dir / "app.sock"
+    closed_after: list[float] = []
+    clients: list[asyncio.Future[None]] = []
+
+    async def idle_client() -> None:
+        reader, writer = await asyncio.open_unix_connection(str(path))
+        began = asyncio.get_running_loop().time()
+        assert await reader.read() == b""
+        closed_after.append(asyncio.get_running_loop().time() - began)
+        writer.close()
+
+    def started(root: Supervisor) -> None:
+        clients.append(asyncio.ensure_future(idle_client()))
+        asyncio.get_running_loop().call_later(20, root.tell, Stop())
+
+    limits = ControlLimits(idle_timeout=5.0)
+    status = await serve(
+        flushing_tree(Journal()),
+        control=path,
+        handle_signals=False,
+        on_started=started,
+        control_limits=limits,
+    )
+    assert status == 0
+    await asyncio.gather(*clients)
+    assert closed_after == [5.0]
+
+
 # -- the console command in a real process, with real signals ---------------------------------
 
 DEADLINE = 15.0
@@ -498,9 +559,10 @@ def wait_for(
 
 
 def status_of(path: Path, actor: str) -> dict[str, Any] | None:
-    """The status of ``actor`` over the socket, or None while nothing answers."""
+    """The status of ``actor`` (``""``: the root) over the socket, or None while nothing answers."""
     try:
-        reply = ask_socket(path, {"command": "status", "path": actor})
+        request = {"command": "status", "path": actor} if actor else {"command": "status"}
+        reply = ask_socket(path, request)
     except (FileNotFoundError, ConnectionRefusedError):
         return None
     result: dict[str, Any] = reply["result"]

@@ -90,18 +90,18 @@ def test_a_supervisor_child_defaults_to_an_unlimited_shutdown() -> None:
         (
             {"shutdown": math.inf},
             ValueError,
-            "'shutdown' must be finite; use 'infinity' to wait forever (got inf)",
+            "'shutdown' must be finite, or 'infinity' to wait forever (got inf)",
         ),
         (
             {"shutdown": "10"},
             TypeError,
-            "'shutdown' must be a number of seconds, 'infinity' or None (got '10')",
+            "'shutdown' must be a number, 'infinity' or None (got '10')",
         ),
         ({"cancel_timeout": -0.5}, ValueError, "'cancel_timeout' must be >= 0 (got -0.5)"),
         (
             {"cancel_timeout": None},
             TypeError,
-            "'cancel_timeout' must be a number of seconds, 'infinity' (got None)",
+            "'cancel_timeout' must be a number, 'infinity' (got None)",
         ),
         (
             {"cancel_timeout": "infinity"},
@@ -116,8 +116,12 @@ def test_a_supervisor_child_defaults_to_an_unlimited_shutdown() -> None:
             "always restarted, so it never ends for good (got restart='permanent')",
         ),
         ({"significant": 1}, TypeError, "'significant' must be a bool (got 1)"),
-        ({"name": "a/b"}, ValueError, "'name' must be a non-empty string without '/' (got 'a/b')"),
-        ({"args": "abc"}, TypeError, "'args' must be a sequence of arguments (got 'abc')"),
+        ({"name": "a/b"}, ValueError, "'name' must be non-empty and without '/' (got 'a/b')"),
+        (
+            {"args": "abc"},
+            TypeError,
+            "'args' must be a sequence of positional arguments (got 'abc')",
+        ),
         (
             {"backoff": 2.0},
             TypeError,
@@ -146,12 +150,12 @@ def test_a_spec_needs_an_actor() -> None:
         (
             {"max_seconds": 0},
             ValueError,
-            "'max_seconds' must be a finite number of seconds > 0 (got 0)",
+            "'max_seconds' must be > 0 (got 0)",
         ),
         (
             {"probe_every": "1"},
             TypeError,
-            "'probe_every' must be a number of seconds, 'infinity' (got '1')",
+            "'probe_every' must be a number (got '1')",
         ),
     ],
 )
@@ -186,7 +190,7 @@ def test_a_bad_quarantine_policy_fails_on_construction(
         ),
         ({"backoff": 1}, TypeError, "'backoff' must be an ExponentialBackoff or None (got 1)"),
         ({"quarantine": 1}, TypeError, "'quarantine' must be a Quarantine or None (got 1)"),
-        ({"name": ""}, ValueError, "'name' must be a non-empty string without '/' (got '')"),
+        ({"name": ""}, ValueError, "'name' must be non-empty and without '/' (got '')"),
     ],
 )
 def test_bad_settings_fail_on_construction_naming_the_setting(
@@ -268,7 +272,7 @@ def test_significant_children_need_an_auto_shutdown_setting() -> None:
 
 def test_a_child_must_be_a_spec_or_an_actor() -> None:
     with pytest.raises(
-        TypeError, match=exactly("a child must be a ChildSpec or an Actor (got 42)")
+        TypeError, match=exactly("'child' must be a ChildSpec or an Actor (got 42)")
     ):
         Supervisor(42)  # type: ignore[arg-type]
 

@@ -1,4 +1,4 @@
-"""Restart intensity and escalation (SPEC 2: max_restarts within max_seconds).
+"""Restart intensity and escalation: max_restarts within max_seconds (docs/supervision.md).
 
 At the limit the supervisor keeps restarting; one restart beyond it, it stops
 its children in reverse order and fails with ``RestartIntensityExceeded``,

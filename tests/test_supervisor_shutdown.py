@@ -1,4 +1,6 @@
-"""Shutdown (SPEC 2): reverse order, three phases per child, budgets, unkillable children.
+"""Shutdown: reverse order, three phases per child, budgets, unkillable children.
+
+The rules: docs/supervision.md, "Shutdown".
 
 Each child gets ``Stop`` and its ``shutdown`` grace to finish; then
 ``Cancel`` and its ``cancel_timeout``; a child still running after that has

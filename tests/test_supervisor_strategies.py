@@ -1,4 +1,6 @@
-"""Strategies × restart types × ways a child ends (SPEC 2; OTP's restart rules).
+"""Strategies × restart types × ways a child ends (OTP's restart rules).
+
+The rules: docs/supervision.md, "Restart types" and "Strategies".
 
 Three loops ``a``, ``b``, ``c`` start in that order; ``b`` has the restart
 type under test and ends one of four ways: it fails (an error that is not

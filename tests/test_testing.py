@@ -1,4 +1,4 @@
-"""The virtual-time helpers themselves (SPEC 5): VirtualClock and @virtual_time.
+"""The virtual-time helpers themselves (docs/testing.md): VirtualClock and @virtual_time.
 
 Users test their loops with these, so they are tested like any public API:
 what the clock reads, how hand-moved wall time behaves, how the decorator
@@ -131,7 +131,7 @@ def test_virtual_time_refuses_a_plain_function() -> None:
     def not_async() -> None:
         pass
 
-    with pytest.raises(TypeError, match=r"^virtual_time must decorate a coroutine function"):
+    with pytest.raises(TypeError, match=r"^'function' must be a coroutine function"):
         virtual_time()(not_async)
 
 
@@ -197,7 +197,7 @@ def test_hand_moved_wall_time_refuses_bad_values() -> None:
         clock.set_wall("2030-01-01")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"^'seconds' must be finite \(got nan\)$"):
         clock.step_wall(float("nan"))
-    with pytest.raises(TypeError, match=r"^'seconds' must be a number of seconds \(got '60'\)$"):
+    with pytest.raises(TypeError, match=r"^'seconds' must be a number \(got '60'\)$"):
         clock.step_wall("60")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"^'seconds' must be >= 0 \(got -5\)$"):
         clock.suspend(-5)
@@ -348,3 +348,19 @@ def test_a_backoff_sequence_runs_in_milliseconds_and_the_same_every_time() -> No
     ]
     assert second == first
     assert elapsed < 1.0
+
+
+def test_clock_sleep_checks_its_argument_and_a_cancelled_sleep_moves_nothing() -> None:
+    clock = VirtualClock()
+
+    async def main() -> float:
+        with pytest.raises(ValueError, match=r"^'seconds' must be >= 0 \(got -1\)$"):
+            await clock.sleep(-1)
+        sleeper = asyncio.ensure_future(clock.sleep(3600))
+        await asyncio.sleep(0)
+        sleeper.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await sleeper
+        return clock.monotonic()
+
+    assert clock.run(main()) == 0.0

@@ -15,7 +15,9 @@ steer it from a second shell, e.g. ``supervised-loops ctl stop demo/ingest/polle
 Ctrl-C stops it in order; every reading polled is in the database afterwards
 (``SELECT count(*), max(seq) FROM readings`` gives the same number twice).
 
-The database path comes from ``$DEMO_DB`` (default ``demo.sqlite3``).
+The database path comes from ``$DEMO_DB`` (default ``demo.sqlite3``); it is
+opened, and its path logged, when the first loop needs it, so building the
+tree (``supervised-loops tree``) creates no file.
 Timestamps come from the event loop's clock (:func:`supervised_loops.clock.get_clock`),
 not ``datetime.now()``, so the demo runs in virtual time in its tests.
 """
@@ -27,6 +29,7 @@ import logging
 import os
 import random
 import sqlite3
+import weakref
 
 from supervised_loops import Supervisor, child, loop
 from supervised_loops.clock import get_clock
@@ -53,19 +56,41 @@ class FlakySource:
         return round(20 + self._random.gauss(0, 2), 2)
 
 
+class Database:
+    """The SQLite connection, opened on first use and closed with `close`."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._connection: sqlite3.Connection | None = None
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        if self._connection is None:
+            self._connection = sqlite3.connect(self.path)
+            self._connection.executescript(SCHEMA)
+            logger.info("database: %s", os.path.abspath(self.path))
+        return self._connection
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+
+
 class Ingest:
     """Polls the source into a buffer; the writer moves the buffer to SQLite."""
 
-    def __init__(self, db: sqlite3.Connection, source: FlakySource) -> None:
-        self.db = db
+    def __init__(self, database: Database, source: FlakySource) -> None:
+        self.database = database
         self.source = source
         self.buffer: list[tuple[int, str, float]] = []
-        row = db.execute("SELECT coalesce(max(seq), 0) FROM readings").fetchone()
-        self.seq: int = row[0]
+        self.seq: int | None = None  # read from the database on the first poll
 
     @loop(seconds=0.5)
     async def poller(self) -> None:
         value = await self.source.read()  # ConnectionError: retried with backoff
+        if self.seq is None:
+            query = "SELECT coalesce(max(seq), 0) FROM readings"
+            self.seq = self.database.connection.execute(query).fetchone()[0]
         self.seq += 1
         self.buffer.append((self.seq, get_clock().wall().isoformat(), value))
 
@@ -84,21 +109,22 @@ class Ingest:
     def flush(self) -> None:
         if self.buffer:
             batch, self.buffer = self.buffer, []
-            with self.db:
-                self.db.executemany("INSERT INTO readings VALUES (?, ?, ?)", batch)
+            db = self.database.connection
+            with db:
+                db.executemany("INSERT INTO readings VALUES (?, ?, ?)", batch)
             noun = "reading" if len(batch) == 1 else "readings"
             logger.info("flushed %d %s (up to #%d)", len(batch), noun, batch[-1][0])
 
 
 def make_tree(db_path: str | None = None, *, seed: int | None = None) -> Supervisor:
     """Build the demo tree on the SQLite database at ``db_path``."""
-    db = sqlite3.connect(db_path or os.environ.get("DEMO_DB", "demo.sqlite3"))
-    db.executescript(SCHEMA)
-    ingest = Ingest(db, FlakySource(seed=seed))
+    database = Database(db_path or os.environ.get("DEMO_DB", "demo.sqlite3"))
+    ingest = Ingest(database, FlakySource(seed=seed))
 
     @loop(time=dt.time(18, 0))
     async def report() -> None:
         day = get_clock().wall().date().isoformat()  # the UTC day
+        db = database.connection
         count, mean = db.execute("SELECT count(*), avg(value) FROM readings").fetchone()
         with db:
             db.execute("INSERT INTO reports VALUES (?, ?, ?)", (day, count, mean))
@@ -106,13 +132,14 @@ def make_tree(db_path: str | None = None, *, seed: int | None = None) -> Supervi
 
     @loop(seconds=1)
     async def heartbeat() -> None:
+        db = database.connection
         with db:
             db.execute(
                 "INSERT OR REPLACE INTO heartbeat VALUES (1, ?)",
                 (get_clock().wall().isoformat(),),
             )
 
-    return Supervisor(
+    tree = Supervisor(
         Supervisor(
             child(ingest.writer, shutdown=10.0),
             child(ingest.poller),
@@ -126,3 +153,8 @@ def make_tree(db_path: str | None = None, *, seed: int | None = None) -> Supervi
         max_seconds=60.0,
         name="demo",
     )
+    # The loops share the connection and may be restarted by hand, so no
+    # after_loop may close it: it is closed when the tree is let go of (or
+    # at exit), never left for the garbage collector to complain about.
+    weakref.finalize(tree, database.close)
+    return tree

@@ -40,8 +40,7 @@ from .. import _validate
 from ..backoff import ExponentialBackoff
 from ..clock import SystemClock, get_clock
 from ..errors import ActorNotRunning, ActorStopped, AskTimeout, MailboxFull, UnhandledMessage
-from ..events import ActorFailed, DeadLetter, Event, EventHub, Subscription, describe
-from ..events import ActorStopped as ActorStoppedEvent
+from ..events import ActorEnded, ActorFailed, DeadLetter, Event, EventHub, Subscription, describe
 from ..messages import ActorStatus, ControlMessage, Exit, ExitKind
 
 __all__ = ["DEFAULT_ASK_TIMEOUT", "Actor", "DeadLetters", "dead_letters"]
@@ -117,9 +116,7 @@ class Actor:
     )
 
     def __init__(self, name: str, *, mailbox_size: int = DEFAULT_MAILBOX_SIZE) -> None:
-        if not isinstance(name, str) or not name or "/" in name:
-            raise ValueError(f"'name' must be a non-empty string without '/' (got {name!r})")
-        self._name = name
+        self._name = _validate.actor_name("name", name)
         self._mailbox_size = _validate.positive_int("mailbox_size", mailbox_size)
         self._parent: Actor | None = None
         self._hub: EventHub | None = None
@@ -146,6 +143,12 @@ class Actor:
     def parent(self) -> Actor | None:
         """The supervising actor, or None for a standalone actor."""
         return self._parent
+
+    @property
+    def mailbox_depth(self) -> int:
+        """User messages waiting in the mailbox (what a metrics exporter reports)."""
+        inbox = self._inbox
+        return 0 if inbox is None else len(inbox)
 
     # -- what subclasses provide ------------------------------------------
 
@@ -205,8 +208,7 @@ class Actor:
             AskTimeout: no reply within ``timeout`` seconds.
             Exception: whatever ``handle_message`` raised for a user message.
         """
-        if timeout is not None:
-            timeout = _validate.seconds("timeout", timeout)
+        timeout = _validate.optional_seconds("timeout", timeout)
         reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._deliver(message, reply)
         if reply.done() or timeout is None:
@@ -371,7 +373,7 @@ class Actor:
             assert exit.error is not None
             self._emit(ActorFailed, error=describe(exit.error))
         else:
-            self._emit(ActorStoppedEvent, cancelled=exit.kind is ExitKind.CANCELLED)
+            self._emit(ActorEnded, cancelled=exit.kind is ExitKind.CANCELLED)
         parent = self._parent
         if parent is not None:
             parent._on_child_exit(self, exit)

@@ -8,7 +8,7 @@ ended to the parent. The iterations themselves are
 (construction, discord.ext.tasks methods, control handlers) is
 `supervised_loops.loop.Loop`, its only subclass.
 
-Failure rules (SPEC 1.4):
+Failure rules (docs/loops.md, "Failure rules"):
 
 * An error whose class matches a retry rule is retried with backoff while
   ``reconnect`` is on and no stop was asked: the same iteration runs again,

@@ -29,11 +29,17 @@ import datetime as dt
 import inspect
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, Literal, TypeAlias
+from typing import Any, TypeAlias
 
 from .. import _validate
-from .._interval import schedule_from
-from ..backoff import _NEVER_RETRIED, DEFAULT_RETRY_EXCEPTIONS, ExponentialBackoff, RetryRule
+from .._interval import required_schedule, schedule_from
+from ..backoff import (
+    DEFAULT_RETRY_EXCEPTIONS,
+    ExponentialBackoff,
+    RetryRule,
+    retry_rule,
+    retryable,
+)
 from ..core.actor import DEFAULT_MAILBOX_SIZE, Actor
 from ..events import describe
 from ..leases.gate import Lease, LeaseGate, lease_option
@@ -52,18 +58,16 @@ from ..messages import (
 from ..schedule import DailyAt, Every, Schedule
 from .control import LoopControl
 from .iteration import LoopIteration
+from .options import Missed, check_options, overlap_limit
 from .plan import Run
 
 __all__ = ["Loop", "loop"]
 
 CoroFunction: TypeAlias = Callable[..., Awaitable[Any]]
-Missed: TypeAlias = Literal["catch_up", "skip"]
 
 
 def _coroutine_function(name: str, function: Any) -> CoroFunction:
-    if not inspect.iscoroutinefunction(function):
-        raise TypeError(f"{name!r} must be a coroutine function (got {function!r})")
-    return function  # type: ignore[no-any-return]
+    return _validate.coroutine_function(name, function)
 
 
 class Loop(LoopControl):
@@ -99,27 +103,21 @@ class Loop(LoopControl):
         lease: Lease | str | bool | None = None,
     ) -> None:
         self._coro = _coroutine_function("loop", coro)
-        schedule = schedule_from(schedule=schedule)  # TypeError for a non-schedule
-        if count is not None:
-            _validate.positive_int("count", count)
-        if not isinstance(reconnect, bool):
-            raise TypeError(f"'reconnect' must be a bool (got {reconnect!r})")
-        if missed not in ("catch_up", "skip"):
-            raise ValueError(f"'missed' must be 'catch_up' or 'skip' (got {missed!r})")
-        if not isinstance(wait_first, bool):
-            raise TypeError(f"'wait_first' must be a bool (got {wait_first!r})")
-        if max_consecutive_failures is not None:
-            _validate.positive_int("max_consecutive_failures", max_consecutive_failures)
-        if backoff is not None and not isinstance(backoff, ExponentialBackoff):
-            raise TypeError(f"'backoff' must be an ExponentialBackoff (got {backoff!r})")
-        rules = tuple(retry)
-        for index, rule in enumerate(rules):
-            if not isinstance(rule, RetryRule):
-                raise TypeError(f"'retry[{index}]' must be a RetryRule (got {rule!r})")
-        lease_spec = lease_option(lease)
-        if lease_spec is not None and overlap is not False:
-            raise ValueError(f"'lease' needs overlap=False (got overlap={overlap!r})")
-        Actor.__init__(self, name or coro.__name__, mailbox_size=mailbox_size)
+        schedule = required_schedule(schedule)  # TypeError for a non-schedule, None too
+        rules = check_options(
+            count=count,
+            reconnect=reconnect,
+            name=name,
+            missed=missed,
+            overlap=overlap,
+            wait_first=wait_first,
+            max_consecutive_failures=max_consecutive_failures,
+            backoff=backoff,
+            retry=retry,
+            mailbox_size=mailbox_size,
+        )
+        lease_spec = _lease_spec(lease, overlap)
+        Actor.__init__(self, coro.__name__ if name is None else name, mailbox_size=mailbox_size)
         if lease_spec is not None:
             # The body runs only where the lease is held (leases/gate.py).
             self._coro = LeaseGate(lease_spec, self).wrap(self._coro)
@@ -128,7 +126,7 @@ class Loop(LoopControl):
         self._count = count
         self._reconnect = reconnect
         self._missed: Missed = missed
-        self._overlap = _overlap_limit(overlap)
+        self._overlap = overlap_limit(overlap)
         self._wait_first = wait_first
         self._max_consecutive_failures = max_consecutive_failures
         self._backoff = backoff  # None: the supervisor's backoff, else the default
@@ -281,12 +279,7 @@ class Loop(LoopControl):
                 GeneratorExit or CancelledError, which are never retried.
         """
         for index, exception in enumerate(exceptions):
-            _validate.exception_class(f"exceptions[{index}]", exception)
-            if issubclass(exception, _NEVER_RETRIED):
-                raise ValueError(
-                    f"'exceptions[{index}]' must not be {exception.__name__}: "
-                    f"it is never retried (got {exception!r})"
-                )
+            retryable(f"exceptions[{index}]", exception)
         self._exception_types = (*self._exception_types, *exceptions)
 
     def remove_exception_type(self, *exceptions: type[BaseException]) -> bool:
@@ -309,8 +302,7 @@ class Loop(LoopControl):
         Raises:
             TypeError: ``rule`` is not a RetryRule.
         """
-        if not isinstance(rule, RetryRule):
-            raise TypeError(f"'rule' must be a RetryRule (got {rule!r})")
+        retry_rule("rule", rule)
         self._retry_rules = (*self._retry_rules, rule)
 
     # -- discord.ext.tasks control methods ------------------------------------
@@ -544,19 +536,6 @@ def _visible_state(run: Run) -> State:
     return state
 
 
-def _lease_text(function: Any) -> str | None:
-    gate: LeaseGate | None = getattr(function, "__lease_gate__", None)
-    return None if gate is None else gate.describe()
-
-
-def _overlap_limit(overlap: bool | int) -> int:
-    if overlap is True:
-        return 0  # no limit
-    if overlap is False:
-        return 1
-    return _validate.positive_int("overlap", overlap)
-
-
 def loop(
     *,
     seconds: float = 0,
@@ -619,6 +598,19 @@ def loop(
     built = schedule_from(
         seconds=seconds, minutes=minutes, hours=hours, time=time, schedule=schedule
     )
+    rules = check_options(
+        count=count,
+        reconnect=reconnect,
+        name=name,
+        missed=missed,
+        overlap=overlap,
+        wait_first=wait_first,
+        max_consecutive_failures=max_consecutive_failures,
+        backoff=backoff,
+        retry=retry,
+        mailbox_size=mailbox_size,
+    )
+    _lease_spec(lease, overlap)  # a bad lease fails here, where it is written
 
     def decorator(coro: CoroFunction) -> Loop:
         return Loop(
@@ -632,12 +624,24 @@ def loop(
             wait_first=wait_first,
             max_consecutive_failures=max_consecutive_failures,
             backoff=backoff,
-            retry=retry,
+            retry=rules,
             mailbox_size=mailbox_size,
             lease=lease,
         )
 
     return decorator
+
+
+def _lease_spec(lease: object, overlap: bool | int) -> Lease | None:
+    spec = lease_option(lease)
+    if spec is not None and overlap is not False:
+        raise ValueError(f"'lease' needs overlap=False (got overlap={overlap!r})")
+    return spec
+
+
+def _lease_text(function: Any) -> str | None:
+    gate: LeaseGate | None = getattr(function, "__lease_gate__", None)
+    return None if gate is None else gate.describe()
 
 
 #: The slots a per-instance copy takes over from the class attribute: all

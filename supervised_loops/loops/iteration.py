@@ -332,7 +332,8 @@ class LoopIteration(Actor):
         retried = rule is not None and (limit is None or run.consecutive_failures < limit)
         parent = self._parent
         if parent is not None and not run.stop:
-            # The supervisor's should_retry hook has the last word (SPEC 2).
+            # The supervisor's should_retry hook has the last word (docs/supervision.md,
+            # "Where a failure goes").
             attempt = run.consecutive_failures + 1
             retried = parent._child_should_retry(self, error, attempt, retried)
             if retried and rule is None:

@@ -1,8 +1,12 @@
 """The service layer: what runs a tree as a process and lets people steer it.
 
-`runner` (run/serve: signals, ordered shutdown, exit status), `control`
-(the local control socket: JSON protocol, server, client), `cli` (the
-`supervised-loops` console command) and `render` (a status snapshot drawn
-as a text tree). This layer sits on top of everything else: it may import
-the actor core, loops and supervision; nothing below imports it.
+`runner` (run/serve: signals, ordered shutdown, exit status); `control`
+(the local control socket's public names), made of `control_protocol` (the
+JSON requests and replies, validated), `control_server` (every request
+answered, connections bounded) and `control_client`; `cli` (the
+`supervised-loops` console command) with `target` (loading its TARGET),
+`startup` (signals before the tree runs), `live_view` and `ctl_output`; and
+`render` (a status snapshot drawn as a text tree); `health` (ready and live,
+for probes). This layer sits on top of everything else: it may import the
+actor core, loops and supervision; nothing below imports it.
 """

@@ -64,13 +64,13 @@ def render_status(
         The tree as text.
 
     Raises:
-        ValueError: ``now`` is naive; ``error_width`` is not a positive int.
+        TypeError: ``status`` is not an ActorStatus, ``now`` not a datetime,
+            ``error_width`` not an int.
+        ValueError: ``now`` is naive; ``error_width`` is not positive.
     """
+    _validate.instance("status", status, ActorStatus, "an ActorStatus")
     width = _validate.positive_int("error_width", error_width)
-    if now is None:
-        now = _wall_now()
-    elif now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError(f"'now' must be an aware datetime (got {now!r})")
+    now = _wall_now() if now is None else _aware("now", now)
     rows: list[list[str]] = []
     _collect(status, "", "", now, width, rows)
     columns = len(rows[0])
@@ -150,9 +150,10 @@ def format_relative(moment: dt.datetime, now: dt.datetime) -> str:
         now: an aware datetime.
 
     Raises:
-        TypeError: a naive datetime is compared with an aware one.
+        TypeError: ``moment`` or ``now`` is not a datetime.
+        ValueError: ``moment`` or ``now`` is naive.
     """
-    seconds = (moment - now).total_seconds()
+    seconds = (_aware("moment", moment) - _aware("now", now)).total_seconds()
     if seconds < 0.05:
         return "due now"
     if seconds < 59.95:  # below this, one decimal never rounds up to "60.0s"
@@ -166,6 +167,13 @@ def format_relative(moment: dt.datetime, now: dt.datetime) -> str:
         return f"in {hours}h {minutes:02d}m"
     days, hours = divmod(hours, 24)
     return f"in {days}d {hours:02d}h"
+
+
+def _aware(name: str, moment: object) -> dt.datetime:
+    checked = _validate.instance(name, moment, dt.datetime, "an aware datetime")
+    if checked.utcoffset() is None:
+        _validate.value_error(name, "an aware datetime", moment)
+    return checked
 
 
 def _wall_now() -> dt.datetime:

@@ -1,7 +1,8 @@
 """``run(tree)``: a tree as a service, from start to exit status.
 
 ``run`` starts the tree, serves the control socket if asked, and waits until
-either the tree ends by itself or the process gets SIGINT/SIGTERM. On a
+either the tree ends by itself or the process gets SIGINT/SIGTERM (a signal
+before the tree has started means it is never started: status 0). On a
 signal it shuts the tree down in order (reverse start order, each child
 ``Stop`` → grace → ``Cancel`` → hard limit), within ``shutdown_timeout``
 seconds in total; a second signal, or the timeout, cancels whatever is
@@ -28,7 +29,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,7 +40,7 @@ from .. import _validate
 from ..core.actor import Actor
 from ..messages import Cancel
 from ..supervision.face import Supervisor, child
-from .control import ControlServer, default_socket_path
+from .control import ControlLimits, ControlServer, default_socket_path
 
 __all__ = ["run", "serve"]
 
@@ -77,6 +80,8 @@ async def serve(
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
     handle_signals: bool = True,
     on_started: Callable[[Supervisor], Any] | None = None,
+    control_limits: ControlLimits | None = None,
+    held_signals: list[int] | None = None,
 ) -> int:
     """Run ``tree`` until it ends or a signal arrives; return the exit status.
 
@@ -85,8 +90,15 @@ async def serve(
         control: serve the control socket: ``True`` at
             `default_socket_path`, or a path.
         shutdown_timeout: seconds the graceful shutdown may take in total.
-        handle_signals: install SIGINT/SIGTERM handlers (main thread only).
+        handle_signals: install SIGINT/SIGTERM handlers (main thread only);
+            the handlers found are put back when ``serve`` returns.
         on_started: called with the tree once it has started (e.g. to show it).
+        control_limits: the control socket's connection bounds (idle
+            timeout, connection cap); the defaults of `ControlLimits`.
+        held_signals: signals received before ``serve`` could handle them
+            (a list that the caller's own handler appends to until ``serve``
+            installs its handlers): each counts as if it arrived as ``serve``
+            began. The console command passes those it held while loading.
 
     Returns:
         0 after a clean stop (or an end of the tree by itself); 1 after an
@@ -98,11 +110,17 @@ async def serve(
             live service listens on it, its directory is not private, ...);
             nothing has been started then.
 
-    A signal that arrives while the tree starts takes effect once the start
-    returns; a second one cancels the start. If ``serve`` itself is
-    cancelled, the tree is cancelled and the cancellation propagates.
+    A signal that arrives before the tree starts (while the control socket
+    is bound) means the tree is never started: ``serve`` returns 0. One that
+    arrives while the tree starts takes effect once the start returns; a
+    second one cancels the start. If ``serve`` itself is cancelled, the tree
+    is cancelled and the cancellation propagates.
     """
     shutdown_timeout = _validate.seconds("shutdown_timeout", shutdown_timeout)
+    if not isinstance(control, bool | str | os.PathLike) or control == "":
+        _validate.type_error("control", "a bool or a non-empty path", control)
+    _validate.boolean("handle_signals", handle_signals)
+    _validate.optional_callable("on_started", on_started)
     root = as_tree(tree)
     event_loop = asyncio.get_running_loop()
     stop_requested = asyncio.Event()
@@ -126,11 +144,18 @@ async def serve(
             logger.warning("second signal: cancelling %r now", root.name)
             force()
 
-    installed: list[int] = []
+    def handler(signum: int, _frame: types.FrameType | None) -> None:
+        # A Python-level handler, not add_signal_handler: removing that one
+        # resets the default handlers, and a signal in the instant before
+        # the caller's own came back would kill the process.
+        event_loop.call_soon_threadsafe(on_signal, signum)
+
+    previous: dict[int, Any] = {}
     if handle_signals:
         for signum in (int(signal.SIGINT), int(signal.SIGTERM)):
-            event_loop.add_signal_handler(signum, on_signal, signum)
-            installed.append(signum)
+            previous[signum] = signal.signal(signum, handler)
+    for signum in list(held_signals or ()):
+        on_signal(signum)
     server: ControlServer | None = None
     ended: asyncio.Future[None] | None = None
     try:
@@ -138,14 +163,19 @@ async def serve(
             # Before the tree: a socket already in use fails the program
             # before it does anything (two copies of one service, say).
             path = default_socket_path(root.name) if control is True else Path(control)
-            server = ControlServer(root, path)
+            server = ControlServer(root, path, limits=control_limits)
             await server.start()
             logger.info("control socket: %s", path)
+        if stop_requested.is_set():
+            logger.warning("%r was not started", root.name)
+            return 0
         try:
             await root.start()
         except Exception as error:
             logger.error("%r failed to start: %s", root.name, error, exc_info=error)
             return 1
+        if server is not None:
+            server.mark_started()
         if on_started is not None:
             on_started(root)
         ended = asyncio.ensure_future(root.wait())
@@ -183,8 +213,8 @@ async def serve(
             ended.cancel()
         if server is not None:
             await server.close()
-        for signum in installed:
-            event_loop.remove_signal_handler(signum)
+        for signum, handler_found in previous.items():
+            signal.signal(signum, handler_found)
         if root.is_running():
             with contextlib.suppress(Exception):
                 await root.stop()
@@ -196,6 +226,7 @@ def run(
     control: bool | str | Path = False,
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
     on_started: Callable[[Supervisor], Any] | None = None,
+    control_limits: ControlLimits | None = None,
 ) -> None:
     """Run ``tree`` as the program: until it ends or SIGINT/SIGTERM.
 
@@ -219,7 +250,13 @@ def run(
             "inside async code, use 'await supervised_loops.serve(tree)'"
         )
     status = asyncio.run(
-        serve(tree, control=control, shutdown_timeout=shutdown_timeout, on_started=on_started)
+        serve(
+            tree,
+            control=control,
+            shutdown_timeout=shutdown_timeout,
+            on_started=on_started,
+            control_limits=control_limits,
+        )
     )
     if status:
         raise SystemExit(status)

@@ -38,6 +38,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, ClassVar
 
+from .. import _validate
 from ..backoff import ExponentialBackoff
 from ..core.actor import Actor
 from ..events import Escalated, describe
@@ -56,9 +57,9 @@ _Item = tuple[Any, ...]
 def _as_spec(value: ChildSpec | Actor) -> ChildSpec:
     if isinstance(value, ChildSpec):
         return value
-    if isinstance(value, Actor):
-        return ChildSpec(value)
-    raise TypeError(f"a child must be a ChildSpec or an Actor (got {value!r})")
+    if not isinstance(value, Actor):
+        _validate.type_error("child", "a ChildSpec or an Actor", value)
+    return ChildSpec(value)
 
 
 def _exit_reason(exit: Exit) -> str:

@@ -144,30 +144,27 @@ class Supervisor(SupervisorEngine):
             self, _snake(cls.__name__) if name is None else name, mailbox_size=mailbox_size
         )
         self._strategy = Strategy.parse("strategy", cls.strategy if strategy is None else strategy)
-        restarts = cls.max_restarts if max_restarts is None else max_restarts
-        if isinstance(restarts, bool) or not isinstance(restarts, int):
-            raise TypeError(f"'max_restarts' must be an int (got {restarts!r})")
-        if restarts < 0:
-            raise ValueError(f"'max_restarts' must be >= 0 (got {restarts!r})")
-        self._max_restarts = restarts
+        self._max_restarts = _validate.non_negative_int(
+            "max_restarts", cls.max_restarts if max_restarts is None else max_restarts
+        )
         self._max_seconds = _validate.seconds(
             "max_seconds", cls.max_seconds if max_seconds is None else max_seconds, allow_zero=False
         )
         self._auto_shutdown = AutoShutdown.parse(
             "auto_shutdown", cls.auto_shutdown if auto_shutdown is None else auto_shutdown
         )
-        chosen_backoff = cls.backoff if backoff is None else backoff
-        if chosen_backoff is not None and not isinstance(chosen_backoff, ExponentialBackoff):
-            raise TypeError(
-                f"'backoff' must be an ExponentialBackoff or None (got {chosen_backoff!r})"
-            )
-        self._backoff_default = chosen_backoff
-        chosen_quarantine = cls.quarantine if quarantine is None else quarantine
-        if chosen_quarantine is not None and not isinstance(chosen_quarantine, Quarantine):
-            raise TypeError(
-                f"'quarantine' must be a Quarantine or None (got {chosen_quarantine!r})"
-            )
-        self._quarantine_default = chosen_quarantine
+        self._backoff_default = _validate.optional_instance(
+            "backoff",
+            cls.backoff if backoff is None else backoff,
+            ExponentialBackoff,
+            "an ExponentialBackoff",
+        )
+        self._quarantine_default = _validate.optional_instance(
+            "quarantine",
+            cls.quarantine if quarantine is None else quarantine,
+            Quarantine,
+            "a Quarantine",
+        )
         # The values in force, readable as attributes (``tree.strategy``).
         self.strategy = self._strategy
         self.max_restarts = self._max_restarts
@@ -395,7 +392,7 @@ class Supervisor(SupervisorEngine):
     # queued when the supervisor stops raises ActorStopped.
 
     def _find(self, name: str) -> Child:
-        record = self._by_name.get(name)
+        record = self._by_name.get(_validate.text("name", name))
         if record is None:
             raise ChildNotFound(self.path, name)
         return record
@@ -563,8 +560,7 @@ class Supervisor(SupervisorEngine):
             TypeError: ``path`` is not a string.
             ChildNotFound: nothing has this path.
         """
-        if not isinstance(path, str):
-            raise TypeError(f"'path' must be a str (got {path!r})")
+        _validate.text("path", path)
         actor: Actor = self
         for part in path.split("/"):
             if not part:

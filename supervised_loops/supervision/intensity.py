@@ -13,6 +13,7 @@ exactly ``max_seconds`` (a restart at t=0 no longer counts at t=5.0 with
 from __future__ import annotations
 
 import collections
+import sys
 
 __all__ = ["RestartWindow"]
 
@@ -31,8 +32,12 @@ class RestartWindow:
         self.max_restarts = max_restarts
         self.max_seconds = max_seconds
         # Never more than max_restarts + 1 entries: the oldest beyond that can
-        # no longer decide anything, so memory stays bounded however busy.
-        self._times: collections.deque[float] = collections.deque(maxlen=max_restarts + 1)
+        # no longer decide anything, so memory stays bounded however busy. A
+        # deque cannot be longer than sys.maxsize; a limit past that is never
+        # reached, so capping it changes no decision (and is no OverflowError).
+        self._times: collections.deque[float] = collections.deque(
+            maxlen=min(max_restarts + 1, sys.maxsize)
+        )
 
     def _forget(self, now: float) -> None:
         times = self._times

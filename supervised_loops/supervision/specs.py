@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import enum
 import math
-import types
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypeAlias
 
 import attrs
 
+from .. import _validate
 from ..backoff import ExponentialBackoff
 from ..core.actor import Actor
 from ..messages import State
@@ -71,11 +72,7 @@ class _Choice(enum.StrEnum):
     def parse(cls, field: str, value: Any) -> Any:
         if isinstance(value, cls):
             return value
-        try:
-            return cls(value)
-        except ValueError:
-            accepted = ", ".join(repr(member.value) for member in cls)
-            raise ValueError(f"{field!r} must be one of {accepted} (got {value!r})") from None
+        return cls(_validate.choice(field, value, [member.value for member in cls]))
 
 
 class RestartType(_Choice):
@@ -121,32 +118,24 @@ def _seconds_or_infinity(field: str, value: Any, *, allow_none: bool) -> Any:
         return None
     if value == INFINITY and isinstance(value, str):
         return INFINITY
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        rule = "a number of seconds, 'infinity'" + (" or None" if allow_none else "")
-        raise TypeError(f"{field!r} must be {rule} (got {value!r})")
-    number = float(value)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        rule = "a number, 'infinity'" + (" or None" if allow_none else "")
+        _validate.type_error(field, rule, value)
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
     if not math.isfinite(number):
-        raise ValueError(
-            f"{field!r} must be finite; use 'infinity' to wait forever (got {value!r})"
-        )
-    if number < 0:
-        raise ValueError(f"{field!r} must be >= 0 (got {value!r})")
-    return number
+        _validate.value_error(field, "finite, or 'infinity' to wait forever", value)
+    return _validate.seconds(field, value)
 
 
 def _positive_seconds(field: str, value: Any) -> float:
-    number = _seconds_or_infinity(field, value, allow_none=False)
-    if number == INFINITY or number == 0:
-        raise ValueError(f"{field!r} must be a finite number of seconds > 0 (got {value!r})")
-    return float(number)
+    return _validate.seconds(field, value, allow_zero=False)
 
 
 def _non_negative_int(field: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{field!r} must be an int (got {value!r})")
-    if value < 0:
-        raise ValueError(f"{field!r} must be >= 0 (got {value!r})")
-    return value
+    return _validate.non_negative_int(field, value)
 
 
 def _max_restarts(value: Any) -> int:
@@ -217,42 +206,31 @@ def _is_supervisor(actor: Any) -> bool:
 
 
 def _check_actor(instance: ChildSpec, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, Actor):
-        raise TypeError(
-            f"'actor' must be an Actor (a Loop, a Supervisor, a worker, ...) (got {value!r})"
-        )
+    _validate.instance("actor", value, Actor, "an Actor (a Loop, a Supervisor, a worker, ...)")
 
 
 def _check_name(instance: ChildSpec, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, str) or not value or "/" in value:
-        raise ValueError(f"'name' must be a non-empty string without '/' (got {value!r})")
+    _validate.actor_name("name", value)
 
 
 def _check_bool(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, bool):
-        raise TypeError(f"{attribute.name!r} must be a bool (got {value!r})")
+    _validate.boolean(attribute.name, value)
 
 
 def _check_backoff(instance: ChildSpec, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and not isinstance(value, ExponentialBackoff):
-        raise TypeError(f"'backoff' must be an ExponentialBackoff or None (got {value!r})")
+    _validate.optional_instance("backoff", value, ExponentialBackoff, "an ExponentialBackoff")
 
 
 def _check_quarantine(instance: ChildSpec, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and not isinstance(value, Quarantine):
-        raise TypeError(f"'quarantine' must be a Quarantine or None (got {value!r})")
+    _validate.optional_instance("quarantine", value, Quarantine, "a Quarantine")
 
 
 def _args(value: Any) -> tuple[Any, ...]:
-    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
-        raise TypeError(f"'args' must be a sequence of arguments (got {value!r})")
-    return tuple(value)
+    return _validate.arguments("args", value)
 
 
 def _kwargs(value: Any) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise TypeError(f"'kwargs' must be a mapping of keyword arguments (got {value!r})")
-    return types.MappingProxyType(dict(value))
+    return _validate.keyword_arguments("kwargs", value)
 
 
 @attrs.frozen

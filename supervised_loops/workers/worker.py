@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -57,6 +56,8 @@ from ..backoff import (
     ExponentialBackoff,
     RetryRule,
     retry_delay,
+    retry_rule,
+    retryable,
 )
 from ..core.actor import DEFAULT_MAILBOX_SIZE, Actor, Reply
 from ..errors import ActorStopped, UnhandledMessage
@@ -196,26 +197,15 @@ class Worker(Actor):
         lease: Lease | str | bool | None = None,
         **kwargs: Any,
     ) -> None:
-        if not inspect.iscoroutinefunction(function):
-            raise TypeError(f"'function' must be a coroutine function (got {function!r})")
-        for flag, value in (
-            ("signals_ready", signals_ready),
-            ("cooperative_stop", cooperative_stop),
-            ("reconnect", reconnect),
-        ):
-            if not isinstance(value, bool):
-                raise TypeError(f"{flag!r} must be a bool (got {value!r})")
-        if backoff is not None and not isinstance(backoff, ExponentialBackoff):
-            raise TypeError(f"'backoff' must be an ExponentialBackoff or None (got {backoff!r})")
-        rules = tuple(retry)
-        for index, rule in enumerate(rules):
-            if not isinstance(rule, RetryRule):
-                raise TypeError(f"'retry[{index}]' must be a RetryRule (got {rule!r})")
-        types = tuple(exception_types)
-        for index, exception in enumerate(types):
-            _validate.exception_class(f"exception_types[{index}]", exception)
+        _validate.coroutine_function("function", function)
+        _validate.boolean("signals_ready", signals_ready)
+        _validate.boolean("cooperative_stop", cooperative_stop)
+        _validate.boolean("reconnect", reconnect)
+        _validate.optional_instance("backoff", backoff, ExponentialBackoff, "an ExponentialBackoff")
+        rules = _validate.items("retry", retry, retry_rule)
+        types = _validate.items("exception_types", exception_types, retryable)
         lease_spec = lease_option(lease)
-        Actor.__init__(self, name or function.__name__, mailbox_size=mailbox_size)
+        Actor.__init__(self, function.__name__ if name is None else name, mailbox_size=mailbox_size)
         self._function = function
         if lease_spec is not None:
             # Runs only where the lease is held (leases/gate.py).

@@ -1,0 +1,238 @@
+"""Prometheus metrics for loops and trees (the ``prometheus`` extra).
+
+    from prometheus_client import CollectorRegistry
+    from supervised_loops.telemetry.prometheus import PrometheusMetrics
+
+    metrics = PrometheusMetrics(CollectorRegistry())
+    async with metrics.observe(tree):
+        ...                                  # scrape metrics.registry
+
+The same metrics as the OpenTelemetry exporter, under Prometheus'
+conventions: base units in the name (``_seconds``), ``_total`` on counters,
+underscores, short label names (``path``, ``outcome``, ``error_type``,
+``trigger``, ``reason``, ``state``). The names are listed in
+`supervised_loops.telemetry.catalogue` and ``docs/observability.md``.
+Mailbox depths are read when the registry is collected (at scrape time).
+`supervised_loops.telemetry.server.serve_metrics` serves a registry over
+HTTP with health probes beside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterable
+
+try:
+    import prometheus_client
+    from prometheus_client.core import GaugeMetricFamily, Metric
+    from prometheus_client.registry import Collector, CollectorRegistry
+except ImportError as error:  # pragma: no cover - exercised without the extra
+    raise ImportError(
+        "supervised_loops.telemetry.prometheus needs prometheus_client: "
+        "pip install 'supervised-loops[prometheus]'"
+    ) from error
+
+from ..clock import get_clock
+from ..core.actor import Actor
+from ..instrument import IterationStart, Outcome, SkipReason
+from . import catalogue as c
+from . import fanout
+from .lifecycle import Watchers
+
+__all__ = ["PrometheusMetrics"]
+
+
+class _Mailboxes(Collector):
+    """Reads the mailbox depth of every running actor watched, at collection."""
+
+    def __init__(self, owner: PrometheusMetrics) -> None:
+        self._owner = owner
+
+    def describe(self) -> Iterable[Metric]:
+        return [self._family()]
+
+    def collect(self) -> Iterable[Metric]:
+        family = self._family()
+        for path, actor in self._owner._watchers.running():
+            family.add_metric([path], actor.mailbox_depth)
+        return [family]
+
+    def _family(self) -> GaugeMetricFamily:
+        m = c.MAILBOX_DEPTH
+        return GaugeMetricFamily(m.prometheus, m.description, labels=list(m.prometheus_labels))
+
+
+class PrometheusMetrics:
+    """The library's metrics, registered on one prometheus_client registry.
+
+    Args:
+        registry: where to register; default prometheus_client's global
+            ``REGISTRY`` (which also carries the process metrics).
+
+    Raises:
+        ValueError: the registry already holds these metric names (another
+            `PrometheusMetrics` on it that was not `close`\\ d).
+
+    Like `supervised_loops.telemetry.otel.OpenTelemetry`, it is an
+    Instrumentation and a LifecycleSink; `observe` wires both for a tree.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry: CollectorRegistry = (
+            prometheus_client.REGISTRY if registry is None else registry
+        )
+        r = self.registry
+        self._duration = prometheus_client.Histogram(
+            _name(c.ITERATION_DURATION),
+            c.ITERATION_DURATION.description,
+            c.ITERATION_DURATION.prometheus_labels,
+            registry=r,
+            buckets=c.DURATION_BUCKETS,
+        )
+        self._lag = prometheus_client.Histogram(
+            _name(c.ITERATION_LAG),
+            c.ITERATION_LAG.description,
+            c.ITERATION_LAG.prometheus_labels,
+            registry=r,
+            buckets=c.LAG_BUCKETS,
+        )
+        self._skipped = prometheus_client.Counter(
+            _name(c.ITERATION_SKIPPED),
+            c.ITERATION_SKIPPED.description,
+            c.ITERATION_SKIPPED.prometheus_labels,
+            registry=r,
+        )
+        self._restarts = prometheus_client.Counter(
+            _name(c.RESTARTS), c.RESTARTS.description, c.RESTARTS.prometheus_labels, registry=r
+        )
+        self._escalations = prometheus_client.Counter(
+            _name(c.ESCALATIONS),
+            c.ESCALATIONS.description,
+            c.ESCALATIONS.prometheus_labels,
+            registry=r,
+        )
+        self._actors = prometheus_client.Gauge(
+            _name(c.ACTORS), c.ACTORS.description, c.ACTORS.prometheus_labels, registry=r
+        )
+        self._last_success = prometheus_client.Gauge(
+            _name(c.LAST_SUCCESS),
+            c.LAST_SUCCESS.description,
+            c.LAST_SUCCESS.prometheus_labels,
+            registry=r,
+        )
+        self._mailboxes = _Mailboxes(self)
+        r.register(self._mailboxes)
+        # Leases: supervised_loops_lease_held and supervised_loops_lease_transitions_total
+        # belong here once leases exist.
+        self._collectors: tuple[Collector, ...] = (
+            self._duration,
+            self._lag,
+            self._skipped,
+            self._restarts,
+            self._escalations,
+            self._actors,
+            self._last_success,
+            self._mailboxes,
+        )
+        self._watchers = Watchers(self)
+        # The labelled children of the per-iteration metrics, by label values:
+        # ``labels()`` takes a lock and validates on every call.
+        self._children: dict[tuple[str, ...], prometheus_client.Histogram] = {}
+        self._last_children: dict[str, prometheus_client.Gauge] = {}
+
+    def close(self) -> None:
+        """Stop receiving iterations and unregister every metric from the registry."""
+        self.uninstall()
+        for collector in self._collectors:
+            with contextlib.suppress(KeyError):
+                self.registry.unregister(collector)
+
+    def exposition(self) -> tuple[str, bytes]:
+        """``(content type, body)``: the registry in Prometheus' text format."""
+        return prometheus_client.CONTENT_TYPE_LATEST, prometheus_client.generate_latest(
+            self.registry
+        )
+
+    # -- wiring ----------------------------------------------------------------------
+
+    @property
+    def is_installed(self) -> bool:
+        """Whether `install` is in force."""
+        return any(member is self for member in fanout.members())
+
+    def install(self) -> None:
+        """Start receiving iterations (alongside any other instrumentation in force)."""
+        fanout.attach(self)
+
+    def uninstall(self) -> None:
+        """Stop receiving iterations."""
+        fanout.detach(self)
+
+    @contextlib.asynccontextmanager
+    async def observe(self, tree: Actor) -> AsyncIterator[PrometheusMetrics]:
+        """Report ``tree``'s iterations and lifecycle while the block runs.
+
+        Iterations are received process-wide (loops outside ``tree`` are
+        reported too), lifecycle changes (restarts, escalations, states,
+        mailboxes) from ``tree``. Leaving the block counts the events already
+        published, then uninstalls this object unless it was installed
+        before; cancellation of the block ends it the same way.
+        """
+        async with self._watchers.observe(tree):
+            yield self
+
+    # -- iterations ------------------------------------------------------------------
+
+    def iteration_started(self, start: IterationStart) -> object:
+        lag = max(0.0, start.started - start.scheduled)
+        labels = (start.path, start.trigger)
+        child = self._children.get(labels)
+        if child is None:
+            child = self._children[labels] = self._lag.labels(*labels)
+        child.observe(lag)
+        return None
+
+    def iteration_ended(
+        self,
+        start: IterationStart,
+        token: object,
+        outcome: Outcome,
+        error: BaseException | None,
+        ended: float,
+    ) -> None:
+        kind = ""
+        if error is not None and outcome in ("retried", "failed"):
+            kind = c.error_type(error)
+        labels = (start.path, outcome, kind)
+        child = self._children.get(labels)
+        if child is None:
+            child = self._children[labels] = self._duration.labels(*labels)
+        child.observe(max(0.0, ended - start.started))
+        if outcome == "ok":
+            wall = get_clock(asyncio.get_running_loop()).wall().timestamp()
+            last = self._last_children.get(start.path)
+            if last is None:
+                last = self._last_children[start.path] = self._last_success.labels(start.path)
+            last.set(wall)
+
+    def iteration_skipped(self, path: str, name: str, reason: SkipReason) -> None:
+        self._skipped.labels(path, reason).inc()
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def actor_moved(self, path: str, old: str | None, new: str) -> None:
+        if old is not None:
+            self._actors.labels(old).dec()
+        self._actors.labels(new).inc()
+
+    def child_restarted(self, path: str, reason: str) -> None:
+        self._restarts.labels(path).inc()
+
+    def escalated(self, path: str) -> None:
+        self._escalations.labels(path).inc()
+
+
+def _name(metric: c.Metric) -> str:
+    # prometheus_client appends "_total" to counters itself.
+    return metric.prometheus.removesuffix("_total")
