@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Start the Redis and PostgreSQL servers that the lease tests run against.
+# Start the Redis and PostgreSQL servers (and a PgBouncer) that the lease tests run against.
 #
 # Installs the Debian packages when they are missing, then starts one
 # redis-server and one fresh PostgreSQL cluster on 127.0.0.1 (trust auth,
@@ -15,6 +15,7 @@ set -euo pipefail
 base=${LEASES_SERVERS_DIR:-/tmp/supervised-loops-leases}
 redis_port=${LEASES_REDIS_PORT:-6391}
 pg_port=${LEASES_PG_PORT:-5439}
+bouncer_port=${LEASES_PGBOUNCER_PORT:-6439}
 
 log() { echo "$@" >&2; }
 
@@ -26,6 +27,7 @@ pg_bin() {
 
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
+command -v pgbouncer >/dev/null || missing+=(pgbouncer)
 pg_bin >/dev/null || missing+=(postgresql)
 if [ "${#missing[@]}" -gt 0 ]; then
     log "== installing ${missing[*]}"
@@ -66,5 +68,36 @@ if ! "$bin/pg_isready" -q -h 127.0.0.1 -p "$pg_port"; then
     as_postgres "'$bin/pg_ctl' -D '$pg_data' -l '$pg_data/server.log' -w -o \"-h 127.0.0.1 -p $pg_port -k /tmp\" start >/dev/null"
 fi
 
+# PgBouncer in transaction pooling mode in front of that cluster: the
+# PostgreSQL backend must work through it.
+bouncer="$base/pgbouncer"
+if ! "$bin/pg_isready" -q -h 127.0.0.1 -p "$bouncer_port"; then
+    log "== starting pgbouncer (transaction pooling) on 127.0.0.1:$bouncer_port"
+    mkdir -p "$bouncer"
+    cat > "$bouncer/pgbouncer.ini" <<INI
+[databases]
+postgres = host=127.0.0.1 port=$pg_port dbname=postgres
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $bouncer_port
+unix_socket_dir =
+auth_type = trust
+auth_file = $bouncer/users.txt
+pool_mode = transaction
+max_client_conn = 200
+default_pool_size = 4
+logfile = $bouncer/pgbouncer.log
+pidfile = $bouncer/pgbouncer.pid
+INI
+    echo '"postgres" ""' > "$bouncer/users.txt"
+    chown -R postgres:postgres "$bouncer"
+    as_postgres "pgbouncer -d '$bouncer/pgbouncer.ini' >/dev/null"
+    for _ in $(seq 1 100); do
+        "$bin/pg_isready" -q -h 127.0.0.1 -p "$bouncer_port" && break
+        sleep 0.1
+    done
+fi
+
 echo "export SUPERVISED_LOOPS_TEST_REDIS_URL=redis://127.0.0.1:$redis_port/0"
 echo "export SUPERVISED_LOOPS_TEST_POSTGRES_DSN=postgresql://postgres@127.0.0.1:$pg_port/postgres"
+echo "export SUPERVISED_LOOPS_TEST_PGBOUNCER_DSN=postgresql://postgres@127.0.0.1:$bouncer_port/postgres"

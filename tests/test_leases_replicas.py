@@ -40,6 +40,7 @@ SLACK = 0.5
 ENV = {
     "redis": "SUPERVISED_LOOPS_TEST_REDIS_URL",
     "postgres": "SUPERVISED_LOOPS_TEST_POSTGRES_DSN",
+    "pgbouncer": "SUPERVISED_LOOPS_TEST_PGBOUNCER_DSN",
 }
 
 
@@ -318,6 +319,26 @@ def test_postgres_unreachable_makes_the_holder_step_down_and_someone_reacquires(
     finally:
         cluster.close()
         asyncio.run(admin(dsn, f"ALTER ROLE {REPLICA_ROLE} LOGIN"))
+
+
+def test_through_pgbouncer_in_transaction_mode_kill_9_hands_over(tmp_path: Path) -> None:
+    # Every statement may land on a different server connection: the
+    # backend keeps no session state and no named prepared statements.
+    cluster = Cluster("postgres", server_url("pgbouncer"), tmp_path, ttl=TTL)
+    try:
+        cluster.start(3)
+        holder, first = cluster.holder()
+        cluster.wait_for(lambda e: e["event"] == "write" and e["replica"] == holder.index)
+        cluster.drain(TTL)  # a few renewals through the pooler
+        assert cluster.events("lost") == []
+        killed_at = holder.signal(signal.SIGKILL)
+        taken = cluster.acquired_after(killed_at)
+        assert taken["fence"] == first["fence"] + 1
+        assert taken["t"] - killed_at <= SETTINGS.ttl + SETTINGS.retry_period + SLACK
+        assert_never_two_valid_writers(cluster)
+        assert not any("Error" in "".join(r.stderr) for r in cluster.replicas)
+    finally:
+        cluster.close()
 
 
 # -- PostgreSQL advisory-lock mode: what it does and what it cannot do ---------------------
