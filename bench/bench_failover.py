@@ -95,11 +95,17 @@ def iteration_cost(iterations: int, rounds: int) -> None:
             timings[leased].append(asyncio.run(one(leased)))
     plain = statistics.median(timings[False]) * 1e6
     held = statistics.median(timings[True]) * 1e6
+    # Each round times both back to back: the median of the paired
+    # differences is steadier than the difference of the medians on a
+    # shared machine.
+    paired = statistics.median(
+        (with_lease - without) * 1e6
+        for with_lease, without in zip(timings[True], timings[False], strict=True)
+    )
     print(f"{iterations} iterations x {rounds} interleaved rounds, median per iteration:")
     print(f"  loop without a lease   {plain:6.2f} us")
-    print(
-        f"  loop holding a lease   {held:6.2f} us   (+{held - plain:.2f} us, x{held / plain:.2f})"
-    )
+    print(f"  loop holding a lease   {held:6.2f} us   (x{held / plain:.2f})")
+    print(f"  paired difference      {paired:+6.2f} us per iteration (median of the rounds)")
 
 
 def summary(values: list[float]) -> dict[str, float]:
