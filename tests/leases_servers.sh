@@ -90,6 +90,7 @@ logfile = $bouncer/pgbouncer.log
 pidfile = $bouncer/pgbouncer.pid
 INI
     echo '"postgres" ""' > "$bouncer/users.txt"
+    rm -f "$bouncer/pgbouncer.pid"  # left by one killed with a previous session
     chown -R postgres:postgres "$bouncer"
     as_postgres "pgbouncer -d '$bouncer/pgbouncer.ini' >/dev/null"
     for _ in $(seq 1 100); do
