@@ -14,6 +14,8 @@ The rules and their wording (``bool`` is never taken for a number):
 * finite (not NaN, not infinite, not too large for a float): ``ValueError``,
   ``must be finite``, so a huge int never surfaces as ``OverflowError``;
 * not negative, positive: ``ValueError``, ``must be >= 0``, ``must be > 0``;
+* a duration of at most 1000 years: ``ValueError``,
+  ``must be <= 31536000000 (1000 years)``;
 * an int: ``TypeError``, ``must be an int``;
 * a bool (not merely truthy): ``TypeError``, ``must be a bool``;
 * a str: ``TypeError``, ``must be a str``;
@@ -31,9 +33,16 @@ import numbers
 import sys
 import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Final, NoReturn, TypeVar, cast
 
 _T = TypeVar("_T")
+
+_YEAR: Final = 365 * 86_400.0
+
+#: The longest duration, in seconds, that a duration argument may name (1000
+#: years of 365 days): anything longer is refused rather than left to overflow
+#: a ``datetime`` when it is scheduled.
+MAX_SECONDS: Final = 1000 * _YEAR
 
 #: Longest ``<value>`` shown in a message; longer reprs are cut in the middle.
 _MAX_SHOWN = 200
@@ -98,18 +107,33 @@ def number(name: str, value: Any) -> float:
     return result
 
 
-def seconds(name: str, value: Any, *, allow_zero: bool = True) -> float:
+def seconds(
+    name: str, value: Any, *, allow_zero: bool = True, limit: float | None = MAX_SECONDS
+) -> float:
     """Return ``value`` as a finite, non-negative float number of seconds.
+
+    Durations are bounded by ``limit`` (`MAX_SECONDS`, 1000 years, unless
+    told otherwise): a longer one is no plan but a typo or a stand-in for
+    "never", and added to a date it would leave the range of ``datetime``
+    and fail later, far from the call.
 
     Raises:
         TypeError: ``value`` is not a real number (``bool`` is refused too).
-        ValueError: ``value`` is NaN, infinite, too large for a float,
-            negative, or zero when ``allow_zero`` is false.
+        ValueError: ``value`` is NaN or infinite, negative, zero when
+            ``allow_zero`` is false, or above ``limit`` (with no limit: too
+            large for a float).
     """
-    result = number(name, value)
-    if result < 0 or (result == 0 and not allow_zero):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        type_error(name, "a number", value)
+    # Comparisons, not float(): an int of any size compares exactly.
+    amount = cast(float, value)
+    if amount != amount or amount == math.inf or amount == -math.inf:
+        value_error(name, "finite", value)
+    if amount < 0 or (amount == 0 and not allow_zero):
         value_error(name, ">= 0" if allow_zero else "> 0", value)
-    return result
+    if limit is not None and amount > limit:
+        value_error(name, f"<= {limit:.0f} ({limit / _YEAR:.0f} years)", value)
+    return number(name, value)
 
 
 def optional_seconds(name: str, value: Any, *, allow_zero: bool = True) -> float | None:

@@ -67,7 +67,7 @@ class ActorStarted(Event):
 class ActorEnded(Event):
     """A run ended without failure.
 
-    Named ``ActorStopped`` in 0.1; that name now belongs to the error
+    Earlier versions named it ``ActorStopped``; that name now belongs to the error
     ``supervised_loops.ActorStopped`` alone, and ``events.ActorStopped``
     is a deprecated alias of this class (see docs/events.md).
 

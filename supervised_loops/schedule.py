@@ -46,8 +46,6 @@ from ._cron import CronFields, parse
 __all__ = ["Cron", "DailyAt", "Every", "Schedule"]
 
 _DAY: Final = timedelta(days=1)
-# 1e9 days, in seconds: timedelta cannot hold this much, so no datetime can add it.
-_MAX_INTERVAL: Final = 86_400_000_000_000.0
 
 
 @runtime_checkable
@@ -82,7 +80,8 @@ class Schedule(Protocol):
 def _part(name: str, value: float) -> float:
     # Each part is checked alone, under the name the user passed, so the
     # message points at the argument to fix.
-    return _validate.seconds(name, value)
+    # The total is bounded below, in seconds; a part alone only needs a float.
+    return _validate.seconds(name, value, limit=None)
 
 
 def _seconds_part(value: float) -> float:
@@ -127,8 +126,8 @@ class Every:
     Raises:
         TypeError: a part is not a real number (``bool`` is refused).
         ValueError: a part is negative, NaN, infinite or too large for a
-            float; the total is too large for a ``datetime.timedelta``
-            (about 2.7 million years), or not 0 but under half a
+            float; the total is over 1000 years (it could not be scheduled
+            within the range of ``datetime``), or not 0 but under half a
             microsecond (it would round to 0, back to back).
     """
 
@@ -141,9 +140,11 @@ class Every:
 
     def __attrs_post_init__(self) -> None:
         total = self.seconds + 60 * self.minutes + 3600 * self.hours
-        if total >= _MAX_INTERVAL:  # also catches a sum that overflowed to inf
+        if total > _validate.MAX_SECONDS:  # also catches a sum that overflowed to inf
             _validate.value_error(
-                "seconds + 60 * minutes + 3600 * hours", f"< {_MAX_INTERVAL:.0f}", total
+                "seconds + 60 * minutes + 3600 * hours",
+                f"<= {_validate.MAX_SECONDS:.0f} (1000 years)",
+                total,
             )
         delta = timedelta(seconds=total)
         if total and not delta:

@@ -115,9 +115,18 @@ def test_base_scales_the_window() -> None:
 
 
 def test_huge_base_is_limited_by_the_cap_not_overflowing() -> None:
-    policy = ExponentialBackoff(base=1e308, cap=1e308)
-    assert policy.window(10) == 1e308
-    assert 0.0 <= policy.delay(10, random.Random(0)) <= 1e308
+    longest = 1000 * 365 * 86_400.0  # the longest duration an argument may name
+    policy = ExponentialBackoff(base=longest, cap=longest)
+    assert policy.window(10) == longest
+    assert 0.0 <= policy.delay(10, random.Random(0)) <= longest
+
+
+def test_durations_over_1000_years_are_refused() -> None:
+    # A delay that long could not be scheduled within the range of datetime.
+    with pytest.raises(
+        ValueError, match=r"^'cap' must be <= 31536000000 \(1000 years\) \(got 1e\+308\)$"
+    ):
+        ExponentialBackoff(cap=1e308)
 
 
 def test_int_durations_are_stored_as_floats() -> None:

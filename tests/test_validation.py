@@ -77,9 +77,19 @@ def call(function: Callable[[], Any]) -> Any:
 Case = tuple[str, Any, type[Exception], str]  # id, value, error, message regex
 
 
-def seconds_cases(name: str, *, zero: bool = True, none: bool = False) -> list[Case]:
-    """A duration in seconds: a finite number, >= 0 (or > 0 when ``zero`` is false)."""
+LONGEST = "<= 31536000000 (1000 years)"
+
+
+def seconds_cases(
+    name: str, *, zero: bool = True, none: bool = False, limited: bool = True
+) -> list[Case]:
+    """A duration in seconds: a finite number, >= 0 (or > 0 when ``zero`` is false).
+
+    ``limited``: at most 1000 years. The parts of an interval (``seconds``,
+    ``minutes``, ``hours``) are not limited one by one; their total is.
+    """
     below = ">= 0" if zero else "> 0"
+    too_long = re.escape(f"'{name}' must be {LONGEST}")
     cases: list[Case] = [
         ("str", "1", TypeError, exactly(f"'{name}' must be a number (got '1')")),
         ("bool", True, TypeError, exactly(f"'{name}' must be a number (got True)")),
@@ -87,10 +97,24 @@ def seconds_cases(name: str, *, zero: bool = True, none: bool = False) -> list[C
         ("nan", math.nan, ValueError, exactly(f"'{name}' must be finite (got nan)")),
         ("inf", math.inf, ValueError, exactly(f"'{name}' must be finite (got inf)")),
         ("-inf", -math.inf, ValueError, exactly(f"'{name}' must be finite (got -inf)")),
-        ("huge", HUGE, ValueError, f"^'{name}' must be finite \\(got {huge_shown()}\\)$"),
         ("negative", -1, ValueError, exactly(f"'{name}' must be {below} (got -1)")),
         ("tiny-negative", -1e-9, ValueError, exactly(f"'{name}' must be {below} (got -1e-09)")),
     ]
+    if limited:
+        cases += [
+            ("huge", HUGE, ValueError, f"^{too_long} \\(got {huge_shown()}\\)$"),
+            ("1e300", 1e300, ValueError, exactly(f"'{name}' must be {LONGEST} (got 1e+300)")),
+            (
+                "1000-years-and-a-second",
+                31_536_000_001,
+                ValueError,
+                exactly(f"'{name}' must be {LONGEST} (got 31536000001)"),
+            ),
+        ]
+    else:
+        cases.append(
+            ("huge", HUGE, ValueError, f"^'{name}' must be finite \\(got {huge_shown()}\\)$")
+        )
     if not zero:
         cases.append(("zero", 0, ValueError, exactly(f"'{name}' must be > 0 (got 0)")))
     if not none:
@@ -100,7 +124,7 @@ def seconds_cases(name: str, *, zero: bool = True, none: bool = False) -> list[C
 
 def number_cases(name: str) -> list[Case]:
     """A finite number of either sign (an instant, or a step of the wall clock)."""
-    return [case for case in seconds_cases(name) if not case[0].endswith("negative")]
+    return [case for case in seconds_cases(name, limited=False) if not case[0].endswith("negative")]
 
 
 def int_cases(name: str, *, minimum: int, none: bool = False) -> list[Case]:
@@ -148,7 +172,7 @@ def timeout_cases(name: str, *, none: bool) -> list[Case]:
         ("bool", True, TypeError, exactly(f"'{name}' must be {rule} (got True)")),
         ("nan", math.nan, ValueError, exactly(f"'{name}' must be {forever} (got nan)")),
         ("inf", math.inf, ValueError, exactly(f"'{name}' must be {forever} (got inf)")),
-        ("huge", HUGE, ValueError, f"^'{name}' must be {re.escape(forever)} \\(got 10"),
+        ("huge", HUGE, ValueError, f"^'{name}' must be {re.escape(LONGEST)} \\(got 10"),
         ("negative", -1, ValueError, exactly(f"'{name}' must be >= 0 (got -1)")),
     ]
     if not none:
@@ -175,7 +199,11 @@ PARAMETERS: list[tuple[str, Callable[[Any], Any], list[Case]]] = [
     # loop() and its interval, as discord.ext.tasks users write it
     *(
         # None is read as 0, as discord.ext.tasks does (``seconds or 0``)
-        (f"loop({part}=)", lambda v, p=part: loop(**{p: v}), seconds_cases(part, none=True))
+        (
+            f"loop({part}=)",
+            lambda v, p=part: loop(**{p: v}),
+            seconds_cases(part, none=True, limited=False),
+        )
         for part in ("seconds", "minutes", "hours")
     ),
     ("loop(count=)", lambda v: loop(seconds=1, count=v), int_cases("count", minimum=1, none=True)),
@@ -192,18 +220,18 @@ PARAMETERS: list[tuple[str, Callable[[Any], Any], list[Case]]] = [
     *(
         (f"ChangeInterval({part}=)", lambda v, p=part: ChangeInterval(**{p: v}), cases)
         for part in ("seconds", "minutes", "hours")
-        for cases in [[case for case in seconds_cases(part) if case[0] != "none"]]
+        for cases in [[case for case in seconds_cases(part, limited=False) if case[0] != "none"]]
     ),
     *(
         (
             f"Loop.change_interval({part}=)",
             lambda v, p=part: a_loop().change_interval(**{p: v}),
-            seconds_cases(part, none=True),
+            seconds_cases(part, none=True, limited=False),
         )
         for part in ("seconds", "minutes", "hours")
     ),
     *(
-        (f"Every({part}=)", lambda v, p=part: Every(**{p: v}), seconds_cases(part))
+        (f"Every({part}=)", lambda v, p=part: Every(**{p: v}), seconds_cases(part, limited=False))
         for part in ("seconds", "minutes", "hours")
     ),
     # workers
@@ -338,12 +366,13 @@ def test_the_grid_covers_every_rule_for_every_parameter() -> None:
         ("loop(count=10**400)", lambda: loop(seconds=1, count=HUGE)),
         ("loop(mailbox_size=10**400)", lambda: loop(mailbox_size=HUGE)),
         ("Supervisor(max_restarts=10**400)", lambda: Supervisor(max_restarts=HUGE)),
-        ("Supervisor(max_seconds=1e300)", lambda: Supervisor(max_seconds=1e300)),
+        ("Supervisor(max_seconds=1000 years)", lambda: Supervisor(max_seconds=31_536_000_000)),
         (
             "a supervised child with Quarantine(max_restarts=10**400)",
             lambda: Supervisor(child(a_loop(), quarantine=Quarantine(max_restarts=HUGE))),
         ),
-        ("ExponentialBackoff(cap=1e300)", lambda: ExponentialBackoff(cap=1e300)),
+        ("ExponentialBackoff(cap=1000 years)", lambda: ExponentialBackoff(cap=31_536_000_000)),
+        ("Every(hours=1000 * 8760)", lambda: Every(hours=1000 * 8760)),
         (
             "ExponentialBackoff(reset_after_successes=10**400)",
             lambda: ExponentialBackoff(reset_after_successes=HUGE),
@@ -461,20 +490,36 @@ def test_every_loop_option_is_checked_by_loop_itself_before_decorating() -> None
         loop(overlap=0)
 
 
-def test_loop_retry_given_as_an_iterator_is_kept_whole() -> None:
-    rules = [RetryRule(OSError), RetryRule(KeyError)]
-    made = loop(seconds=1, retry=iter(rules))(job)
-    assert made._retry_rules == tuple(rules)
+@virtual_time()
+async def test_loop_retry_given_as_an_iterator_is_kept_whole() -> None:
+    # loop() checks the rules before decorating; an iterator must not be used
+    # up by that check: the second rule still retries its KeyError.
+    no_wait = ExponentialBackoff(base=0.001, jitter=False)
+    rules = iter([RetryRule(OSError, backoff=no_wait), RetryRule(KeyError, backoff=no_wait)])
+    calls = 0
+
+    @loop(seconds=1, count=1, retry=rules)
+    async def once() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise KeyError("transient")
+
+    await once.start()
+    assert calls == 2
+    assert not once.failed()
 
 
-async def test_ask_with_a_timeout_too_large_for_a_float_is_refused() -> None:
-    with pytest.raises(ValueError, match=f"^'timeout' must be finite \\(got {huge_shown()}\\)$"):
+async def test_ask_with_a_timeout_of_10_to_the_400_is_refused() -> None:
+    with pytest.raises(
+        ValueError, match=f"^'timeout' must be {re.escape(LONGEST)} \\(got {huge_shown()}\\)$"
+    ):
         await a_loop().ask(GetStatus(), timeout=HUGE)
 
 
-def test_supervisor_max_seconds_too_large_for_a_float_is_refused() -> None:
+def test_supervisor_max_seconds_of_10_to_the_400_is_refused() -> None:
     with pytest.raises(
-        ValueError, match=f"^'max_seconds' must be finite \\(got {huge_shown()}\\)$"
+        ValueError, match=f"^'max_seconds' must be {re.escape(LONGEST)} \\(got {huge_shown()}\\)$"
     ):
         Supervisor(max_seconds=HUGE)
 

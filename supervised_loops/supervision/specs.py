@@ -121,11 +121,7 @@ def _seconds_or_infinity(field: str, value: Any, *, allow_none: bool) -> Any:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         rule = "a number, 'infinity'" + (" or None" if allow_none else "")
         _validate.type_error(field, rule, value)
-    try:
-        number = float(value)
-    except OverflowError:
-        number = math.inf
-    if not math.isfinite(number):
+    if value != value or abs(value) == math.inf:  # NaN or infinite: say what to use
         _validate.value_error(field, "finite, or 'infinity' to wait forever", value)
     return _validate.seconds(field, value)
 
