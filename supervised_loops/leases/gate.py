@@ -1,23 +1,26 @@
-"""The lease gate of a loop: its body runs only where the lease is held.
+"""The lease gate: the work of a loop, a worker or a sub-tree runs only where the lease is held.
 
-What ``loop(lease=...)`` builds. The schedule keeps ticking on every
+What ``loop(lease=...)``, ``worker(..., lease=...)`` and ``child(...,
+lease=...)`` build. For a loop, the schedule keeps ticking on every
 replica; at each due iteration the gate lets the body run only if this
 replica holds the lease. A replica in standby waits at most one
 ``retry_period`` for it and otherwise skips that iteration (it is still
-counted by the schedule, so nothing is "caught up" later). The lease is first
-asked for at the first due iteration of a run and released when the run
-ends (a graceful stop finishes the iteration first, then releases).
+counted by the schedule, so nothing is "caught up" later). A worker waits
+in standby until the lease is held, then runs its coroutine. The lease is
+first asked for when a member's run first reaches its work and released
+when the last member's run ends (a graceful stop finishes the iteration
+first, then releases). A sub-supervisor's loops and workers share one gate.
 
-On loss, with ``on_lost="cancel"`` (the default) the running body is
+On loss, with ``on_lost="cancel"`` (the default) the running bodies are
 cancelled at once: the ``CancelledError`` is absorbed by the gate, so the
-loop neither fails nor stops, no restart is spent and nothing escalates; the
-iteration simply ends early. ``on_lost="finish"`` lets it complete. Either
-way a `LeaseLost` event is published and the next iterations wait in
-standby.
+actor neither fails nor stops, no restart is spent and nothing escalates;
+the iteration (or the worker's coroutine) simply ends early.
+``on_lost="finish"`` lets it complete. Either way a `LeaseLost` event is
+published and the work waits in standby again.
 
-Renewals run in the keeper's own task: a held lease costs the body one
-clock read and one extra coroutine frame per iteration, no await that
-suspends.
+Renewals run in the keeper's own task: a held lease costs a loop iteration
+a set lookup, one clock read and one extra coroutine frame (about 1 µs),
+no await that suspends.
 """
 
 from __future__ import annotations
