@@ -4,6 +4,14 @@ Import everything from here; the submodules users name are `messages`,
 `schedule`, `events`, `testing`, `streams` and `render`. Every type that
 appears in the signature of something exported here is exported here too
 (tests/test_exports.py checks it).
+
+This module only re-exports. The layers, lowest first (each imports only
+those below it; tests/test_layers.py checks it): the pure modules at the top
+level (``schedule``, ``backoff``, ``messages``, ``events``, ``errors``,
+``clock``, ``instrument``); ``core`` (the actor, the runnable base, exit
+classification, the parent protocol); ``loops`` and ``workers`` (the actor
+kinds); ``supervision``; ``service``, ``streams``, ``testing`` and this face.
+See docs/architecture.md.
 """
 
 from importlib.metadata import PackageNotFoundError as _PackageNotFoundError

@@ -128,6 +128,12 @@ class Cluster:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
+                for replica in self.replicas:  # ask the live ones for their state
+                    if replica.process.poll() is None:
+                        os.kill(replica.pid, signal.SIGUSR2)
+                time.sleep(0.5)
+                for replica in self.replicas:
+                    Path(f"/tmp/leases_dump_{replica.pid}.txt").write_text("".join(replica.stderr))
                 raise AssertionError(f"no matching event within {timeout} s: {self.describe()}")
             try:
                 event = self.feed.get(timeout=remaining)

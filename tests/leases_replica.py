@@ -39,15 +39,26 @@ def say(event: str, **fields: Any) -> None:
 
 
 class FencedSink:
-    """A store that rejects writes whose fence is smaller than one it accepted."""
+    """A store that rejects writes whose fence is smaller than one it accepted.
+
+    Writers take an exclusive lock on a file, polled without blocking the
+    event loop: a writer paused inside its write (SIGSTOP) holds the lock
+    until it resumes, and the others wait for it asynchronously, as they
+    would for a real store's row lock.
+    """
 
     def __init__(self, directory: Path) -> None:
         self.state = directory / "sink.max"
         self.log = directory / "sink.log"
 
-    def write(self, fence: int) -> bool:
-        with open(self.state, "a+") as state:
-            fcntl.flock(state, fcntl.LOCK_EX)
+    async def write(self, fence: int) -> bool:
+        with open(self.state, "a+") as state:  # noqa: ASYNC230 - a local file, no wait
+            while True:
+                try:
+                    fcntl.flock(state, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    await asyncio.sleep(0.005)
             state.seek(0)
             text = state.read().strip()
             highest = int(text) if text else 0
@@ -56,7 +67,7 @@ class FencedSink:
                 state.seek(0)
                 state.truncate()
                 state.write(str(fence))
-            with open(self.log, "a") as log:
+            with open(self.log, "a") as log:  # noqa: ASYNC230
                 log.write(f"{fence} {os.getpid()} {time.monotonic()} {int(accepted)}\n")
             return accepted
 
@@ -95,8 +106,15 @@ async def main_loop(arguments: argparse.Namespace) -> None:
         assert keeper is not None
         grant = keeper.grant
         assert grant is not None
-        accepted = sink.write(grant.fence) if sink is not None else True
-        say("write", fence=grant.fence, accepted=accepted, valid_until=grant.valid_until)
+        began = time.monotonic()
+        accepted = await sink.write(grant.fence) if sink is not None else True
+        say(
+            "write",
+            fence=grant.fence,
+            accepted=accepted,
+            began=began,
+            valid_until=grant.valid_until,
+        )
 
     async def report() -> None:
         async with write.events() as events:
@@ -108,6 +126,16 @@ async def main_loop(arguments: argparse.Namespace) -> None:
                 elif isinstance(event, LeaseLost):
                     say("lost", reason=event.reason)
 
+    def dump() -> None:
+        # SIGUSR1: the lease's state and the tasks, for a test that failed.
+        keeper = write.lease
+        task = keeper._task if keeper is not None else None
+        print(f"DUMP keeper={keeper!r} task={task!r} running={write.is_running()}", file=sys.stderr)
+        for each in asyncio.all_tasks():
+            print(f"DUMP task {each!r}", file=sys.stderr)
+        sys.stderr.flush()
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump)
     reporter = asyncio.get_running_loop().create_task(report())
     await asyncio.sleep(0)  # subscribed before the first event
     stop = asyncio.Event()
@@ -133,16 +161,23 @@ async def main(arguments: argparse.Namespace) -> None:
     async def write_while_held(grant: Grant) -> None:
         while True:
             await asyncio.sleep(arguments.write_every)
-            accepted = sink.write(grant.fence) if sink is not None else True
-            # The deadline the keeper had at the moment of the write (it
-            # moves with every renewal of the same grant).
+            # The deadline the keeper has as the write begins (it moves with
+            # every renewal of the same grant).
+            began = time.monotonic()
             current = keeper.grant
             valid_until = (
                 current.valid_until
                 if current is not None and current.fence == grant.fence
                 else grant.valid_until
             )
-            say("write", fence=grant.fence, accepted=accepted, valid_until=valid_until)
+            accepted = await sink.write(grant.fence) if sink is not None else True
+            say(
+                "write",
+                fence=grant.fence,
+                accepted=accepted,
+                began=began,
+                valid_until=valid_until,
+            )
 
     def acquired(grant: Grant) -> None:
         nonlocal writer
@@ -177,6 +212,9 @@ async def main(arguments: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
+    import faulthandler
+
+    faulthandler.register(signal.SIGUSR2)  # a stack dump even if the event loop is stuck
     parser = argparse.ArgumentParser()
     parser.add_argument("--backend", choices=["redis", "postgres", "postgres-advisory"])
     parser.add_argument("--url", required=True)

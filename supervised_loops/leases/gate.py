@@ -38,7 +38,16 @@ from .grant import Grant
 from .keeper import LeaseKeeper, LossReason
 from .settings import LeaseSettings
 
-__all__ = ["Lease", "LeaseGate", "lease_option"]
+__all__ = [
+    "Lease",
+    "LeaseGate",
+    "apply_lease",
+    "describe_lease",
+    "gate_of",
+    "keeper_of",
+    "lease_option",
+    "loop_lease",
+]
 
 OnLost = Literal["cancel", "finish"]
 
@@ -145,8 +154,19 @@ class LeaseGate:
         keeper = self._keeper
         return "standby" if keeper is None else keeper.describe()
 
-    def wrap(self, body: Callable[..., Awaitable[Any]]) -> Callable[..., Coroutine[Any, Any, Any]]:
-        """Return a loop's ``body`` gated by the lease (the original is its ``__wrapped__``)."""
+    def wrap(
+        self, body: Callable[..., Awaitable[Any]], *, what: str = "loop", overlap: int = 1
+    ) -> Callable[..., Coroutine[Any, Any, Any]]:
+        """Return a loop's ``body`` gated by the lease (the original is its ``__wrapped__``).
+
+        Raises:
+            ValueError: ``body`` already has a lease, or the loop (``what``)
+                allows overlapping iterations (``overlap`` is not 1).
+        """
+        if gate_of(body) is not None:
+            raise ValueError(f"{what} already has a lease")
+        if overlap != 1:
+            raise ValueError(f"'lease' needs overlap=False ({what} overlaps)")
 
         async def leased(*args: Any, **kwargs: Any) -> Any:
             # The hot path, once per iteration: a set lookup, one clock read
@@ -182,7 +202,7 @@ class LeaseGate:
         return self._mark(leased, body)
 
     def wrap_worker(
-        self, function: Callable[..., Awaitable[Any]]
+        self, function: Callable[..., Awaitable[Any]], *, what: str = "worker"
     ) -> Callable[..., Coroutine[Any, Any, Any]]:
         """Return a worker's ``function`` gated by the lease.
 
@@ -191,7 +211,12 @@ class LeaseGate:
         its ``finally`` blocks run, and the worker goes back to standby: the
         run goes on, nothing fails. The coroutine returning ends the worker
         as usual (and releases the lease).
+
+        Raises:
+            ValueError: ``function`` already has a lease.
         """
+        if gate_of(function) is not None:
+            raise ValueError(f"{what} already has a lease")
 
         async def leased(*args: Any, **kwargs: Any) -> Any:
             task = asyncio.current_task()
@@ -289,6 +314,53 @@ class LeaseGate:
             fence=self._last_fence,
             reason=reason,
         )
+
+
+def gate_of(function: Any) -> LeaseGate | None:
+    """The gate a body or coroutine function was wrapped by, or None."""
+    gate: LeaseGate | None = getattr(function, "__lease_gate__", None)
+    return gate
+
+
+def keeper_of(function: Any) -> LeaseKeeper | None:
+    """The keeper behind a gated body or coroutine function, or None."""
+    gate = gate_of(function)
+    return None if gate is None else gate.keeper
+
+
+def loop_lease(lease: object, overlap: object) -> Lease | None:
+    """Check a loop's ``lease=`` argument against its ``overlap``; return the spec.
+
+    Raises:
+        TypeError: a bad ``lease``.
+        ValueError: a lease with overlapping iterations.
+    """
+    spec = lease_option(lease)
+    if spec is not None and overlap is not False:
+        raise ValueError(f"'lease' needs overlap=False (got overlap={overlap!r})")
+    return spec
+
+
+def apply_lease(actor: Any, lease: object) -> None:
+    """Give ``actor`` (a loop, a worker or a supervisor) a lease: ``child(..., lease=...)``.
+
+    Raises:
+        TypeError: a bad ``lease``, or an actor that cannot take one.
+        ValueError: the actor (or one below it) already has a lease or overlaps.
+    """
+    spec = lease_option(lease)
+    if spec is None:
+        return
+    use_gate = getattr(actor, "_use_gate", None)
+    if use_gate is None:
+        raise TypeError(f"'lease' needs a loop, worker or supervisor child (got {actor!r})")
+    use_gate(LeaseGate(spec, actor))
+
+
+def describe_lease(function: Any) -> str | None:
+    """The lease state in words for a status line, or None when there is no lease."""
+    gate = gate_of(function)
+    return None if gate is None else gate.describe()
 
 
 def _no_clock() -> float:

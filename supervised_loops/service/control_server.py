@@ -39,8 +39,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .. import errors
-from ..messages import ActorStatus, ControlMessage, GetStatus, State
+from ..messages import ActorStatus, ControlMessage, GetStatus
 from ..supervision.face import Supervisor
+from ..telemetry.health import liveness, readiness, significant_paths
 from .control_limits import (
     ControlLimits,
 )
@@ -58,7 +59,6 @@ from .control_protocol import (
     to_json,
 )
 from .control_stream import stream_events
-from .health import assess, health_json, significant_paths
 
 __all__ = ["ACCEPT_RETRY_SECONDS", "ControlServer"]
 
@@ -137,15 +137,6 @@ class ControlServer:
         self._accepting: asyncio.Task[None] | None = None
         self._connections: dict[asyncio.Task[None], _Connection] = {}
         self._failures_logged: set[tuple[str, str]] = set()
-        self._tree_started: bool | None = None
-
-    def mark_started(self) -> None:
-        """Record that the tree has finished starting (``health`` reports it ready).
-
-        Unmarked, readiness is read from the root's state: running and not
-        starting.
-        """
-        self._tree_started = True
 
     @property
     def path(self) -> Path:
@@ -191,17 +182,20 @@ class ControlServer:
                 raise RuntimeError(f"a service already listens on {str(self._path)!r}")
             self._path.unlink()  # a stale socket left by a killed process
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        bound = False
         try:
             # Nobody else can enter the directory, so the socket's mode right
             # after bind does not matter; it is 0600 before anyone may connect.
             listener.bind(str(self._path))
+            bound = True
             os.chmod(self._path, 0o600)
             listener.listen(min(self._limits.max_connections, socket.SOMAXCONN))
             listener.setblocking(False)
         except BaseException:
             listener.close()
-            with contextlib.suppress(FileNotFoundError):
-                self._path.unlink()
+            if bound:  # ours: never a file another process just bound
+                with contextlib.suppress(FileNotFoundError):
+                    self._path.unlink()
             raise
         self._listener = listener
         self._accepting = asyncio.ensure_future(self._accept_all(listener))
@@ -388,14 +382,20 @@ class ControlServer:
         return to_json(await actor.ask(message, timeout=self._timeout))
 
     def _health(self, path: str) -> dict[str, Any]:
-        root = self._tree.status()
-        status = root if path in (ROOT, self._tree.name) else self._resolve(path).status()
-        started = self._tree_started
-        if started is None:
-            started = root.state not in (State.IDLE, State.STARTING)
+        # The decisions are the probes' (telemetry.health), on the snapshot
+        # of the path asked about.
+        root = path in (ROOT, self._tree.name)
+        status = self._tree.status() if root else self._resolve(path).status()
         tree = self._tree
         significant = significant_paths(tree) if isinstance(tree, Supervisor) else frozenset()
-        return health_json(assess(status, started=started, significant=significant))
+        live, ready = liveness(status, significant), readiness(status)
+        reason = live.reason if not live.ok else ready.reason
+        return {
+            "ready": ready.ok,
+            "live": live.ok,
+            "healthy": live.ok and ready.ok,
+            "reason": reason,
+        }
 
     def _resolve(self, path: str) -> Any:
         """Find ``path`` as ``status`` shows it (from the root's name) or relative to the root.

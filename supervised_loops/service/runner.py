@@ -174,8 +174,6 @@ async def serve(
         except Exception as error:
             logger.error("%r failed to start: %s", root.name, error, exc_info=error)
             return 1
-        if server is not None:
-            server.mark_started()
         if on_started is not None:
             on_started(root)
         ended = asyncio.ensure_future(root.wait())

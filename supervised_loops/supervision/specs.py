@@ -17,6 +17,8 @@ The words are OTP's, spelled the Python way:
 Plain strings are accepted wherever an enum is (``restart="transient"``).
 Every value is validated when the spec is created, so a bad tree fails where
 it is written, naming the field, before anything starts.
+
+May import: ``core.actor`` and the pure top-level modules.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import attrs
 from .. import _validate
 from ..backoff import ExponentialBackoff
 from ..core.actor import Actor
+from ..leases.gate import apply_lease
 from ..messages import State
 
 __all__ = [
@@ -331,11 +334,7 @@ def child(
     }
     if name is not None:
         fields["name"] = name
-    if lease is not None and lease is not False:
-        use_lease = getattr(actor, "_use_lease", None)
-        if use_lease is None:
-            raise TypeError(f"'lease' needs a loop, worker or supervisor child (got {actor!r})")
-        use_lease(lease)
+    apply_lease(actor, lease)  # leases/gate.py
     if not (isinstance(shutdown, str) and shutdown == "default"):
         fields["shutdown"] = shutdown
     if not (isinstance(cancel_timeout, str) and cancel_timeout == "default"):
