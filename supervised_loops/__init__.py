@@ -1,7 +1,9 @@
 """supervised_loops: periodic loops as actors, in Erlang/OTP-style supervision trees.
 
 Import everything from here; the submodules users name are `messages`,
-`schedule`, `events`, `testing`, `streams` and `render`. Every type that
+`schedule`, `events`, `testing`, `streams` and `render`; with their extras,
+`telemetry.otel`, `telemetry.prometheus` and `telemetry.server`, and the
+pytest plugin, `pytest_plugin`. Every type that
 appears in the signature of something exported here is exported here too
 (tests/test_exports.py checks it).
 

@@ -1,6 +1,6 @@
 """The ``health`` request and ``ctl health``: the probes' decisions over the control socket.
 
-The decisions themselves (``supervised_loops.telemetry.health``) are tested
+The decisions themselves (``supervised_loops.service.health.assess``) are tested
 as tables with the HTTP probes; here, how the socket and the command carry
 them.
 """
@@ -50,21 +50,21 @@ async def test_the_health_request_answers_ready_live_and_why(short_dir: Path) ->
                 "ready": True,
                 "live": True,
                 "healthy": True,
-                "reason": "app is ready",
+                "reason": "'app' is up (3 actors running)",
             },
         }
         await asyncio.sleep(25)  # the third iteration fails; temporary: it stays down
         reply = await ask(path, {"command": "health"})
         # Not significant: the service is still healthy.
-        assert reply["result"]["reason"] == "app is ready"
+        assert reply["result"]["reason"] == "'app' is up (2 actors running)"
         assert reply["result"]["healthy"] is True
         assert (await ask(path, {"command": "stop", "path": "other"}))["ok"]
         other_only = await ask(path, {"command": "health", "path": "other"})
         assert other_only["result"] == {
-            "ready": False,
+            "ready": True,
             "live": False,
             "healthy": False,
-            "reason": "app/other is stopped",
+            "reason": "'app/other' is stopped",
         }
 
 
@@ -74,7 +74,7 @@ def test_ctl_health_exits_0_when_healthy_and_1_when_nothing_answers(
     sock = short_dir / "app.sock"
     with ThreadService(sock):
         assert ctl("--socket", str(sock), "health") == 0
-        assert capsys.readouterr().out == "healthy: app is ready\n"
+        assert capsys.readouterr().out == "healthy: 'app' is up (3 actors running)\n"
         assert ctl("--socket", str(sock), "health", "ingest/poller") == 0
         capsys.readouterr()
     assert ctl("--socket", str(sock), "health") == 1
@@ -98,11 +98,11 @@ def test_real_process_ctl_health_of_the_demo_and_of_a_stopped_subtree(
         poll("the control socket", lambda: ask_socket(sock, "heartbeat") is not None, process, log)
         healthy = run_ctl(sock, "health")
         assert healthy.returncode == 0, healthy.stdout + healthy.stderr
-        assert healthy.stdout == "healthy: demo is ready\n"
+        assert healthy.stdout == "healthy: 'demo' is up (6 actors running)\n"
         assert run_ctl(sock, "stop", "demo/ingest").returncode == 0
         down = run_ctl(sock, "health", "demo/ingest")
         assert down.returncode == 1
-        assert down.stdout == "not live: demo/ingest is stopped\n"
+        assert down.stdout == "not live: 'demo/ingest' is stopped\n"
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(DEADLINE)

@@ -10,7 +10,8 @@
     ├── report                daily at 18:00 UTC (or on `ctl run-now demo/report`)
     └── heartbeat             every 1 s, records that the service is alive
 
-Run it with ``supervised-loops run examples/demo/service.py:make_tree`` and
+Run it with ``supervised-loops run --dashboard 127.0.0.1:8080
+examples/demo/service.py:make_tree`` (the web dashboard at that address) and
 steer it from a second shell, e.g. ``supervised-loops ctl stop demo/ingest/poller``.
 Ctrl-C stops it in order; every reading polled is in the database afterwards
 (``SELECT count(*), max(seq) FROM readings`` gives the same number twice).

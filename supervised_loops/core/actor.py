@@ -39,13 +39,13 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, overload
 
 from .. import _validate
 from ..clock import SystemClock, get_clock
 from ..errors import ActorNotRunning, ActorStopped, AskTimeout, MailboxFull, UnhandledMessage
 from ..events import DeadLetter, Event, EventHub, Subscription
-from ..messages import ActorStatus, ControlMessage
+from ..messages import Ack, ActorStatus, ControlMessage, GetStatus
 
 if TYPE_CHECKING:
     from .parent import Parent
@@ -101,13 +101,14 @@ dead_letters = DeadLetters()
 class Actor:
     """Base class of everything that lives in a supervision tree.
 
-    Subclasses implement `is_running`, `status` and
-    ``_on_control``; they call `_drain_inbox` wherever they are idle, and
-    `_discard_inbox` when a run ends. Actors that run (all of the library's)
-    build on `core.runnable.Runnable`. Users subclass a Loop or a
-    Supervisor and override `handle_message` to accept their own
-    message types.
+    Users subclass a Loop or a Supervisor and override `handle_message`
+    to accept their own message types.
     """
+
+    # For the library's own actor kinds: a subclass implements is_running,
+    # status and _on_control; it calls _drain_inbox wherever it is idle, and
+    # _discard_inbox when a run ends. Actors that run (all of the library's)
+    # build on core.runnable.Runnable.
 
     __slots__ = (
         "__weakref__",
@@ -154,6 +155,16 @@ class Actor:
         inbox = self._inbox
         return 0 if inbox is None else len(inbox)
 
+    def _attach(self, parent: Parent, name: str) -> None:
+        """Become ``parent``'s child, named ``name`` (the tree link; supervisors call it)."""
+        self._parent = parent
+        self._name = name
+
+    def _detach(self, parent: Parent) -> None:
+        """Leave ``parent`` (nothing happens if it is not this actor's parent)."""
+        if self._parent is parent:
+            self._parent = None
+
     # -- what subclasses provide ------------------------------------------
 
     def is_running(self) -> bool:
@@ -193,6 +204,19 @@ class Actor:
         else:
             self._deliver_user(message, None)
 
+    # The reply's type follows the message's: a status for GetStatus, an
+    # Ack for the other control messages, whatever handle_message returns
+    # for a user message.
+    @overload
+    async def ask(  # type: ignore[overload-overlap]
+        self, message: GetStatus, *, timeout: float | None = DEFAULT_ASK_TIMEOUT
+    ) -> ActorStatus: ...
+    @overload
+    async def ask(
+        self, message: ControlMessage, *, timeout: float | None = DEFAULT_ASK_TIMEOUT
+    ) -> Ack: ...
+    @overload
+    async def ask(self, message: Any, *, timeout: float | None = DEFAULT_ASK_TIMEOUT) -> Any: ...
     async def ask(self, message: Any, *, timeout: float | None = DEFAULT_ASK_TIMEOUT) -> Any:
         """Deliver ``message`` and wait for the reply.
 

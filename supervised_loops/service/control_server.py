@@ -39,9 +39,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .. import errors
-from ..messages import ActorStatus, ControlMessage, GetStatus
+from ..messages import ActorStatus, ControlMessage, GetStatus, State
 from ..supervision.face import Supervisor
-from ..telemetry.health import liveness, readiness, significant_paths
 from .control_limits import (
     ControlLimits,
 )
@@ -59,6 +58,7 @@ from .control_protocol import (
     to_json,
 )
 from .control_stream import stream_events
+from .health import assess, health_json, significant_paths
 
 __all__ = ["ACCEPT_RETRY_SECONDS", "ControlServer"]
 
@@ -382,20 +382,16 @@ class ControlServer:
         return to_json(await actor.ask(message, timeout=self._timeout))
 
     def _health(self, path: str) -> dict[str, Any]:
-        # The decisions are the probes' (telemetry.health), on the snapshot
-        # of the path asked about.
-        root = path in (ROOT, self._tree.name)
-        status = self._tree.status() if root else self._resolve(path).status()
+        # One decision for every probe (service.health.assess, which the
+        # HTTP /healthz and /readyz also answer with), on the snapshot of
+        # the path asked about.
         tree = self._tree
+        tree_status = tree.status()
+        root = path in (ROOT, tree.name)
+        status = tree_status if root else self._resolve(path).status()
+        started = tree_status.state not in (State.IDLE, State.STARTING)
         significant = significant_paths(tree) if isinstance(tree, Supervisor) else frozenset()
-        live, ready = liveness(status, significant), readiness(status)
-        reason = live.reason if not live.ok else ready.reason
-        return {
-            "ready": ready.ok,
-            "live": live.ok,
-            "healthy": live.ok and ready.ok,
-            "reason": reason,
-        }
+        return health_json(assess(status, started=started, significant=significant))
 
     def _resolve(self, path: str) -> Any:
         """Find ``path`` as ``status`` shows it (from the root's name) or relative to the root.

@@ -82,6 +82,10 @@ async def serve(
     on_started: Callable[[Supervisor], Any] | None = None,
     control_limits: ControlLimits | None = None,
     held_signals: list[int] | None = None,
+    metrics_port: int | None = None,
+    dashboard: str | None = None,
+    dashboard_control: bool = False,
+    dashboard_token: str | None = None,
 ) -> int:
     """Run ``tree`` until it ends or a signal arrives; return the exit status.
 
@@ -99,6 +103,15 @@ async def serve(
             (a list that the caller's own handler appends to until ``serve``
             installs its handlers): each counts as if it arrived as ``serve``
             began. The console command passes those it held while loading.
+        metrics_port: serve ``/metrics``, ``/healthz`` and ``/readyz`` on
+            this TCP port, from before the start to the end (the
+            ``prometheus`` extra; see docs/observability.md); 0 picks a port.
+        dashboard: serve the web dashboard at ``"HOST:PORT"`` (the
+            ``dashboard`` extra; see ``docs/dashboard.md``); its address is logged.
+        dashboard_control: let the dashboard send control commands (needs
+            ``dashboard_token``).
+        dashboard_token: the secret the dashboard asks for (control, and any
+            bind that is not loopback).
 
     Returns:
         0 after a clean stop (or an end of the tree by itself); 1 after an
@@ -109,6 +122,12 @@ async def serve(
         RuntimeError, OSError: the control socket cannot be served (another
             live service listens on it, its directory is not private, ...);
             nothing has been started then.
+        OSError: the metrics port or the dashboard's address cannot be
+            bound; nothing has been started then.
+        ImportError: ``metrics_port`` is set and prometheus_client is
+            missing, or ``dashboard`` is set and its extra is missing.
+        TypeError, ValueError: a bad dashboard address, or a non-loopback
+            one or control without a token.
 
     A signal that arrives before the tree starts (while the control socket
     is bound) means the tree is never started: ``serve`` returns 0. One that
@@ -157,6 +176,8 @@ async def serve(
     for signum in list(held_signals or ()):
         on_signal(signum)
     server: ControlServer | None = None
+    extras = contextlib.AsyncExitStack()
+    web: Any = None
     ended: asyncio.Future[None] | None = None
     try:
         if control:
@@ -166,6 +187,15 @@ async def serve(
             server = ControlServer(root, path, limits=control_limits)
             await server.start()
             logger.info("control socket: %s", path)
+        if metrics_port is not None:
+            from ..telemetry.server import serve_metrics  # the extra, only when asked for
+
+            exposed = await extras.enter_async_context(serve_metrics(root, metrics_port))
+            logger.info("metrics and health probes: http://%s:%d", exposed.host, exposed.port)
+        if dashboard is not None:
+            web = _dashboard(root, dashboard, dashboard_control, dashboard_token)
+            await web.start()
+            logger.info("dashboard: %s", web.url)
         if stop_requested.is_set():
             logger.warning("%r was not started", root.name)
             return 0
@@ -211,11 +241,25 @@ async def serve(
             ended.cancel()
         if server is not None:
             await server.close()
+        await extras.aclose()
+        if web is not None:
+            await web.close()
         for signum, handler_found in previous.items():
             signal.signal(signum, handler_found)
         if root.is_running():
             with contextlib.suppress(Exception):
                 await root.stop()
+
+
+def _dashboard(root: Supervisor, address: str, control: bool, token: str | None) -> Any:
+    try:
+        from .dashboard import Dashboard  # the optional extra: imported only when asked for
+    except ImportError as error:
+        raise RuntimeError(
+            f"the dashboard needs the 'dashboard' extra: pip install 'supervised-loops[dashboard]'"
+            f" ({error})"
+        ) from error
+    return Dashboard(root, address, control=control, token=token)
 
 
 def run(
@@ -225,6 +269,10 @@ def run(
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
     on_started: Callable[[Supervisor], Any] | None = None,
     control_limits: ControlLimits | None = None,
+    metrics_port: int | None = None,
+    dashboard: str | None = None,
+    dashboard_control: bool = False,
+    dashboard_token: str | None = None,
 ) -> None:
     """Run ``tree`` as the program: until it ends or SIGINT/SIGTERM.
 
@@ -254,6 +302,10 @@ def run(
             shutdown_timeout=shutdown_timeout,
             on_started=on_started,
             control_limits=control_limits,
+            metrics_port=metrics_port,
+            dashboard=dashboard,
+            dashboard_control=dashboard_control,
+            dashboard_token=dashboard_token,
         )
     )
     if status:
