@@ -55,6 +55,7 @@ PAGES = [
     "events.md",
     "testing.md",
     "observability.md",
+    "replicas.md",
 ]
 
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>[\w-]*)(?P<attrs>[^\n`]*)$")
