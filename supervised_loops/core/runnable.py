@@ -357,6 +357,19 @@ class Runnable(Actor):
             self._discard_inbox()
         self._report_exit(run, exit)
 
+    def _restart_refused(self, message: Any, reply: asyncio.Future[Any] | None) -> bool:
+        """Refuse a ``Restart`` that would start this actor outside its tree.
+
+        While its parent is not running or is shutting down, a run started
+        by the actor's own ``Restart`` message would be seen by no one: it
+        becomes a dead letter (asked: ``ActorNotRunning``). Returns True then.
+        """
+        parent = self._parent
+        if parent is None or parent._admits_restart_of(self):
+            return False
+        self._dead_letter(message, reply, "supervisor not running")
+        return True
+
     def _ends_quietly_on_stop(self) -> bool:
         """Whether a ``Stop`` now would end the run at once without running any code of the user's.
 

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 from ..core.actor import Reply
 from ..errors import ActorStopped
 from ..events import describe
+from ..leases.gate import describe_lease
 from ..messages import (
     Ack,
     ActorStatus,
@@ -97,9 +98,7 @@ class LoopControl(LoopEngine):
             if kwargs is not None:
                 run.kwargs = dict(kwargs)
         else:
-            parent = self._parent
-            if parent is not None and not parent._admits_restart_of(self):
-                self._dead_letter(message, reply, "supervisor not running")
+            if self._restart_refused(message, reply):
                 return
             if args is None:
                 args = run.args if run is not None else ()
@@ -238,6 +237,7 @@ class LoopControl(LoopEngine):
             restarts=self._restart_count,
             last_error=None if error is None else describe(error),
             schedule=_schedule_text(self._schedule),
+            lease=describe_lease(self._coro),
         )
 
     def _wake(self) -> None:
