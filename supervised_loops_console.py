@@ -9,20 +9,22 @@ here are handed to the command, which decides what they mean.
 
 from __future__ import annotations
 
-import signal
-import types
+# The C module: importing `signal` itself builds enums for a few
+# milliseconds, a window in which a Ctrl-C would still be a traceback.
+import _signal
+from typing import Any
 
 _held: list[int] = []
 
 
-def _hold(signum: int, _frame: types.FrameType | None) -> None:
+def _hold(signum: int, _frame: Any) -> None:
     _held.append(signum)
 
 
 def main() -> int:
     """Hold the stop signals, then run the console command with them."""
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, _hold)
+    for signum in (_signal.SIGINT, _signal.SIGTERM):
+        _signal.signal(signum, _hold)
     try:
         from supervised_loops.service.cli import main as command
 
@@ -32,5 +34,5 @@ def main() -> int:
         # stop. Ignored (not merely held), they stay ignored while the
         # interpreter shuts down, which otherwise restores the default
         # actions and could still be killed by one.
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, signal.SIG_IGN)
+        for signum in (_signal.SIGINT, _signal.SIGTERM):
+            _signal.signal(signum, _signal.SIG_IGN)

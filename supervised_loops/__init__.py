@@ -1,9 +1,19 @@
 """supervised_loops: periodic loops as actors, in Erlang/OTP-style supervision trees.
 
 Import everything from here; the submodules users name are `messages`,
-`schedule`, `events`, `testing`, `streams` and `render`. Every type that
+`schedule`, `events`, `testing`, `streams` and `render`; with their extras,
+`telemetry.otel`, `telemetry.prometheus` and `telemetry.server`, and the
+pytest plugin, `pytest_plugin`. Every type that
 appears in the signature of something exported here is exported here too
 (tests/test_exports.py checks it).
+
+This module only re-exports. The layers, lowest first (each imports only
+those below it; tests/test_layers.py checks it): the pure modules at the top
+level (``schedule``, ``backoff``, ``messages``, ``events``, ``errors``,
+``clock``, ``instrument``); ``core`` (the actor, the runnable base, exit
+classification, the parent protocol); ``loops`` and ``workers`` (the actor
+kinds); ``supervision``; ``service``, ``streams``, ``testing`` and this face.
+See docs/architecture.md.
 """
 
 from importlib.metadata import PackageNotFoundError as _PackageNotFoundError

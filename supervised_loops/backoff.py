@@ -22,16 +22,14 @@ a ``retry_after`` the exception carries and the loop's next regular tick.
 from __future__ import annotations
 
 import asyncio
-import datetime
-import math
-import numbers
 import random
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
 
-from supervised_loops._validate import (
+from ._retry_after import retry_after_of
+from ._validate import (
     boolean,
     exception_class,
     instance,
@@ -440,46 +438,6 @@ class RetryRule:
         if not isinstance(exc, self.exceptions) or isinstance(exc, _NEVER_RETRIED):
             return False
         return self.when is None or bool(self.when(exc))
-
-
-def retry_after_of(exc: BaseException) -> float | None:
-    """Return the delay, in seconds, that an exception asks for, if any.
-
-    Servers answer HTTP 429 (and some 503s) with a ``Retry-After``; HTTP
-    clients (discord.py's ``RateLimited``, for one) expose it as a
-    ``retry_after`` attribute. Waiting less than that only earns another
-    refusal, so a rule honouring it waits at least this long.
-
-    Args:
-        exc: The exception the loop's body raised.
-
-    Returns:
-        ``exc.retry_after`` as a float number of seconds when it is a real
-        number (``int``, ``float``, or any ``numbers.Real`` but ``bool``) or
-        a ``datetime.timedelta``. ``None`` when the attribute is absent or
-        ``None``, a ``bool``, another type (strings such as an unparsed header
-        are not parsed: that is the HTTP client's job), negative, NaN or
-        infinite: a nonsensical value is ignored rather than trusted, and the
-        ordinary backoff applies. Zero is returned as ``0.0``.
-
-    Raises:
-        Exception: Whatever looking up the attribute raises, other than
-            ``AttributeError``, propagates.
-    """
-    value = getattr(exc, "retry_after", None)
-    if isinstance(value, datetime.timedelta):
-        number = value.total_seconds()
-    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
-        try:
-            number = float(value)
-        except (OverflowError, ValueError):
-            # An int too large for a float: as good as infinite.
-            return None
-    else:
-        return None
-    if not math.isfinite(number) or number < 0:
-        return None
-    return number
 
 
 def retry_delay(

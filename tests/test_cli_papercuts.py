@@ -13,7 +13,8 @@ from test_cli import SCRIPT, ThreadService, ctl, isolated_imports, short_dir, sm
 
 from supervised_loops import Supervisor, child, loop
 from supervised_loops.messages import State
-from supervised_loops.service.cli import _parser, main
+from supervised_loops.service.cli import main
+from supervised_loops.service.cli_parser import build_parser
 from supervised_loops.service.ctl_output import describe_ack
 from supervised_loops.service.live_view import STOPPING_FOOTER, LiveView, short_record
 
@@ -101,11 +102,11 @@ def test_python_dash_m_runs_the_console_command() -> None:
     ],
 )
 def test_log_level_is_taken_before_or_after_the_subcommand(argv: list[str]) -> None:
-    assert _parser().parse_args(argv).log_level == "WARNING"
+    assert build_parser().parse_args(argv).log_level == "WARNING"
 
 
 def test_log_level_defaults_to_info() -> None:
-    assert _parser().parse_args(["tree", "x.py:tree"]).log_level == "INFO"
+    assert build_parser().parse_args(["tree", "x.py:tree"]).log_level == "INFO"
 
 
 def test_a_reader_that_goes_away_ends_the_output_quietly(small: Path) -> None:

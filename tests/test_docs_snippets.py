@@ -210,3 +210,15 @@ def test_unexecuted_samples_are_rare_and_each_is_explained() -> None:
                 assert "not run" in before.lower() or "discord" in before.lower(), (
                     f"{page}:{block.line}: say why this sample is not run"
                 )
+
+
+def test_the_api_page_lists_the_submodules_the_package_docstring_names() -> None:
+    import supervised_loops
+
+    def named(text: str) -> list[str]:
+        sentence = text[text.index("the submodules users name are") :]
+        sentence = sentence[: sentence.index(". ")]
+        return re.findall(r"`([\w.]+)`", sentence)
+
+    page = (DOCS / "api.md").read_text(encoding="utf-8")
+    assert named(supervised_loops.__doc__ or "") == named(" ".join(page.split()))

@@ -15,6 +15,7 @@ from test_supervisor_support import Boom, Journal, Probe, settle
 from supervised_loops import (
     ExponentialBackoff,
     Restart,
+    RestartIntensityExceeded,
     State,
     Stop,
     Supervisor,
@@ -25,7 +26,6 @@ from supervised_loops import (
 from supervised_loops.testing import virtual_time
 
 
-@pytest.mark.xfail(strict=True, reason="the run machinery's copies drifted")
 @virtual_time()
 async def test_a_loop_revived_by_its_own_restart_message_and_then_failing_is_restarted() -> None:
     # `ctl stop app/a` then `ctl restart app/a`, and later the body fails.
@@ -49,7 +49,6 @@ async def test_a_loop_revived_by_its_own_restart_message_and_then_failing_is_res
     await tree.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="the run machinery's copies drifted")
 @virtual_time()
 async def test_a_loop_restarted_while_its_supervisor_is_busy_is_restarted_on_failure() -> None:
     journal = Journal()
@@ -79,7 +78,6 @@ async def test_a_loop_restarted_while_its_supervisor_is_busy_is_restarted_on_fai
     await tree.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="the run machinery's copies drifted")
 @virtual_time()
 async def test_a_permanent_worker_raising_an_unrequested_cancelled_error_is_restarted() -> None:
     starts = 0
@@ -102,7 +100,6 @@ async def test_a_permanent_worker_raising_an_unrequested_cancelled_error_is_rest
     await tree.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="the run machinery's copies drifted")
 @virtual_time()
 async def test_a_worker_failing_with_the_same_exception_instance_counts_every_failure() -> None:
     error = OSError("cached")  # whitelisted: retried in the same run
@@ -121,7 +118,6 @@ async def test_a_worker_failing_with_the_same_exception_instance_counts_every_fa
     assert w.status().failures == 3
 
 
-@pytest.mark.xfail(strict=True, reason="the run machinery's copies drifted")
 @virtual_time()
 async def test_stop_during_an_overlapping_loops_retry_backoff_ends_at_once() -> None:
     calls = 0
@@ -141,3 +137,52 @@ async def test_stop_during_an_overlapping_loops_retry_backoff_ends_at_once() -> 
     await asyncio.wait((task,))
     assert asyncio.get_running_loop().time() - began < 5
     assert calls == 1  # the abandoned retry never calls the body again
+
+
+@virtual_time()
+async def test_failures_of_a_revived_loop_count_toward_the_restart_intensity() -> None:
+    journal = Journal()
+    a = Probe(journal, "a")
+    tree = Supervisor(child(a.loop, restart="permanent"), max_restarts=1, name="app")
+    await tree.start()
+    await a.loop.ask(Stop())
+    await a.loop.ask(Restart())  # revived by its own Restart
+    a.fail_always(Boom("again and again"))
+    await asyncio.sleep(3)
+    with pytest.raises(RestartIntensityExceeded):
+        async with asyncio.timeout(60):  # virtual seconds: a dropped failure fails fast
+            await tree.wait()
+    assert tree.child("a").failure_count == 2
+
+
+@virtual_time()
+async def test_a_failure_superseded_by_a_restart_message_is_still_counted_and_told() -> None:
+    journal = Journal()
+    a = Probe(journal, "a")
+    busy = asyncio.Event()
+    told: list[BaseException] = []
+
+    class Slow(Supervisor):
+        async def on_child_exit(self, child: object, exit: object) -> None:
+            await busy.wait()
+
+        async def on_child_failure(self, child: object, error: BaseException) -> None:
+            told.append(error)
+
+    b = Probe(journal, "b", count=1)
+    tree = Slow(child(a.loop), child(b.loop, restart="temporary"), name="app")
+    await tree.start()
+    await asyncio.sleep(1.5)  # the supervisor sits in on_child_exit for b
+    error = Boom("failed while the supervisor was busy")
+    a.fail_next(error)
+    a.loop.run_now()
+    await settle()
+    a.loop.restart()  # revived before the supervisor saw the failure
+    await settle()
+    busy.set()
+    await settle()
+    assert told == [error]
+    assert tree.child("a").failure_count == 1
+    assert tree.child("a").restart_count == 0  # the loop's own restart, not the supervisor's
+    assert a.loop.is_running()
+    await tree.stop()

@@ -1,1 +1,13 @@
-"""core"""
+"""The actor core: what every actor kind shares, and nothing of any kind in particular.
+
+* `core.actor` - the mailbox: tell/ask, the control and user lanes, dead
+  letters, events, the link to a parent.
+* `core.parent` - the parent protocol: what a supervising actor offers its
+  children (exit reports, readiness, the retry say, the backoff).
+* `core.exit` - how a run's end becomes an `Exit` (one pure function).
+* `core.runnable` - the runnable base: run records with run ids, launch,
+  cancellation absorption, readiness, the exit report.
+
+May import: the pure top-level modules. Never ``loops``, ``workers``,
+``supervision`` or ``service``.
+"""

@@ -1,8 +1,10 @@
 """The actor: a mailbox, request/reply, dead letters and a parent link.
 
 An actor is anything that runs in the background and is steered by messages:
-a Loop, a Supervisor, a worker. This module knows nothing of loops or
-supervisors; it holds what they share.
+a Loop, a Supervisor, a worker. This module knows nothing of loops, workers
+or supervisors, nor of runs: it holds the mailbox they share and the link to
+a parent, whose protocol is `core.parent`'s. How a run starts and ends is
+`core.runnable`'s.
 
 The mailbox has two lanes:
 
@@ -24,6 +26,9 @@ not running, the user lane is full, the actor ended with it still queued) is
 a *dead letter*: counted in `dead_letters`, published as a
 `DeadLetter` event, and, if it was asked,
 answered with a clear error instead of leaving the asker hanging.
+
+May import: the pure top-level modules (``messages``, ``events``, ``errors``,
+``clock``, ``_validate``). Nothing of core's other modules at run time.
 """
 
 from __future__ import annotations
@@ -34,14 +39,16 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, overload
 
 from .. import _validate
-from ..backoff import ExponentialBackoff
 from ..clock import SystemClock, get_clock
 from ..errors import ActorNotRunning, ActorStopped, AskTimeout, MailboxFull, UnhandledMessage
-from ..events import ActorEnded, ActorFailed, DeadLetter, Event, EventHub, Subscription, describe
-from ..messages import ActorStatus, ControlMessage, Exit, ExitKind
+from ..events import DeadLetter, Event, EventHub, Subscription
+from ..messages import Ack, ActorStatus, ControlMessage, GetStatus
+
+if TYPE_CHECKING:
+    from .parent import Parent
 
 __all__ = ["DEFAULT_ASK_TIMEOUT", "Actor", "DeadLetters", "dead_letters"]
 
@@ -50,10 +57,6 @@ logger = logging.getLogger("supervised_loops")
 #: Seconds ``ask`` waits for a reply unless told otherwise. Long enough for a
 #: ``Stop`` to let an ordinary iteration finish; pass ``timeout=`` for more.
 DEFAULT_ASK_TIMEOUT = 30.0
-
-#: The retry backoff of an actor with none of its own and no supervisor's:
-#: discord.ext.tasks' (full jitter over 1 × 2^k seconds, capped at 2^10).
-DEFAULT_BACKOFF = ExponentialBackoff()
 
 #: Default bound of the user lane, in messages.
 DEFAULT_MAILBOX_SIZE = 1000
@@ -98,12 +101,14 @@ dead_letters = DeadLetters()
 class Actor:
     """Base class of everything that lives in a supervision tree.
 
-    Subclasses implement `is_running`, `status` and
-    ``_on_control``; they call `_drain_inbox` wherever they are idle, and
-    `_discard_inbox` when a run ends. Users subclass a Loop or a
-    Supervisor and override `handle_message` to accept their own
-    message types.
+    Users subclass a Loop or a Supervisor and override `handle_message`
+    to accept their own message types.
     """
+
+    # For the library's own actor kinds: a subclass implements is_running,
+    # status and _on_control; it calls _drain_inbox wherever it is idle, and
+    # _discard_inbox when a run ends. Actors that run (all of the library's)
+    # build on core.runnable.Runnable.
 
     __slots__ = (
         "__weakref__",
@@ -118,7 +123,7 @@ class Actor:
     def __init__(self, name: str, *, mailbox_size: int = DEFAULT_MAILBOX_SIZE) -> None:
         self._name = _validate.actor_name("name", name)
         self._mailbox_size = _validate.positive_int("mailbox_size", mailbox_size)
-        self._parent: Actor | None = None
+        self._parent: Parent | None = None
         self._hub: EventHub | None = None
         # Created on the first user message: most actors only ever get control
         # messages, and an empty deque costs ~760 bytes per actor.
@@ -189,6 +194,19 @@ class Actor:
         else:
             self._deliver_user(message, None)
 
+    # The reply's type follows the message's: a status for GetStatus, an
+    # Ack for the other control messages, whatever handle_message returns
+    # for a user message.
+    @overload
+    async def ask(  # type: ignore[overload-overlap]
+        self, message: GetStatus, *, timeout: float | None = DEFAULT_ASK_TIMEOUT
+    ) -> ActorStatus: ...
+    @overload
+    async def ask(
+        self, message: ControlMessage, *, timeout: float | None = DEFAULT_ASK_TIMEOUT
+    ) -> Ack: ...
+    @overload
+    async def ask(self, message: Any, *, timeout: float | None = DEFAULT_ASK_TIMEOUT) -> Any: ...
     async def ask(self, message: Any, *, timeout: float | None = DEFAULT_ASK_TIMEOUT) -> Any:
         """Deliver ``message`` and wait for the reply.
 
@@ -361,83 +379,6 @@ class Actor:
         """Build and publish an event, if anyone up the tree listens."""
         if self._has_listeners():
             self._publish(factory(path=self.path, at=self._now(), **fields))
-
-    # -- tree links -----------------------------------------------------------
-
-    def _on_child_exit(self, child: Actor, exit: Any) -> None:
-        """Called by a child whose run ended (supervisors override)."""
-
-    def _report_exit(self, exit: Exit) -> None:
-        """Publish how a run ended, then tell the parent (the last step of every run)."""
-        if exit.kind is ExitKind.FAILED:
-            assert exit.error is not None
-            self._emit(ActorFailed, error=describe(exit.error))
-        else:
-            self._emit(ActorEnded, cancelled=exit.kind is ExitKind.CANCELLED)
-        parent = self._parent
-        if parent is not None:
-            parent._on_child_exit(self, exit)
-
-    def _backoff_or_parents(self, own: ExponentialBackoff | None) -> ExponentialBackoff:
-        """The retry backoff: ``own``, else the supervisor's choice, else the default."""
-        if own is not None:
-            return own
-        parent = self._parent
-        chosen = None if parent is None else parent._child_backoff(self)
-        return DEFAULT_BACKOFF if chosen is None else chosen
-
-    def _on_child_ready(self, child: Actor) -> None:
-        """Called by a child, synchronously, when its run has become ready (supervisors override).
-
-        A supervisor waiting to start the next sibling wakes one event-loop
-        cycle sooner than through a callback on the readiness future.
-        """
-
-    def _child_should_retry(
-        self, child: Actor, error: BaseException, attempt: int, default: bool
-    ) -> bool:
-        """Whether a child retries a failed iteration (supervisors override).
-
-        Called synchronously in the child's task, before it retries or
-        escalates; ``default`` is the child's own answer (its whitelist).
-        """
-        return default
-
-    def _child_backoff(self, child: Actor) -> ExponentialBackoff | None:
-        """The retry backoff for a child that has none of its own (supervisors override)."""
-        return None
-
-    def _start_supervised(
-        self, args: tuple[Any, ...], kwargs: dict[str, Any], *, restart: bool
-    ) -> None:
-        """Begin a run on behalf of the supervisor (sync; readiness via ``wait_ready``).
-
-        Called only when the actor is not running. ``restart`` counts the run
-        as a restart in the actor's status.
-
-        Raises:
-            TypeError: the actor cannot be supervised (the default).
-        """
-        raise TypeError(
-            f"{type(self).__name__} cannot be supervised: it does not implement _start_supervised"
-        )
-
-    async def wait_ready(self) -> bool:
-        """Wait until the latest run is ready; True if it is running, False if it ended.
-
-        Raises:
-            RuntimeError: the actor was never started.
-        """
-        raise NotImplementedError
-
-    def _ready_future(self) -> asyncio.Future[Any] | None:
-        """The future the latest run resolves once ready (or ended), if it has one.
-
-        Lets a supervisor wait for readiness without a task per start (a
-        start then costs two event-loop cycles, not four); ``wait_ready``
-        answers at once after it. None: the supervisor awaits ``wait_ready``.
-        """
-        return None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.path!r}>"

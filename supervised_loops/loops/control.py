@@ -1,23 +1,30 @@
 """How a Loop takes its control messages.
 
 Each control message has a handler here, called synchronously by ``tell``
-(see `supervised_loops.actor`): it records the request on the current
+(see `supervised_loops.core.actor`): it records the request on the current
 run (a flag, a new schedule, a reply to send when the request has taken
 effect) and wakes the runner, which acts on it at its next step. Requests to
 a loop that is not running are dead letters, except ``ChangeInterval``
 (the new schedule is kept for the next start), ``Restart`` (it starts the
-loop) and ``GetStatus`` (always answered).
+loop) and ``GetStatus`` (always answered). The discord.ext.tasks methods
+that only send one of these messages (``stop()``, ``pause()``, ...) and the
+status snapshot are here too.
+
+May import: the lower ``loops`` modules, ``core`` and the pure top-level modules.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime as dt
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from ..core.actor import Reply
 from ..errors import ActorStopped
+from ..events import describe
 from ..messages import (
     Ack,
+    ActorStatus,
     Cancel,
     ChangeInterval,
     ControlMessage,
@@ -26,10 +33,11 @@ from ..messages import (
     Restart,
     Resume,
     RunNow,
+    State,
     Stop,
 )
 from .engine import LoopEngine
-from .plan import Run
+from .run import LoopRun as Run
 
 
 class LoopControl(LoopEngine):
@@ -52,7 +60,7 @@ class LoopControl(LoopEngine):
         if run is None:
             return
         if reply is not None:
-            run.acks_end.append((message, reply))
+            run.add_end_ack(message, reply)
         if not run.stop:
             run.stop = True
             run.attend()
@@ -62,7 +70,7 @@ class LoopControl(LoopEngine):
         if run is None:
             return
         if reply is not None:
-            run.acks_end.append((message, reply))
+            run.add_end_ack(message, reply)
         self._cancel_run(run)
 
     def _control_restart(self, message: Restart, reply: Reply) -> None:
@@ -90,13 +98,15 @@ class LoopControl(LoopEngine):
                 args = run.args if run is not None else ()
             if kwargs is None:
                 kwargs = run.kwargs if run is not None else {}
+            if run is not None and not run.task.done():
+                self._cancel_run(run)  # the new run begins once this one has ended
             try:
                 run = self._launch(tuple(args), dict(kwargs), restart=True)
             except RuntimeError:  # no running event loop to start in
                 self._dead_letter(message, reply, "no running event loop")
                 return
         if reply is not None:
-            run.acks_begin.append((message, reply))
+            run.add_ack("begin", message, reply)
 
     def _control_change_interval(self, message: ChangeInterval, reply: Reply) -> None:
         self._schedule = message.schedule
@@ -109,7 +119,7 @@ class LoopControl(LoopEngine):
             return
         run.rescheduled = True
         if reply is not None:
-            run.acks_plan.append((message, reply))
+            run.add_ack("plan", message, reply)
         run.attend()
 
     def _control_pause(self, message: Pause, reply: Reply) -> None:
@@ -132,7 +142,7 @@ class LoopControl(LoopEngine):
         run.paused = False
         run.resumed = True
         if reply is not None:
-            run.acks_plan.append((message, reply))
+            run.add_ack("plan", message, reply)
         run.attend()
 
     def _control_run_now(self, message: RunNow, reply: Reply) -> None:
@@ -148,7 +158,7 @@ class LoopControl(LoopEngine):
             return
         run.run_now = True
         if reply is not None:
-            run.acks_run_now.append((message, reply))
+            run.add_ack("run_now", message, reply)
         run.attend()
 
     def _control_get_status(self, message: GetStatus, reply: Reply) -> None:
@@ -162,10 +172,90 @@ class LoopControl(LoopEngine):
             return None
         return run
 
+    # -- the discord.ext.tasks methods that send a control message ---------------
+
+    def stop(self) -> None:
+        """Send `Stop`: end after the current iteration."""
+        self._control_stop(_STOP, None)  # what tell(Stop()) does, minus the dispatch
+
+    def cancel(self) -> None:
+        """Send `Cancel`: end now, after_loop still runs."""
+        # What tell(Cancel()) does, minus the dispatch: mass cancels are common.
+        run = self._run
+        if run is None or run.task.done():
+            self._dead_letter(_CANCEL, None, "not running")
+        else:
+            self._cancel_run(run)
+
+    def change_interval(
+        self,
+        *,
+        seconds: float = 0,
+        minutes: float = 0,
+        hours: float = 0,
+        time: dt.time | Sequence[dt.time] | None = None,
+    ) -> None:
+        """Send `ChangeInterval`; works in every state.
+
+        Raises:
+            TypeError, ValueError: as ``loop()`` does; raised here, nothing is sent.
+        """
+        self.tell(ChangeInterval(seconds=seconds, minutes=minutes, hours=hours, time=time))
+
+    def pause(self) -> None:
+        """Send `Pause`."""
+        self.tell(Pause())
+
+    def resume(self) -> None:
+        """Send `Resume`."""
+        self.tell(Resume())
+
+    def run_now(self) -> None:
+        """Send `RunNow`."""
+        self.tell(RunNow())
+
+    # -- status ----------------------------------------------------------------
+
+    def status(self) -> ActorStatus:
+        """Return a frozen snapshot of the loop."""
+        run = self._run
+        error = self._last_error
+        return ActorStatus(
+            name=self._name,
+            path=self.path,
+            kind="loop",
+            state=State.IDLE if run is None else _visible_state(run),
+            current_loop=0 if run is None else run.current_loop,
+            next_iteration=None if run is None else self._next_iteration_of(run),
+            failures=self._failure_count,
+            restarts=self._restart_count,
+            last_error=None if error is None else describe(error),
+            schedule=str(self._schedule),
+        )
+
     def _wake(self) -> None:
         run = self._run
         if run is not None:
             run.attend()
+
+
+# Messages are immutable, so the methods can send shared instances.
+_STOP = Stop()
+_CANCEL = Cancel()
+
+
+def _visible_state(run: Run) -> State:
+    # Requests take effect at the runner's next step; the status shows them at once.
+    state = run.state
+    if run.task.done() and not run.began:
+        return State.CANCELLED  # its task was cancelled before its first step
+    if run.task.done() or run.ended:
+        return state
+    if run.stop and state is not State.STARTING:
+        return State.STOPPING
+    if run.paused and state in (State.SLEEPING, State.RETRYING):
+        return State.PAUSED
+    return state
 
 
 LoopControl._control_handlers = {

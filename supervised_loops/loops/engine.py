@@ -3,10 +3,10 @@
 `LoopEngine` starts runs, runs the hooks around the iterations
 (``before_loop``, ``after_loop``, the error handler), turns an asked-for
 cancellation into a clean end, escalates failures and reports how each run
-ended to the parent. The iterations themselves are
-`LoopIteration`'s; the public face
-(construction, discord.ext.tasks methods, control handlers) is
-`supervised_loops.loop.Loop`, its only subclass.
+ended to the parent. The run record, launch, cancellation absorption,
+readiness and the exit report are every actor's (`core.runnable`); the
+iterations are `loops.iteration`'s (and `loops.overlap`'s); the control
+handlers `loops.control`'s; the public face `loops.face.Loop`.
 
 Failure rules (docs/loops.md, "Failure rules"):
 
@@ -20,16 +20,20 @@ Failure rules (docs/loops.md, "Failure rules"):
 * A ``CancelledError`` that nobody asked for (the task is not being
   cancelled: ``Task.cancelling() == 0``) is a failure, not a quiet exit.
 * ``KeyboardInterrupt`` and ``SystemExit`` are never retried or swallowed.
+
+May import: the lower ``loops`` modules (run, plan, binding, observe,
+iteration, overlap), ``core`` and the pure top-level modules.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, ClassVar
 
+from ..core.runnable import abandon, acknowledge
 from ..events import ActorStarted
-from ..messages import Exit, ExitKind
+from ..messages import Exit
 from .iteration import (
     _CANCELLED,
     _FAILED,
@@ -37,10 +41,9 @@ from .iteration import (
     _STOPPING,
     CoroFunction,
     LoopIteration,
-    _abandon,
-    _acknowledge,
 )
-from .plan import Run
+from .overlap import iterate_overlapping
+from .run import LoopRun as Run
 
 logger = logging.getLogger("supervised_loops")
 
@@ -50,48 +53,11 @@ class LoopEngine(LoopIteration):
 
     __slots__ = ()
 
-    def _reset_engine(self) -> None:
-        self._run = None
-        self._failure_count = 0
-        self._restart_count = 0
-        self._last_error = None
-        self._noted = None
+    _kind: ClassVar[str] = "loop"
+    _always_report: ClassVar[bool] = False
 
-    # -- runs ---------------------------------------------------------------------
-
-    def _launch(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, restart: bool) -> Run:
-        """Create a run and its task; it begins once the previous run has ended.
-
-        Raises:
-            RuntimeError: no event loop is running.
-        """
-        event_loop = asyncio.get_running_loop()
-        previous = self._run
-        run = Run(args, kwargs, restart=restart)
-        if previous is not None and not previous.task.done():
-            run.previous = previous
-            if restart:
-                self._cancel_run(previous)
-        self._run = run
-        self._event_loop = event_loop
-        run.ready = event_loop.create_future()
-
-        run.task = event_loop.create_task(self._runner(run), name=f"loop:{self.path}")
-        if self._parent is not None or self._hub is not None:
-            self._report_when_done(run)
-        return run
-
-    def _report_when_done(self, run: Run) -> None:
-        """Have `_finished` run once the run's task is done.
-
-        A supervised or observed loop always reports its end; a standalone
-        one only when something waits for it (see `_report_if_needed`),
-        which spares the mass start and cancel of plain discord.ext.tasks-style
-        loops a done callback each.
-        """
-        if not run.reporting:
-            run.reporting = True
-            run.task.add_done_callback(lambda _task: self._finished(run))
+    def _new_record(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, restart: bool) -> Run:
+        return Run(args, kwargs, restart=restart)
 
     def _cancel_run(self, run: Run) -> None:
         if run.cancelling:
@@ -118,35 +84,12 @@ class LoopEngine(LoopIteration):
         # A run that has not begun sees the flags when it does, and goes
         # straight to after_loop: after_loop runs exactly once per start.
 
-    def _view(self) -> Run | None:
-        """The run the caller is looking at: an ending run, from inside its own task."""
-        run = self._run
-        previous = None if run is None else run.previous
-        if previous is not None and not previous.task.done():
-            try:
-                current = asyncio.current_task()
-            except RuntimeError:
-                return run
-            # Several runs may be queued (start, cancel, start, cancel, start
-            # in one go): each waits for the one before, so walk the chain.
-            while previous is not None and not previous.task.done():
-                if previous.task is current:
-                    return previous
-                previous = previous.previous
-        return run
-
     async def _runner(self, run: Run) -> None:
         run.began = True
         error: BaseException | None = None
         ready = False  # whether run.ready is resolved: the end need not touch it again
         try:
-            previous = run.previous
-            if previous is not None:
-                # Wait even when the task is already done: its done callback
-                # (_finished: the exit report to the parent, the stopped event)
-                # is queued and must run before this run's start is announced.
-                await asyncio.wait((previous.task,))
-                run.previous = None
+            await self._await_previous(run)
             self._begin(run)
             if not run.stop:
                 if self._before is not None:
@@ -157,12 +100,12 @@ class LoopEngine(LoopIteration):
                     if self._overlap == 1:
                         await self._iterate(run)
                     else:
-                        await self._iterate_overlapping(run)
+                        await iterate_overlapping(self, run)
         except asyncio.CancelledError as cancelled:
             if not self._absorb_cancel(run):
                 error = cancelled
-        except (KeyboardInterrupt, SystemExit):
-            run.failed = True
+        except (KeyboardInterrupt, SystemExit) as fatal:
+            run.error = fatal
             raise
         except BaseException as exc:
             error = exc
@@ -187,6 +130,7 @@ class LoopEngine(LoopIteration):
             if after_error is not None:
                 after_error = await self._escalate(run, after_error)
                 error = after_error if error is None else error
+        run.error = error
         run.ended = True
         if not ready:
             self._set_ready(run, False)
@@ -227,30 +171,8 @@ class LoopEngine(LoopIteration):
     def _begin(self, run: Run) -> None:
         if run.restart:
             self._restart_count += 1
-        _acknowledge(run.acks_begin, 0, None)
+        acknowledge(run.acks_begin, 0, None)
         self._emit(ActorStarted)
-
-    def _set_ready(self, run: Run, reached: bool) -> None:
-        # The result says whether before_loop was passed: asked later, a run
-        # that got ready and has since ended still reports it was ready.
-        ready = run.ready
-        if ready is not None and not ready.done():
-            ready.set_result(reached)
-            parent = self._parent
-            if parent is not None:
-                parent._on_child_ready(self)
-
-    def _absorb_cancel(self, run: Run) -> bool:
-        """Record a cancellation of the run's task; False if nobody asked for it."""
-        task = run.task
-        if task.cancelling() == 0:
-            return False  # a CancelledError raised by library code: a failure
-        run.cancelling = True
-        run.stop = True
-        if run.cancel_sent:
-            run.cancel_sent = False
-            task.uncancel()  # ours: let after_loop run in a clean task
-        return True
 
     async def _call_hook(self, hook: CoroFunction, *args: Any) -> None:
         if self._instance is not None:
@@ -279,7 +201,7 @@ class LoopEngine(LoopIteration):
         An error raised by the handler itself is escalated in place of the
         original, which stays reachable as its ``__context__``.
         """
-        run.failed = True
+        run.error = error
         self._note(error)
         if self._error is None:
             logger.error(
@@ -295,38 +217,17 @@ class LoopEngine(LoopIteration):
         if handler_error.__context__ is None:
             handler_error.__context__ = error
         self._note(handler_error)
+        run.error = handler_error
         return handler_error
 
-    def _finished(self, run: Run) -> None:
-        """After the task has ended: answer, clean up, tell the parent."""
-        task = run.task
-        run.ended = True
-        if task.cancelled() and run.failed and self._last_error is not None:
-            # An unrequested CancelledError was escalated and re-raised, which
-            # makes the task look cancelled: report the failure it really is.
-            exit = Exit(ExitKind.FAILED, self._last_error)
-        elif task.cancelled():
-            exit = Exit(ExitKind.CANCELLED, requested=True)
-            if not run.began:  # cancelled from outside before its first step
-                run.state = _CANCELLED
-        else:
-            error = task.exception()  # also marks it retrieved: it was reported already
-            if error is None:
-                exit = Exit(ExitKind.NORMAL, requested=run.stop)
-            else:
-                exit = Exit(ExitKind.FAILED, error)
-        # Each step below is skipped when it has nothing to do: ending
-        # thousands of loops at once (a shutdown) should cost little more
-        # than ending their tasks.
-        iteration = run.current_loop
-        if run.acks_end:
-            _acknowledge(run.acks_end, iteration, None)
+    def _iteration_of(self, run: Run) -> int:
+        return run.current_loop
+
+    def _run_ended(self, run: Run, exit: Exit) -> None:
+        """Answer what waits on the ended run: plans, RunNow asks, a Restart not begun."""
         if run.acks_plan:
-            _acknowledge(run.acks_plan, iteration, None)
+            acknowledge(run.acks_plan, run.current_loop, None)
         if run.acks_run_now:
-            _abandon(run.acks_run_now, self.path)
+            abandon(run.acks_run_now, self.path)
         if run.acks_begin:
-            _abandon(run.acks_begin, self.path)
-        if self._inbox and self._run is run:
-            self._discard_inbox()
-        self._report_exit(exit)
+            abandon(run.acks_begin, self.path)

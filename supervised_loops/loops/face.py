@@ -14,12 +14,16 @@ How one run goes:
                               │  └─ other error: error handler, fail
                               └─▶ after_loop ─▶ report the exit to the parent
 
-Underneath, in layers: `supervised_loops._run` (per-run state and where
-the next iteration falls), `supervised_loops._loop_iteration` (the
-iterations and retries), `supervised_loops._loop_engine` (runs, hooks,
-escalation, exit reports) and `supervised_loops._loop_control` (the
-control-message handlers). This module is the public face: construction,
-validation, per-instance binding and the discord.ext.tasks methods.
+Underneath: `loops.run` (the run record), `loops.plan` (where the next
+iteration falls, pure), `loops.iteration` and `loops.overlap` (the
+iterations and retries), `loops.engine` (runs, hooks, escalation),
+`loops.control` (the control-message handlers and the methods that send
+them), `loops.binding` (per-instance copies) and `loops.options` (checks).
+This module is the public face: construction, hooks, exception types and
+the discord.ext.tasks methods. A Loop is generic over its body
+(``Loop[LF]``), so ``start()`` is typed from the body's parameters.
+
+May import: every other ``loops`` module, ``core`` and the pure top-level modules.
 """
 
 from __future__ import annotations
@@ -27,9 +31,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import inspect
-import weakref
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, TypeAlias
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from typing import Any, Concatenate, Generic, ParamSpec, TypeAlias, TypeVar, overload
 
 from .. import _validate
 from .._interval import required_schedule, schedule_from
@@ -41,34 +44,30 @@ from ..backoff import (
     retryable,
 )
 from ..core.actor import DEFAULT_MAILBOX_SIZE, Actor
-from ..events import describe
 from ..messages import (
-    ActorStatus,
-    Cancel,
-    ChangeInterval,
-    Pause,
     Restart,
-    Resume,
-    RunNow,
-    State,
-    Stop,
 )
 from ..schedule import DailyAt, Every, Schedule
+from .binding import bound_for
 from .control import LoopControl
-from .iteration import LoopIteration
 from .options import Missed, check_options, overlap_limit
-from .plan import Run
+from .run import LoopRun as Run
 
 __all__ = ["Loop", "loop"]
 
 CoroFunction: TypeAlias = Callable[..., Awaitable[Any]]
+
+#: The type of a Loop's body, as in discord.ext.tasks: ``Loop[LF]``.
+LF = TypeVar("LF", bound=Callable[..., Coroutine[Any, Any, Any]])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def _coroutine_function(name: str, function: Any) -> CoroFunction:
     return _validate.coroutine_function(name, function)
 
 
-class Loop(LoopControl):
+class Loop(LoopControl, Generic[LF]):
     """A periodic background task that is also an actor.
 
     Create one with the `loop` decorator. All discord.ext.tasks names
@@ -85,7 +84,7 @@ class Loop(LoopControl):
 
     def __init__(
         self,
-        coro: CoroFunction,
+        coro: LF,
         *,
         schedule: Schedule,
         count: int | None = None,
@@ -114,7 +113,7 @@ class Loop(LoopControl):
             mailbox_size=mailbox_size,
         )
         Actor.__init__(self, coro.__name__ if name is None else name, mailbox_size=mailbox_size)
-        self._reset_engine()
+        self._reset_runs()
         self._schedule = schedule
         self._count = count
         self._reconnect = reconnect
@@ -137,55 +136,36 @@ class Loop(LoopControl):
     def __set_name__(self, owner: type, name: str) -> None:
         self._attr_name = name
 
-    def __get__(self, obj: Any, objtype: type | None = None) -> Loop:
-        if obj is None:
-            return self
-        name = self._attr_name or self._coro.__name__
-        cache = getattr(obj, "__dict__", None)
-        if cache is not None:
-            bound = cache.get(name)
-            if bound is None:
-                bound = cache[name] = self._bind(obj)
-            return bound  # type: ignore[no-any-return]
-        return self._bound_without_dict(obj)
+    @overload
+    def __get__(self, obj: None, objtype: type | None = None) -> Loop[LF]: ...
 
-    def _bound_without_dict(self, obj: Any) -> Loop:
-        # A class with __slots__ has no __dict__ to cache the copy in. Keep it
-        # here instead: weakly when the instance allows weak references, else
-        # strongly by identity (the instance then lives as long as this Loop).
-        if self._instances is None:
-            self._instances = {}
-        instances = self._instances
-        try:
-            table = instances.setdefault("weak", weakref.WeakKeyDictionary())
-            bound = table.get(obj)
-            if bound is None:
-                bound = table[obj] = self._bind(obj)
-            return bound  # type: ignore[no-any-return]
-        except TypeError:  # not weak-referenceable
-            table = instances.setdefault("strong", {})
-            entry = table.get(id(obj))
-            if entry is None or entry[0] is not obj:
-                entry = table[id(obj)] = (obj, self._bind(obj))
-            return entry[1]  # type: ignore[no-any-return]
+    @overload
+    def __get__(
+        self: Loop[Callable[Concatenate[Any, P], Coroutine[Any, Any, R]]],
+        obj: object,
+        objtype: type | None = None,
+    ) -> Loop[Callable[P, Coroutine[Any, Any, R]]]: ...
 
-    def _bind(self, obj: Any) -> Loop:
-        bound = type(self).__new__(type(self))
-        Actor.__init__(bound, self._name, mailbox_size=self._mailbox_size)
-        bound._reset_engine()
-        for slot in _CONFIGURATION:
-            setattr(bound, slot, getattr(self, slot))
-        bound._instance = obj
-        bound._instances = None
-        return bound
+    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
+        """The Loop itself from the class; from an instance, that instance's own copy."""
+        return self if obj is None else bound_for(self, obj)
 
     # -- calling the body directly ------------------------------------------
 
-    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """Call the body once, outside the schedule, and return its result."""
+    async def __call__(
+        self: Loop[Callable[P, Coroutine[Any, Any, R]]], *args: P.args, **kwargs: P.kwargs
+    ) -> R:
+        """Call the body once, outside the schedule, and return its result.
+
+        It runs in the caller's task: cancelling the call cancels this body
+        call only; the loop's runs are not affected.
+        """
+        result: R
         if self._instance is not None:
-            return await self._coro(self._instance, *args, **kwargs)
-        return await self._coro(*args, **kwargs)
+            result = await self._coro(self._instance, *args, **kwargs)
+        else:
+            result = await self._coro(*args, **kwargs)
+        return result
 
     # -- hooks ----------------------------------------------------------------
 
@@ -265,7 +245,9 @@ class Loop(LoopControl):
 
     # -- discord.ext.tasks control methods ------------------------------------
 
-    def start(self, *args: Any, **kwargs: Any) -> asyncio.Task[None]:
+    def start(
+        self: Loop[Callable[P, Coroutine[Any, Any, Any]]], *args: P.args, **kwargs: P.kwargs
+    ) -> asyncio.Task[None]:
         """Start the loop in the running event loop; return its task.
 
         After ``stop()`` or ``cancel()`` a new start is accepted at once: the
@@ -284,13 +266,15 @@ class Loop(LoopControl):
                 f"loop {self.path!r} is already running; "
                 "stop() or cancel() it first, or call restart()"
             )
-        return self._launch(args, kwargs, restart=False).task
+        new: Run = self._launch(args, kwargs, restart=False)
+        return new.task
 
     def _start_supervised(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], *, restart: bool
-    ) -> None:
+    ) -> int:
         self._refuse_unbound_method()
-        self._launch(args, kwargs, restart=restart)
+        run: Run = self._launch(args, kwargs, restart=restart)
+        return run.run_id
 
     def _refuse_unbound_method(self) -> None:
         # A loop defined in a class body and taken from the class has no
@@ -305,10 +289,6 @@ class Loop(LoopControl):
                 f"instance's loop (instance.{self._attr_name}), not the class attribute"
             )
 
-    def _ready_future(self) -> asyncio.Future[bool] | None:
-        run = self._run
-        return None if run is None else run.ready
-
     async def wait_ready(self) -> bool:
         """Wait until the latest run has finished ``before_loop``.
 
@@ -322,26 +302,11 @@ class Loop(LoopControl):
         Raises:
             RuntimeError: the loop was never started.
         """
-        run = self._run
-        if run is None:
-            raise RuntimeError(f"loop {self.path!r} was never started")
-        assert run.ready is not None
-        return await asyncio.shield(run.ready)
+        return await super().wait_ready()
 
-    def stop(self) -> None:
-        """Send `Stop`: end after the current iteration."""
-        self._control_stop(_STOP, None)  # what tell(Stop()) does, minus the dispatch
-
-    def cancel(self) -> None:
-        """Send `Cancel`: end now, after_loop still runs."""
-        # What tell(Cancel()) does, minus the dispatch: mass cancels are common.
-        run = self._run
-        if run is None or run.task.done():
-            self._dead_letter(_CANCEL, None, "not running")
-        else:
-            self._cancel_run(run)
-
-    def restart(self, *args: Any, **kwargs: Any) -> None:
+    def restart(
+        self: Loop[Callable[P, Coroutine[Any, Any, Any]]], *args: P.args, **kwargs: P.kwargs
+    ) -> None:
         """Send `Restart` with these arguments.
 
         With no arguments the last ones are reused. A loop that is not
@@ -349,44 +314,7 @@ class Loop(LoopControl):
         """
         self.tell(Restart(args or None, kwargs or None))
 
-    def change_interval(
-        self,
-        *,
-        seconds: float = 0,
-        minutes: float = 0,
-        hours: float = 0,
-        time: dt.time | Sequence[dt.time] | None = None,
-    ) -> None:
-        """Send `ChangeInterval`; works in every state.
-
-        Raises:
-            TypeError, ValueError: as ``loop()`` does; raised here, nothing is sent.
-        """
-        self.tell(ChangeInterval(seconds=seconds, minutes=minutes, hours=hours, time=time))
-
-    def pause(self) -> None:
-        """Send `Pause`."""
-        self.tell(Pause())
-
-    def resume(self) -> None:
-        """Send `Resume`."""
-        self.tell(Resume())
-
-    def run_now(self) -> None:
-        """Send `RunNow`."""
-        self.tell(RunNow())
-
     # -- discord.ext.tasks queries --------------------------------------------
-
-    def get_task(self) -> asyncio.Task[None] | None:
-        """The task of the latest run, or None if the loop never started."""
-        run = self._run
-        return None if run is None else run.task
-
-    def is_running(self) -> bool:
-        """Whether a run is in progress, its ``after_loop`` included."""
-        run = self._run
-        return run is not None and not run.task.done()
 
     def failed(self) -> bool:
         """Whether the latest run ended (or is ending) with an escalated error."""
@@ -428,9 +356,10 @@ class Loop(LoopControl):
         return list(schedule.times) if isinstance(schedule, DailyAt) else None
 
     @property
-    def coro(self) -> CoroFunction:
+    def coro(self) -> LF:
         """The decorated coroutine function (unbound, as discord.ext.tasks has it)."""
-        return self._coro
+        coro: LF = self._coro  # type: ignore[assignment]  # set from an LF in __init__
+        return coro
 
     @property
     def reconnect(self) -> bool:
@@ -454,44 +383,6 @@ class Loop(LoopControl):
         run = self._run
         return None if run is None else self._next_iteration_of(run)
 
-    # -- status ----------------------------------------------------------------
-
-    def status(self) -> ActorStatus:
-        """Return a frozen snapshot of the loop."""
-        run = self._run
-        error = self._last_error
-        return ActorStatus(
-            name=self._name,
-            path=self.path,
-            kind="loop",
-            state=State.IDLE if run is None else _visible_state(run),
-            current_loop=0 if run is None else run.current_loop,
-            next_iteration=None if run is None else self._next_iteration_of(run),
-            failures=self._failure_count,
-            restarts=self._restart_count,
-            last_error=None if error is None else describe(error),
-            schedule=str(self._schedule),
-        )
-
-
-# Messages are immutable, so the methods can send shared instances.
-_STOP = Stop()
-_CANCEL = Cancel()
-
-
-def _visible_state(run: Run) -> State:
-    # Requests take effect at the runner's next step; the status shows them at once.
-    state = run.state
-    if run.task.done() and not run.began:
-        return State.CANCELLED  # its task was cancelled before its first step
-    if run.task.done() or run.ended:
-        return state
-    if run.stop and state is not State.STARTING:
-        return State.STOPPING
-    if run.paused and state in (State.SLEEPING, State.RETRYING):
-        return State.PAUSED
-    return state
-
 
 def loop(
     *,
@@ -510,7 +401,7 @@ def loop(
     backoff: ExponentialBackoff | None = None,
     retry: Iterable[RetryRule] = (),
     mailbox_size: int = DEFAULT_MAILBOX_SIZE,
-) -> Callable[[CoroFunction], Loop]:
+) -> Callable[[LF], Loop[LF]]:
     """Decorate a coroutine function into a `Loop`.
 
     The discord.ext.tasks arguments mean what they mean there; all durations
@@ -563,7 +454,7 @@ def loop(
         mailbox_size=mailbox_size,
     )
 
-    def decorator(coro: CoroFunction) -> Loop:
+    def decorator(coro: LF) -> Loop[LF]:
         return Loop(
             coro,
             schedule=built,
@@ -580,21 +471,3 @@ def loop(
         )
 
     return decorator
-
-
-#: The slots a per-instance copy takes over from the class attribute: all
-#: but the instance binding and the engine's own state.
-_CONFIGURATION = tuple(
-    slot
-    for slot in LoopIteration.__slots__
-    if slot
-    not in {
-        "_instance",
-        "_instances",
-        "_run",
-        "_failure_count",
-        "_restart_count",
-        "_last_error",
-        "_noted",
-    }
-)

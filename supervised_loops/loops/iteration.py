@@ -8,11 +8,17 @@ ChangeInterval, ...) are flags set by the control handlers; the iteration
 loop looks at them between iterations and whenever a wait is woken.
 
 Also here: the retry decision for a failed iteration (retry rules, the
-supervisor's say, the backoff delay capped by the schedule) and iterations
-that overlap (``overlap=True`` or a cap).
+supervisor's say, the backoff delay capped by the schedule), and the calls
+into the installed instrumentation (`supervised_loops.instrument`: one
+attribute read per iteration when nothing is installed). Iterations that
+overlap are `loops.overlap`'s.
 
-`LoopEngine` builds on this class and
-runs the rest of each run (hooks, cancellation, escalation, exit report).
+`LoopIteration` holds every slot of a Loop: its configuration
+(`loops.binding.CONFIGURATION`) and its binding; `LoopEngine` builds on it
+and runs the rest of each run (hooks, cancellation, escalation).
+
+May import: ``loops.run``, ``loops.plan``, ``loops.binding``,
+``loops.observe``, ``core`` and the pure top-level modules.
 """
 
 from __future__ import annotations
@@ -20,18 +26,21 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable
+import types
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
+from .. import instrument
 from ..backoff import ExponentialBackoff, RetryRule, retry_delay
 from ..clock import WALL_RECHECK_SECONDS, Clock, get_clock
-from ..core.actor import Actor
-from ..errors import ActorStopped
+from ..core.runnable import Runnable, acknowledge
 from ..events import IterationFailed, RetryScheduled, describe
-from ..messages import Ack, State
+from ..instrument import Instrumentation, Outcome, Trigger
+from ..messages import State
 from ..schedule import Schedule
-from . import plan
-from .plan import Run
+from . import observe, plan
+from .binding import BINDING, CONFIGURATION
+from .run import LoopRun as Run
 
 logger = logging.getLogger("supervised_loops")
 
@@ -55,58 +64,30 @@ _STOPPING, _STOPPED, _CANCELLED, _FAILED = (
 )
 
 
+@types.coroutine
+def yield_once() -> Generator[None, None, None]:
+    """Let the event loop run everything else that is ready, once.
+
+    What ``await asyncio.sleep(0)`` does (a bare ``yield`` to the task), without
+    creating ``sleep``'s coroutine each time: a back-to-back loop pays it on
+    every iteration.
+    """
+    yield
+
+
 def _fire(waiter: asyncio.Future[bool]) -> None:
     if not waiter.done():
         waiter.set_result(True)
 
 
-def _acknowledge(
-    pending: list[tuple[Any, asyncio.Future[Any]]], iteration: int, upcoming: dt.datetime | None
-) -> None:
-    for message, future in pending:
-        if not future.done():
-            future.set_result(Ack(message, iteration, upcoming))
-    pending.clear()
-
-
-def _abandon(pending: list[tuple[Any, asyncio.Future[Any]]], path: str) -> None:
-    for message, future in pending:
-        if not future.done():
-            future.set_exception(ActorStopped(path, message))
-    pending.clear()
-
-
-class LoopIteration(Actor):
+class LoopIteration(Runnable):
     """Iterates a Loop's run (internal base of `Loop`).
 
     Holds every slot of a Loop: its configuration (set by ``Loop.__init__``)
-    and its engine state (set by ``LoopEngine._reset_engine``).
+    and its run bookkeeping (`core.runnable.Runnable`).
     """
 
-    __slots__ = (
-        "_after",
-        "_attr_name",
-        "_backoff",
-        "_before",
-        "_coro",
-        "_count",
-        "_error",
-        "_exception_types",
-        "_failure_count",
-        "_instance",
-        "_instances",
-        "_last_error",
-        "_max_consecutive_failures",
-        "_missed",
-        "_noted",
-        "_overlap",
-        "_reconnect",
-        "_restart_count",
-        "_retry_rules",
-        "_run",
-        "_schedule",
-        "_wait_first",
-    )
+    __slots__ = (*CONFIGURATION, *BINDING)
 
     _coro: CoroFunction
     _schedule: Schedule
@@ -123,18 +104,7 @@ class LoopIteration(Actor):
     _after: CoroFunction | None
     _error: CoroFunction | None
     _instance: Any
-    # Engine state, set by LoopEngine._reset_engine.
-    _run: Run | None
-    _failure_count: int
-    _restart_count: int
-    _last_error: BaseException | None
-    _noted: BaseException | None
-
-    def _note(self, error: BaseException) -> None:
-        if error is not self._noted:
-            self._noted = error
-            self._failure_count += 1
-            self._last_error = error
+    _run: Run | None  # a Loop's runs are LoopRuns
 
     def _body_args(self, run: Run) -> tuple[Any, ...]:
         return run.args if self._instance is None else (self._instance, *run.args)
@@ -156,6 +126,8 @@ class LoopIteration(Actor):
         # succeed answers: those asked before it began. A RunNow asked while
         # it runs asks for another iteration and waits for that one.
         serving = 0
+        by_request = False  # the next iteration is a RunNow's (for the instrumentation)
+        hooks = instrument  # one attribute read per iteration when nothing is installed
         while True:
             if run.attention:
                 if run.stop:  # the usual way out; _attend would say the same
@@ -165,9 +137,10 @@ class LoopIteration(Actor):
                     return
             if run.run_now:
                 run.run_now = False
+                by_request = True
                 run.extra = run.retry_at is None  # else the pending retry runs now
                 run.retry_at = None
-                serving = len(run.acks_run_now)
+                serving = len(run.acks_run_now or ())
             elif run.paused:
                 run.state = _PAUSED
                 await self._wait(run, None, clock)
@@ -193,17 +166,30 @@ class LoopIteration(Actor):
                     ):
                         continue
                 else:
-                    await asyncio.sleep(0)  # stay fair to other tasks when behind schedule
+                    await yield_once()  # stay fair to other tasks when behind schedule
                     if run.attention:
                         continue
             run.state = _RUNNING
             started = time()
-            try:
-                await body(*args, **kwargs)
-            except BaseException as exc:
-                if self._schedule_retry(run, exc, time, clock):
+            instrumentation = hooks.installed
+            if instrumentation is None:
+                try:
+                    await body(*args, **kwargs)
+                except BaseException as exc:
+                    if self._schedule_retry(run, exc, time, clock):
+                        continue
+                    raise
+            else:
+                trigger: Trigger = "schedule"
+                scheduled = run.due
+                if run.retry_at is not None:
+                    trigger, scheduled = "retry", run.retry_at
+                elif by_request:
+                    trigger, scheduled = "run-now", started
+                by_request = False
+                attempt = run.consecutive_failures + 1
+                if not await self._observed(run, instrumentation, trigger, scheduled, attempt):
                     continue
-                raise
             if run.trackers:
                 self._recovered(run)
             run.current_loop += 1
@@ -211,20 +197,73 @@ class LoopIteration(Actor):
             run.last_start = started
             if run.extra:
                 run.extra = False
-            else:
-                advance(run, self._schedule, time(), clock, skip_missed)
+                by_request = False
+            elif advance(run, self._schedule, time(), clock, skip_missed):
+                observe.iteration_skipped(self.path, self._name, "missed")
             # Between iterations: the next one is planned. Not RUNNING any
             # more, so next_iteration reads the planned time, not the tick after.
             run.state = _SLEEPING
             finished = count is not None and run.current_loop >= count
             if serving:
-                answered = run.acks_run_now[:serving]
-                del run.acks_run_now[:serving]
+                pending = run.acks_run_now
+                assert pending is not None
+                answered = pending[:serving]
+                del pending[:serving]
                 serving = 0
                 upcoming = None if finished else self._next_iteration_of(run)
-                _acknowledge(answered, run.current_loop, upcoming)
+                acknowledge(answered, run.current_loop, upcoming)
             if finished:
                 return
+
+    async def _observed(
+        self,
+        run: Run,
+        instrumentation: Instrumentation,
+        trigger: Trigger,
+        scheduled: float,
+        attempt: int,
+    ) -> bool:
+        """Run the body once, told to the instrumentation; False: a retry is scheduled.
+
+        Raises:
+            BaseException: what the body raised, when it is not retried.
+        """
+        event_loop = asyncio.get_running_loop()
+        time = event_loop.time
+        begun = observe.iteration_started(
+            instrumentation,
+            self.path,
+            self._name,
+            run.current_loop,
+            scheduled,
+            time(),
+            trigger,
+            attempt,
+        )
+        try:
+            await self._call_body(run)
+        except BaseException as exc:
+            retried = self._schedule_retry(run, exc, time, get_clock(event_loop))
+            outcome: Outcome = "failed"
+            if retried:
+                # A retry abandoned because the run is stopping is not a failure.
+                outcome = "retried" if run.retry_at is not None else "cancelled"
+            elif isinstance(exc, asyncio.CancelledError):
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    outcome = "cancelled"  # asked for; one nobody asked for is a failure
+            observe.iteration_ended(instrumentation, begun, outcome, exc, time())
+            if retried:
+                return False
+            raise
+        observe.iteration_ended(instrumentation, begun, "ok", None, time())
+        return True
+
+    async def _call_body(self, run: Run) -> None:
+        if self._instance is None:
+            await self._coro(*run.args, **run.kwargs)
+        else:
+            await self._coro(self._instance, *run.args, **run.kwargs)
 
     async def _attend(self, run: Run, time: Callable[[], float], clock: Clock) -> bool:
         """Act on the requests flagged since the last look; False means end the run."""
@@ -239,7 +278,8 @@ class LoopIteration(Actor):
             if run.resumed:
                 run.resumed = False
                 run.retry_at = None
-                plan.resume(run, self._schedule, time(), clock)
+                if plan.resume(run, self._schedule, time(), clock):
+                    observe.iteration_skipped(self.path, self._name, "paused")
             if run.rescheduled:
                 run.rescheduled = False
                 plan.replan(run, self._schedule, time(), clock)
@@ -251,7 +291,7 @@ class LoopIteration(Actor):
         if run.acks_plan:
             iteration = run.current_loop
             upcoming = None if run.paused else self._next_iteration_of(run)
-            _acknowledge(run.acks_plan, iteration, upcoming)
+            acknowledge(run.acks_plan, iteration, upcoming)
 
     async def _wait(self, run: Run, due: float | None, clock: Clock) -> bool:
         """Wait until ``due`` (monotonic) or a request; True if ``due`` was reached.
@@ -330,12 +370,11 @@ class LoopIteration(Actor):
         rule = self._retry_rule(error) if self._reconnect else None
         limit = self._max_consecutive_failures
         retried = rule is not None and (limit is None or run.consecutive_failures < limit)
-        parent = self._parent
-        if parent is not None and not run.stop:
+        if self._parent is not None and not run.stop:
             # The supervisor's should_retry hook has the last word (docs/supervision.md,
             # "Where a failure goes").
             attempt = run.consecutive_failures + 1
-            retried = parent._child_should_retry(self, error, attempt, retried)
+            retried = self._should_retry(error, attempt, retried)
             if retried and rule is None:
                 rule = _SUPERVISOR_RULE
         self._emit(
@@ -348,19 +387,22 @@ class LoopIteration(Actor):
             return False  # escalated next: _noted keeps _escalate from counting it twice
         if run.stop:
             logger.info("loop %r: %s; stopping, not retried", self.path, describe(error))
-            self._noted = None
+            self._retried()
             run.retry_at = None
             run.attention = True
             return True
         # Retried: this failure is counted. The body may raise the very same
         # exception object again (a cached instance), and that is a new failure.
-        self._noted = None
+        self._retried()
         assert rule is not None
         run.consecutive_failures += 1
-        tracker = run.trackers.get(rule)
+        trackers = run.trackers
+        if trackers is None:
+            trackers = run.trackers = {}
+        tracker = trackers.get(rule)
         if tracker is None:
             policy = rule.backoff or self._backoff_or_parents(self._backoff)
-            tracker = run.trackers[rule] = policy.tracker()
+            tracker = trackers[rule] = policy.tracker()
         now = time()
         next_tick: float | None
         if run.extra and run.due > now:
@@ -385,139 +427,11 @@ class LoopIteration(Actor):
     def _recovered(self, run: Run) -> None:
         run.consecutive_failures = 0
         trackers = run.trackers
+        assert trackers is not None
         for tracker in trackers.values():
             tracker.success()
         if all(tracker.attempt == 0 for tracker in trackers.values()):
             trackers.clear()
-
-    async def _iterate_overlapping(self, run: Run) -> None:
-        """Start iterations on schedule without waiting for the previous ones.
-
-        At most ``overlap`` run at once (0: no limit); when the limit is
-        reached the next start waits for a running one to end, and the
-        ``missed`` policy applies as for an overrun. A transient error is
-        retried inside its own iteration; any other error ends the run, and
-        the iterations still running are cancelled.
-        """
-        event_loop = asyncio.get_running_loop()
-        time = event_loop.time
-        clock = get_clock(event_loop)
-        limit = self._overlap
-        count = self._count
-        skip_missed = self._missed == "skip"  # configuration: fixed for the run
-        advance = plan.advance
-        running: set[asyncio.Task[None]] = set()
-        failure: list[BaseException] = []
-        launched = 0
-        plan.plan_first(run, self._schedule, time(), clock, self._wait_first)
-        run.state = _SLEEPING  # set up and planned: a ChangeInterval ack sees the plan
-        self._planned(run)
-
-        reaping = False  # set once the finally below cancels the iterations
-
-        def done(task: asyncio.Task[None]) -> None:
-            running.discard(task)
-            if task.cancelled():
-                if not reaping:
-                    # Only the finally below cancels an iteration: this one
-                    # raised a CancelledError nobody asked for, a failure.
-                    try:
-                        task.result()
-                    except asyncio.CancelledError as unrequested:
-                        failure.append(unrequested)
-            elif task.exception() is not None:
-                failure.append(task.exception())  # type: ignore[arg-type]
-            run.attend()
-
-        try:
-            while not failure and (count is None or launched < count):
-                if run.attention and not await self._attend(run, time, clock):
-                    break
-                if limit and len(running) >= limit:
-                    await self._wait(run, None, clock)
-                    continue
-                extra = run.run_now
-                if extra:
-                    run.run_now = False
-                elif run.paused:
-                    run.state = _PAUSED
-                    await self._wait(run, None, clock)
-                    continue
-                else:
-                    if run.due_wall is not None:
-                        plan.refresh_wall_due(run, time(), clock)
-                    if run.due > time():
-                        run.state = _SLEEPING
-                        if not await self._wait(run, run.due, clock):
-                            continue
-                    else:
-                        await asyncio.sleep(0)
-                        if run.attention:
-                            continue
-                run.state = _RUNNING
-                launched += 1
-                # An extra run answers the RunNow asks made before it began;
-                # later ones wait for the next extra run.
-                claimed = run.acks_run_now[:] if extra else []
-                if extra:
-                    run.acks_run_now.clear()
-                iteration = event_loop.create_task(self._one_overlapped(run, claimed))
-                running.add(iteration)
-                iteration.add_done_callback(done)
-                run.last_start = time()
-                if not extra:
-                    advance(run, self._schedule, time(), clock, skip_missed)
-            while running and not failure:
-                run.state = _STOPPING
-                await self._wait(run, None, clock)
-        finally:
-            reaping = True
-            for task in list(running):
-                task.cancel()
-            if running:
-                await asyncio.wait(running)
-        if failure:
-            raise failure[0]
-
-    async def _one_overlapped(
-        self, run: Run, claimed: list[tuple[Any, asyncio.Future[Any]]]
-    ) -> None:
-        """One overlapping iteration; ``claimed`` are the RunNow asks it answers.
-
-        They are acknowledged when the iteration succeeds, and get
-        ``ActorStopped`` when it ends any other way.
-        """
-        succeeded = False
-        try:
-            succeeded = await self._one_overlapped_body(run)
-        finally:
-            if claimed and succeeded:
-                _acknowledge(claimed, run.current_loop, self._next_iteration_of(run))
-            elif claimed:
-                _abandon(claimed, self.path)
-
-    async def _one_overlapped_body(self, run: Run) -> bool:
-        event_loop = asyncio.get_running_loop()
-        clock = get_clock(event_loop)
-        args = self._body_args(run)
-        while True:
-            try:
-                await self._coro(*args, **run.kwargs)
-            except BaseException as exc:
-                if isinstance(exc, asyncio.CancelledError) and asyncio.current_task().cancelling():  # type: ignore[union-attr]
-                    raise
-                if not self._schedule_retry(run, exc, event_loop.time, clock):
-                    raise
-                if run.retry_at is None:
-                    return False  # stopping: the retry is abandoned
-                delay = run.retry_at - event_loop.time()
-                run.retry_at = None
-                await asyncio.sleep(max(0.0, delay))
-                continue
-            if run.trackers:
-                self._recovered(run)
-            run.current_loop += 1
-            return True
 
     def _next_iteration_of(self, run: Run) -> dt.datetime | None:
         if run.task.done() or run.stop or run.paused or not run.began or run.ended:

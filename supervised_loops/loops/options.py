@@ -2,8 +2,9 @@
 
 Kept apart from the Loop so that ``loop(...)`` can refuse a bad option at the
 call that wrote it, before any function is decorated, with the same checks
-and messages as ``Loop(...)``. Imports only the validators and the backoff
-types; see docs/loops.md, "Validation".
+and messages as ``Loop(...)``. See docs/loops.md, "Validation".
+
+May import: the pure top-level modules (the validators and the backoff types).
 """
 
 from __future__ import annotations

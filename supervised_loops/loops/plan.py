@@ -1,14 +1,10 @@
-"""One run of a Loop: its state, and where its schedule puts the next iteration.
+"""Where a Loop's schedule puts the next iteration: placement, without an event loop.
 
-A Loop is started, stopped and started again; each start is a `Run`.
-Keeping the state per run (not on the Loop) is what lets a new run be
-accepted while the previous one is still in its ``after_loop``: the old run
-finishes with its own flags (``is_being_cancelled()`` stays true in its
-``after_loop``) while messages already address the new one.
-
-Where the next iteration falls is decided here, by small functions of the
-run, the schedule, ``now`` (the event loop's monotonic seconds) and the wall
-clock (read only for wall-clock schedules):
+Small functions of a run's position (`loops.run.LoopRun`: anchor, tick,
+slot, due), the schedule, ``now`` (the event loop's monotonic seconds) and a
+clock read only for wall-clock schedules. They start no task, sleep never
+and touch nothing but the position fields, so they are tested with a
+plain record and a fake clock:
 
 * an `Every` schedule keeps an absolute
   grid in monotonic time, ``due = anchor + tick × interval``, computed by
@@ -16,122 +12,21 @@ clock (read only for wall-clock schedules):
 * any other schedule (``DailyAt``, ``Cron``, a user's) is a sequence of
   wall-clock *slots*, each strictly after the previous one, so a slot runs at
   most once; the sleep towards a slot re-reads the wall clock regularly.
+
+May import: the pure top-level modules (``schedule``, ``clock``'s protocol).
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import math
-from typing import Any
+from typing import TYPE_CHECKING
 
-from ..backoff import BackoffTracker, RetryRule
 from ..clock import Clock
-from ..messages import State
 from ..schedule import Every, Schedule
 
-Pending = list[tuple[Any, "asyncio.Future[Any]"]]
-
-
-class Run:
-    """The mutable state of one run of a Loop (internal)."""
-
-    __slots__ = (
-        "acks_begin",
-        "acks_end",
-        "acks_plan",
-        "acks_run_now",
-        "active",
-        "anchor",
-        "args",
-        "attention",
-        "began",
-        "cancel_sent",
-        "cancelling",
-        "capped",
-        "consecutive_failures",
-        "current_loop",
-        "due",
-        "due_wall",
-        "ended",
-        "extra",
-        "failed",
-        "kwargs",
-        "last_start",
-        "paused",
-        "previous",
-        "ready",
-        "reporting",
-        "rescheduled",
-        "restart",
-        "resumed",
-        "retry_at",
-        "run_now",
-        "slot",
-        "state",
-        "stop",
-        "task",
-        "tick",
-        "timer",
-        "trackers",
-        "waiter",
-    )
-
-    def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, restart: bool) -> None:
-        self.args = args
-        self.kwargs = kwargs
-        self.restart = restart
-        self.task: asyncio.Task[None] = None  # type: ignore[assignment]  # set right after
-        self.previous: Run | None = None
-        self.state = State.STARTING
-        self.current_loop = 0
-        self.began = False
-        self.reporting = False  # _finished is registered to run when the task is done
-        self.ended = False
-        # Requests, set by control handlers and read by the runner.
-        self.attention = False  # "look at the flags below before going on"
-        self.stop = False
-        self.cancelling = False
-        self.cancel_sent = False  # the runner's task was cancelled by us
-        self.paused = False
-        self.resumed = False
-        self.rescheduled = False
-        self.run_now = False
-        # Outcome.
-        self.failed = False
-        # Schedule position.
-        self.anchor = 0.0
-        self.tick = 0
-        self.slot: dt.datetime | None = None
-        self.due = 0.0
-        self.due_wall: dt.datetime | None = None
-        self.last_start: float | None = None
-        self.retry_at: float | None = None  # when a failed iteration runs again
-        self.extra = False
-        self.consecutive_failures = 0
-        self.trackers: dict[RetryRule, BackoffTracker] = {}
-        self.active = 0  # iterations running concurrently (overlap)
-        # Waiting and replies.
-        self.waiter: asyncio.Future[bool] | None = None
-        self.timer: asyncio.TimerHandle | None = None  # wakes the waiter when due
-        self.capped = False  # the timer is a wall-clock re-check, not the due time
-        self.ready: asyncio.Future[bool] | None = None  # True once ready, False if it ended first
-        self.acks_begin: Pending = []
-        self.acks_end: Pending = []
-        self.acks_plan: Pending = []
-        self.acks_run_now: Pending = []
-
-    def attend(self) -> None:
-        """Flag that a request arrived, and wake the runner if it is waiting."""
-        self.attention = True
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(False)
-
-    def ending_or_replaced(self) -> bool:
-        """Whether a new start may follow this run (it is ending or ended)."""
-        return self.stop or self.cancelling or self.ended
-
+if TYPE_CHECKING:
+    from .run import LoopRun as Run
 
 # -- where the next iteration falls ------------------------------------------
 
@@ -147,25 +42,32 @@ def plan_first(run: Run, schedule: Schedule, now: float, clock: Clock, wait_firs
         _slot_due(run, schedule.next_after(wall), now, wall)
 
 
-def advance(run: Run, schedule: Schedule, now: float, clock: Clock, skip_missed: bool) -> None:
+def advance(run: Run, schedule: Schedule, now: float, clock: Clock, skip_missed: bool) -> bool:
     """Move to the grid point after the iteration that just succeeded.
 
     When that point has already passed (the iteration overran), it is due at
     once either way; with ``skip_missed`` the grid is re-anchored on it, so
     the points missed meanwhile are skipped instead of run back to back.
+
+    Returns:
+        True when at least one grid point was skipped (``skip_missed`` only).
     """
     if isinstance(schedule, Every):
         run.tick += 1
-        run.due = run.anchor + run.tick * schedule.interval
-        if skip_missed and run.due < now:
+        due = run.due = run.anchor + run.tick * schedule.interval
+        if skip_missed and due < now:
             run.anchor = run.due = now
             run.tick = 0
-    else:
-        wall = clock.wall()
-        slot = schedule.next_after(run.slot if run.slot is not None else wall)
-        if skip_missed and slot < wall:
-            slot = wall
-        _slot_due(run, slot, now, wall)
+            return 0 < schedule.interval <= now - due
+        return False
+    wall = clock.wall()
+    slot = schedule.next_after(run.slot if run.slot is not None else wall)
+    skipped = False
+    if skip_missed and slot < wall:
+        skipped = schedule.next_after(slot) <= wall
+        slot = wall
+    _slot_due(run, slot, now, wall)
+    return skipped
 
 
 def replan(run: Run, schedule: Schedule, now: float, clock: Clock) -> None:
@@ -189,18 +91,25 @@ def replan(run: Run, schedule: Schedule, now: float, clock: Clock) -> None:
         _slot_due(run, schedule.next_after(base), now, wall)
 
 
-def resume(run: Run, schedule: Schedule, now: float, clock: Clock) -> None:
-    """Make the next iteration due at the first grid point at or after now."""
+def resume(run: Run, schedule: Schedule, now: float, clock: Clock) -> bool:
+    """Make the next iteration due at the first grid point at or after now.
+
+    Returns:
+        True when an iteration fell due while paused (it is skipped).
+    """
     if isinstance(schedule, Every):
         interval = schedule.interval
+        missed = run.due < now
         if interval <= 0:
             run.anchor, run.tick = now, 0
         elif now > run.anchor:
             run.tick = max(run.tick, math.ceil((now - run.anchor) / interval))
         _grid_due(run, schedule)
-    else:
-        wall = clock.wall()
-        _slot_due(run, schedule.next_after(wall), now, wall)
+        return missed
+    wall = clock.wall()
+    missed = run.due_wall is not None and run.due_wall < wall
+    _slot_due(run, schedule.next_after(wall), now, wall)
+    return missed
 
 
 def next_regular_tick(run: Run, schedule: Schedule, now: float, clock: Clock) -> float:

@@ -137,15 +137,6 @@ class ControlServer:
         self._accepting: asyncio.Task[None] | None = None
         self._connections: dict[asyncio.Task[None], _Connection] = {}
         self._failures_logged: set[tuple[str, str]] = set()
-        self._tree_started: bool | None = None
-
-    def mark_started(self) -> None:
-        """Record that the tree has finished starting (``health`` reports it ready).
-
-        Unmarked, readiness is read from the root's state: running and not
-        starting.
-        """
-        self._tree_started = True
 
     @property
     def path(self) -> Path:
@@ -191,17 +182,20 @@ class ControlServer:
                 raise RuntimeError(f"a service already listens on {str(self._path)!r}")
             self._path.unlink()  # a stale socket left by a killed process
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        bound = False
         try:
             # Nobody else can enter the directory, so the socket's mode right
             # after bind does not matter; it is 0600 before anyone may connect.
             listener.bind(str(self._path))
+            bound = True
             os.chmod(self._path, 0o600)
             listener.listen(min(self._limits.max_connections, socket.SOMAXCONN))
             listener.setblocking(False)
         except BaseException:
             listener.close()
-            with contextlib.suppress(FileNotFoundError):
-                self._path.unlink()
+            if bound:  # ours: never a file another process just bound
+                with contextlib.suppress(FileNotFoundError):
+                    self._path.unlink()
             raise
         self._listener = listener
         self._accepting = asyncio.ensure_future(self._accept_all(listener))
@@ -388,12 +382,14 @@ class ControlServer:
         return to_json(await actor.ask(message, timeout=self._timeout))
 
     def _health(self, path: str) -> dict[str, Any]:
-        root = self._tree.status()
-        status = root if path in (ROOT, self._tree.name) else self._resolve(path).status()
-        started = self._tree_started
-        if started is None:
-            started = root.state not in (State.IDLE, State.STARTING)
+        # One decision for every probe (service.health.assess, which the
+        # HTTP /healthz and /readyz also answer with), on the snapshot of
+        # the path asked about.
         tree = self._tree
+        tree_status = tree.status()
+        root = path in (ROOT, tree.name)
+        status = tree_status if root else self._resolve(path).status()
+        started = tree_status.state not in (State.IDLE, State.STARTING)
         significant = significant_paths(tree) if isinstance(tree, Supervisor) else frozenset()
         return health_json(assess(status, started=started, significant=significant))
 

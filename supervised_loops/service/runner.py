@@ -82,6 +82,7 @@ async def serve(
     on_started: Callable[[Supervisor], Any] | None = None,
     control_limits: ControlLimits | None = None,
     held_signals: list[int] | None = None,
+    metrics_port: int | None = None,
     dashboard: str | None = None,
     dashboard_control: bool = False,
     dashboard_token: str | None = None,
@@ -102,6 +103,9 @@ async def serve(
             (a list that the caller's own handler appends to until ``serve``
             installs its handlers): each counts as if it arrived as ``serve``
             began. The console command passes those it held while loading.
+        metrics_port: serve ``/metrics``, ``/healthz`` and ``/readyz`` on
+            this TCP port, from before the start to the end (the
+            ``prometheus`` extra; see docs/observability.md); 0 picks a port.
         dashboard: serve the web dashboard at ``"HOST:PORT"`` (the
             ``dashboard`` extra; see ``docs/dashboard.md``); its address is logged.
         dashboard_control: let the dashboard send control commands (needs
@@ -116,9 +120,12 @@ async def serve(
 
     Raises:
         RuntimeError, OSError: the control socket cannot be served (another
-            live service listens on it, its directory is not private, ...),
-            or the dashboard's address cannot be bound, or its extra is not
-            installed; nothing has been started then.
+            live service listens on it, its directory is not private, ...);
+            nothing has been started then.
+        OSError: the metrics port or the dashboard's address cannot be
+            bound; nothing has been started then.
+        ImportError: ``metrics_port`` is set and prometheus_client is
+            missing, or ``dashboard`` is set and its extra is missing.
         TypeError, ValueError: a bad dashboard address, or a non-loopback
             one or control without a token.
 
@@ -169,6 +176,7 @@ async def serve(
     for signum in list(held_signals or ()):
         on_signal(signum)
     server: ControlServer | None = None
+    extras = contextlib.AsyncExitStack()
     web: Any = None
     ended: asyncio.Future[None] | None = None
     try:
@@ -179,6 +187,11 @@ async def serve(
             server = ControlServer(root, path, limits=control_limits)
             await server.start()
             logger.info("control socket: %s", path)
+        if metrics_port is not None:
+            from ..telemetry.server import serve_metrics  # the extra, only when asked for
+
+            exposed = await extras.enter_async_context(serve_metrics(root, metrics_port))
+            logger.info("metrics and health probes: http://%s:%d", exposed.host, exposed.port)
         if dashboard is not None:
             web = _dashboard(root, dashboard, dashboard_control, dashboard_token)
             await web.start()
@@ -191,8 +204,6 @@ async def serve(
         except Exception as error:
             logger.error("%r failed to start: %s", root.name, error, exc_info=error)
             return 1
-        if server is not None:
-            server.mark_started()
         if on_started is not None:
             on_started(root)
         ended = asyncio.ensure_future(root.wait())
@@ -230,6 +241,7 @@ async def serve(
             ended.cancel()
         if server is not None:
             await server.close()
+        await extras.aclose()
         if web is not None:
             await web.close()
         for signum, handler_found in previous.items():
@@ -257,6 +269,7 @@ def run(
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
     on_started: Callable[[Supervisor], Any] | None = None,
     control_limits: ControlLimits | None = None,
+    metrics_port: int | None = None,
     dashboard: str | None = None,
     dashboard_control: bool = False,
     dashboard_token: str | None = None,
@@ -289,6 +302,7 @@ def run(
             shutdown_timeout=shutdown_timeout,
             on_started=on_started,
             control_limits=control_limits,
+            metrics_port=metrics_port,
             dashboard=dashboard,
             dashboard_control=dashboard_control,
             dashboard_token=dashboard_token,

@@ -5,11 +5,24 @@ says how the child is supervised. A `Child` is the supervisor's live
 record of it: the arguments of its next start, its counters, whether it is
 parked, and the bookkeeping that ties each exit report to the run that made
 it. Hooks read it; they change it only through `Child.set_args`.
+
+The supervisor changes it only through the transitions below (`Child._begin_run`,
+`Child._exited`, `Child._adopt_run`, `Child._park`, `Child._forget`, ...),
+so every rule about a child's life is in one place.
+
+Run ids are the child actor's own (every run of a runnable actor has one,
+whoever started it): a report about a run older than the one the record
+tracks is never mistaken for news about the current run, and a run the
+child started by itself (its own ``Restart`` message) is still recognised.
+
+May import: ``core``, ``supervision.specs``, ``supervision.intensity`` and the
+pure top-level modules.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,9 +32,16 @@ from ..backoff import BackoffTracker
 from ..core.actor import Actor
 from ..messages import ActorStatus, Exit, State
 from .intensity import RestartWindow
-from .specs import ChildInfo, ChildSpec, RestartType
+from .specs import ChildInfo, ChildSpec, Quarantine, RestartType
 
-__all__ = ["Child"]
+__all__ = ["Child", "TimerKind"]
+
+
+class TimerKind(enum.Enum):
+    """What a parked child waits for."""
+
+    PROBE = "probe"  #: a quarantine probe
+    RETRY = "retry"  #: a restart after a RETRY directive's backoff
 
 
 class Child:
@@ -56,7 +76,7 @@ class Child:
         "_window",
     )
 
-    def __init__(self, spec: ChildSpec) -> None:
+    def __init__(self, spec: ChildSpec, quarantine: Quarantine | None = None) -> None:
         self._spec = spec
         self._args: tuple[Any, ...] = spec.args
         self._kwargs: dict[str, Any] = dict(spec.kwargs)
@@ -72,9 +92,14 @@ class Child:
         self._kept_down = False  # ended for good: strategies leave it down
         self._quarantined = False
         self._probation_until: float | None = None
-        self._window: RestartWindow | None = None  # the quarantine budget
+        # The quarantine budget, when a quarantine policy applies to it.
+        self._window = (
+            None
+            if quarantine is None
+            else RestartWindow(quarantine.max_restarts, quarantine.max_seconds)
+        )
         self._timer: asyncio.TimerHandle | None = None
-        self._timer_kind: str | None = None  # "probe" or "retry"
+        self._timer_kind: TimerKind | None = None
         self._retry_exit: Exit | None = None
         self._tracker: BackoffTracker | None = None
         self._abandoned = False  # reported unkillable; its task may still run
@@ -145,7 +170,7 @@ class Child:
         """What it is doing: the actor's state, or ``quarantined``/``retrying`` while parked."""
         if self._quarantined:
             return State.QUARANTINED
-        if self._timer_kind == "retry":
+        if self._timer_kind is TimerKind.RETRY:
             return State.RETRYING
         return self._spec.actor.status().state
 
@@ -177,9 +202,124 @@ class Child:
         self._args = args
         self._kwargs = dict(kwargs)
 
-    # -- internal ---------------------------------------------------------------
+    # -- the supervisor's transitions --------------------------------------------
 
-    def _set_timer(self, handle: asyncio.TimerHandle, kind: str) -> None:
+    def _begin_run(self, run_id: int, ended: asyncio.Future[Exit]) -> None:
+        """The supervisor started run ``run_id``; ``ended`` resolves with its exit."""
+        self._run_id = run_id
+        self._running = True
+        self._kept_down = False
+        self._last_exit = None
+        self._exit = ended
+
+    def _adopt_run(self, run_id: int, ended: asyncio.Future[Exit]) -> None:
+        """Track run ``run_id``, started by someone else (the child's own Restart).
+
+        The exits of the runs before it are old news from now on.
+        """
+        self._handled = max(self._handled, self._run_id)
+        self._run_id = run_id
+        self._running = True
+        self._exit = ended
+
+    def _exited(self, run_id: int, exit: Exit) -> bool:
+        """Run ``run_id`` reported its end; False if it is older than the tracked run."""
+        if run_id < self._run_id:
+            return False
+        self._run_id = run_id
+        self._running = False
+        self._last_exit = exit
+        future = self._exit
+        if future is not None and not future.done():
+            future.set_result(exit)
+        return True
+
+    def _is_news(self, run_id: int) -> bool:
+        """Whether the exit of run ``run_id`` has not been dealt with yet."""
+        return run_id > self._handled
+
+    def _handle(self, run_id: int) -> None:
+        """The exit of run ``run_id`` (and of every run before it) is dealt with."""
+        self._handled = max(self._handled, run_id)
+
+    def _unseen_exit(self) -> Exit | None:
+        """The tracked run's exit if it has ended and nobody dealt with it; marks it dealt with."""
+        if self._running or self._handled >= self._run_id:
+            return None
+        self._handled = self._run_id
+        return self._last_exit
+
+    def _failed(self, error: BaseException) -> None:
+        """Count a run that ended with an escalated error."""
+        self._failure_count += 1
+        self._last_error = error
+
+    def _restarted(self) -> None:
+        """The supervisor restarts it (by policy, by hand or as a probe): counted, unparked."""
+        self._cancel_timer()
+        self._restart_count += 1
+
+    def _keep_down(self) -> None:
+        """Ended for good: strategies leave it down until restarted by hand."""
+        self._kept_down = True
+
+    def _park(self, kind: TimerKind, handle: asyncio.TimerHandle, exit: Exit | None = None) -> None:
+        """Wait for a timer: a quarantine probe, or a delayed restart (``exit`` is its cause)."""
+        self._set_timer(handle, kind)
+        if kind is TimerKind.PROBE:
+            self._quarantined = True
+            self._probation_until = None
+        else:
+            self._retry_exit = exit
+
+    def _unpark(self) -> None:
+        """End a quarantine or a pending delayed restart (restart_child, terminate_child)."""
+        self._cancel_timer()
+        self._quarantined = False
+        self._probation_until = None
+
+    def _timer_due(self, kind: TimerKind) -> Exit | None:
+        """The timer of ``kind`` fired: clear it; return the delayed restart's cause."""
+        self._timer = None
+        self._timer_kind = None
+        if kind is TimerKind.RETRY:
+            exit, self._retry_exit = self._retry_exit, None
+            return exit
+        self._quarantined = False
+        if self._window is not None:
+            self._window.clear()
+        return None
+
+    def _on_probation(self, until: float | None) -> None:
+        """A probe started: a failure before ``until`` parks it again at once."""
+        self._probation_until = until
+
+    def _abandon(self) -> None:
+        """Reported unkillable: its run is no longer tracked; its late exit is ignored once."""
+        self._abandoned = True
+        self._running = False
+        self._handled = max(self._handled, self._run_id)
+
+    def _set_terminating(self, terminating: bool) -> None:
+        """While the supervisor stops it, its exit is the stop's to deal with, not the queue's."""
+        self._terminating = terminating
+
+    def _late_exit_of_abandoned(self) -> bool:
+        """An exit report arrived: True (once) if it is the late end of an abandoned run."""
+        if not self._abandoned:
+            return False
+        self._abandoned = False
+        return True
+
+    def _forget(self) -> bool:
+        """Removed from the supervisor; False if it already was."""
+        if self._removed:
+            return False
+        self._removed = True
+        self._cancel_timer()
+        return True
+
+    def _set_timer(self, handle: asyncio.TimerHandle, kind: TimerKind) -> None:
         self._cancel_timer()
         self._timer = handle
         self._timer_kind = kind
@@ -194,7 +334,7 @@ class Child:
         status = self._spec.actor.status()
         if self._quarantined:
             return attrs.evolve(status, state=State.QUARANTINED)
-        if self._timer_kind == "retry":
+        if self._timer_kind is TimerKind.RETRY:
             return attrs.evolve(status, state=State.RETRYING)
         return status
 

@@ -1,13 +1,15 @@
 """The core of a Supervisor: its state, its children, and how its task waits.
 
-A supervisor is built in layers, one module each, lower never importing
-higher: this core (state, adoption of children, waiting and cancellation,
-starting one child, exit bookkeeping);
-`_supervisor_shutdown` (stopping children in three
-phases); `_supervisor_policy` (what an exit means:
-restart types, strategies, intensity, quarantine, escalation); and
-`_supervisor_engine` (the task that runs it all).
-`supervised_loops.Supervisor` is the public face on top.
+A supervisor is a runnable actor (`core.runnable`: its runs, readiness and
+exit report are every actor's) and a parent (`core.parent`). Its own parts,
+one module each, lower never importing higher: the child record
+(`supervision.child`), the pure restart decisions (`supervision.policy`),
+this core (the run record, the typed queue items, adoption of children,
+waiting and cancellation, starting one child, exit bookkeeping);
+`supervision.shutdown` (stopping children in three phases);
+`supervision.restarts` (carrying out what an exit means); and
+`supervision.engine` (the task that runs it all).
+`supervision.face.Supervisor` is the public face on top.
 
 One task per supervisor does everything that changes the tree: starting
 children, reacting to their exits, running the dynamic verbs
@@ -27,13 +29,17 @@ stray ``task.cancel()``.
 Exit reports: a child reports the end of each run from its task's done
 callback. Between the moment its task is done (``is_running()`` is false)
 and that callback, the report is on its way; `SupervisorCore._settle`
-waits for it, so no failure is ever missed.
+waits for it, so no failure is ever missed. Each report names the run that
+ended (the child's own run id), so a report about an older run is never
+taken for news about the current one.
+
+May import: ``core``, ``supervision.specs``, ``supervision.child``,
+``supervision.intensity`` and the pure top-level modules.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, ClassVar
@@ -41,17 +47,16 @@ from typing import Any, ClassVar
 from .. import _validate
 from ..backoff import ExponentialBackoff
 from ..core.actor import Actor
+from ..core.parent import Parent
+from ..core.runnable import Runnable
 from ..events import Escalated, describe
 from ..messages import Exit, ExitKind, State
 from .child import Child
 from .intensity import RestartWindow
+from .run import ExitReport, Started, SupervisorRun
 from .specs import AutoShutdown, ChildSpec, Directive, Quarantine, Strategy
 
 logger = logging.getLogger("supervised_loops")
-
-# Queue items: ("exit", child, run id, exit) | ("call", coroutine function,
-# future) | ("timer", child, kind).
-_Item = tuple[Any, ...]
 
 
 def _as_spec(value: ChildSpec | Actor) -> ChildSpec:
@@ -69,7 +74,7 @@ def _exit_reason(exit: Exit) -> str:
     return "exited" if exit.kind is ExitKind.NORMAL else "cancelled"
 
 
-class SupervisorCore(Actor):
+class SupervisorCore(Runnable, Parent):
     """State, children and waiting of a supervisor (internal; see the module docstring)."""
 
     _is_supervisor: ClassVar[bool] = True
@@ -82,32 +87,32 @@ class SupervisorCore(Actor):
     _quarantine_default: Quarantine | None
     _given: tuple[ChildSpec, ...]
 
+    _kind: ClassVar[str] = "supervisor"
+    _run: SupervisorRun | None
+
     def _reset_engine(self) -> None:
         self._children: list[Child] = []
         self._by_name: dict[str, Child] = {}
         self._by_actor: dict[Actor, Child] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._state = State.IDLE
-        self._ready: asyncio.Future[bool] | None = None
-        self._ended: asyncio.Future[Exit] | None = None
-        self._restart_count = 0
-        self._failure_count = 0
-        self._last_error: BaseException | None = None
+        self._reset_runs()
         self._wake_callback: Callable[[Any], None] = lambda _future: self._wake()
-        self._new_run()
 
-    def _new_run(self) -> None:
-        self._queue: collections.deque[_Item] = collections.deque()
-        self._waiter: asyncio.Future[None] | None = None
-        self._stop_requested = False
-        self._cancelling = False
-        self._cancel_sent = False  # our task was cancelled by us (Cancel during a hook)
-        self._in_hook = False
-        self._auto_stop = False
-        self._failure: BaseException | None = None
-        self._cancel_deadline: float | None = None
-        self._acks_end: list[tuple[Any, asyncio.Future[Any]]] = []
-        self._intensity = RestartWindow(self._max_restarts, self._max_seconds)
+    def _new_record(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], *, restart: bool
+    ) -> SupervisorRun:
+        window = RestartWindow(self._max_restarts, self._max_seconds)
+        return SupervisorRun(args, kwargs, restart=restart, intensity=window)
+
+    @property
+    def _rec(self) -> SupervisorRun:
+        """The current run (only called while one exists)."""
+        run = self._run
+        assert run is not None
+        return run
+
+    def _state_now(self) -> State:
+        run = self._run
+        return State.IDLE if run is None else run.state
 
     # -- what the public face provides (hooks; see supervisor.py) ------------------------------
 
@@ -163,13 +168,10 @@ class SupervisorCore(Actor):
             )
 
     def _adopt(self, spec: ChildSpec) -> Child:
-        record = Child(spec)
+        record = Child(spec, spec.quarantine or self._quarantine_default)
         actor = spec.actor
         actor._parent = self
         actor._name = spec.name  # the spec's name is the child's name, in paths too
-        policy = spec.quarantine or self._quarantine_default
-        if policy is not None:
-            record._window = RestartWindow(policy.max_restarts, policy.max_seconds)
         self._children.append(record)
         self._by_name[spec.name] = record
         self._by_actor[actor] = record
@@ -198,10 +200,8 @@ class SupervisorCore(Actor):
             self._adopt(spec)
 
     def _remove(self, record: Child) -> None:
-        if record._removed:
+        if not record._forget():
             return
-        record._removed = True
-        record._cancel_timer()
         self._children.remove(record)
         del self._by_name[record.name]
         del self._by_actor[record.actor]
@@ -211,89 +211,97 @@ class SupervisorCore(Actor):
     # -- waiting, and cancellation -------------------------------------------------------------
 
     def _halted(self) -> bool:
-        return self._stop_requested or self._failure is not None or self._auto_stop
+        run = self._rec
+        return run.stop or run.error is not None or run.auto_stop
 
     def _wake(self) -> None:
-        waiter = self._waiter
+        run = self._run
+        waiter = None if run is None else run.waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
     async def _idle(self) -> None:
         """Wait until woken (an exit, a verb, a message, a flag, a timer)."""
+        run = self._rec
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiter = waiter
+        run.waiter = waiter
         try:
             await waiter
         except asyncio.CancelledError:
-            self._absorb_cancel()
+            self._take_cancel()
         finally:
-            self._waiter = None
+            run.waiter = None
 
-    def _absorb_cancel(self) -> None:
-        """Take a cancellation of our task as Cancel; remember to end cancelled."""
-        task = self._task
-        if self._cancel_sent:
-            self._cancel_sent = False
-            if task is not None:
-                task.uncancel()  # ours, for Cancel during a hook
-        # Ours or not, the run ends cancelled (CancelledError re-raised at its end).
-        self._stop_requested = True
-        self._cancelling = True
+    def _take_cancel(self) -> None:
+        """Take a cancellation of our task as Cancel; remember to end cancelled.
+
+        Unlike a Loop or a worker, a supervisor never lets a cancellation
+        end its task before its children are down: ours (a Cancel during a
+        hook) or not, it shuts down in order and ends cancelled.
+        """
+        run = self._rec
+        if not self._absorb_cancel(run):
+            run.stop = True  # a stray task.cancel() of a CancelledError raised at us
+        run.cancelling = True
 
     async def _call_hook(self, name: str, hook: Callable[..., Awaitable[Any]], *args: Any) -> None:
         """Await a user hook in our task; an error it raises fails the supervisor."""
-        self._in_hook = True
+        run = self._rec
+        run.in_hook = True
         try:
             await hook(*args)
         except asyncio.CancelledError as cancelled:
-            task = self._task
-            if task is not None and task.cancelling() == 0 and not self._cancel_sent:
+            if run.task.cancelling() == 0 and not run.cancel_sent:
                 self._hook_failed(name, cancelled)  # raised by the hook, not a cancellation
             else:
-                self._absorb_cancel()
+                self._take_cancel()
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as error:
             self._hook_failed(name, error)
         finally:
-            self._in_hook = False
+            run.in_hook = False
 
     async def _drain(self) -> None:
-        self._in_hook = True
+        run = self._rec
+        run.in_hook = True
         try:
             await self._drain_inbox()
         except asyncio.CancelledError:
-            self._absorb_cancel()
+            self._take_cancel()
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as error:
             self._hook_failed("handle_message", error)
         finally:
-            self._in_hook = False
+            run.in_hook = False
 
     def _hook_failed(self, name: str, error: BaseException) -> None:
         """Report an error raised by a hook once, and fail the supervisor with it."""
         logger.error("hook %s of supervisor %r raised", name, self.path, exc_info=error)
-        if self._failure is None and self.is_running():
-            self._failure = error
+        run = self._run
+        if run is not None and run.error is None and self.is_running():
+            run.error = error
             self._emit(Escalated, error=describe(error))
             self._wake()
 
     def _cancel_now(self) -> None:
         """Cancel: urgent shutdown; interrupt a hook that is running."""
-        self._stop_requested = True
-        self._cancelling = True
-        task = self._task
-        if self._in_hook and not self._cancel_sent and task is not None and not task.done():
-            self._cancel_sent = True
+        run = self._rec
+        run.stop = True
+        run.cancelling = True
+        task = run.task
+        if run.in_hook and not run.cancel_sent and not task.done():
+            run.cancel_sent = True
             task.cancel()
         self._wake()
 
     def _fail(self, error: BaseException, why: str) -> None:
         """Fail the supervisor: its children are stopped, then the error goes up."""
-        if self._failure is not None:
+        run = self._rec
+        if run.error is not None:
             return
-        self._failure = error
+        run.error = error
         self._emit(Escalated, error=describe(error))
         parent = self._parent
         where = "the tree fails" if parent is None else f"failing up to {parent.path!r}"
@@ -302,55 +310,55 @@ class SupervisorCore(Actor):
 
     # -- starting one child, and its exit reports ----------------------------------------------
 
-    async def _start(self, record: Child, *, restart: bool) -> bool | None:
-        """Start a child and wait until it is ready.
-
-        Returns:
-            True when ready, False when it ended first (its exit is queued),
-            None when the supervisor was told to stop meanwhile.
-        """
+    async def _start(self, record: Child, *, restart: bool) -> Started:
+        """Start a child and wait until it is ready (see `Started`)."""
         if self._halted():
-            return None  # stopping or failing: start nothing more
+            return Started.HALTED  # stopping or failing: start nothing more
         await self._settle(record)
         actor = record.actor
-        event_loop = asyncio.get_running_loop()
-        record._run_id += 1
-        record._running = True
-        record._kept_down = False
-        record._last_exit = None
-        record._exit = event_loop.create_future()
+        ended: asyncio.Future[Exit] = asyncio.get_running_loop().create_future()
         try:
+            if not isinstance(actor, Runnable):
+                raise TypeError(
+                    f"{type(actor).__name__} cannot be supervised: "
+                    "it does not implement _start_supervised"
+                )
             if actor.is_running():
                 raise RuntimeError(
                     f"child {record.path!r} is already running; "
                     "a supervised actor is started by its supervisor"
                 )
-            actor._start_supervised(record._args, dict(record._kwargs), restart=restart)
+            run_id = actor._start_supervised(record._args, dict(record._kwargs), restart=restart)
         except Exception as error:
             logger.error("could not start child %r", record.path, exc_info=error)
-            self._on_child_exit(actor, Exit(ExitKind.FAILED, error), force=True)
-            return False
-        # Wait on the run's own readiness future when the actor has one: a task
-        # for wait_ready() would cost two more event-loop cycles per start,
-        # which is what a restart costs most under a saturated event loop.
-        future = actor._ready_future()
-        waiting = asyncio.ensure_future(actor.wait_ready()) if future is None else future
+            # The start that failed counts as a run of its own, ended at once.
+            run_id = record._run_id + 1  # an actor that cannot run has no ids of its own
+            if isinstance(actor, Runnable):
+                run_id = actor._reserve_run_id()
+            record._begin_run(run_id, ended)
+            self._report(record, run_id, Exit(ExitKind.FAILED, error))
+            return Started.ENDED
+        record._begin_run(run_id, ended)
+        # Wait on the run's own readiness future: a task for wait_ready()
+        # would cost two more event-loop cycles per start, which is what a
+        # restart costs most under a saturated event loop.
+        waiting = actor._ready_future()
+        assert waiting is not None
         waiting.add_done_callback(self._wake_callback)
-        ended = record._exit
         try:
             while not waiting.done():
                 if self._halted():
-                    return None
+                    return Started.HALTED
                 if ended.done():
-                    return False  # ended without ever resolving its readiness
+                    return Started.ENDED  # ended without ever resolving its readiness
                 await self._idle()
         finally:
             waiting.remove_done_callback(self._wake_callback)
-            if future is None and not waiting.done():
-                waiting.cancel()
-        if waiting.cancelled() or waiting.exception() is not None:
-            return False
-        return bool(waiting.result())
+        return Started.READY if waiting.result() else Started.ENDED
+
+    @staticmethod
+    def _latest_run_of(actor: Actor) -> int:
+        return actor._latest_run_id() if isinstance(actor, Runnable) else 0
 
     async def _exit_of(self, record: Child) -> Exit | None:
         """Wait for the exit report of the child's current run (None: told to stop)."""
@@ -367,22 +375,19 @@ class SupervisorCore(Actor):
             future.remove_done_callback(self._wake_callback)
         return future.result()
 
-    def _on_child_exit(self, child: Actor, exit: Any, *, force: bool = False) -> None:
-        """A child's run ended (called from its task's done callback)."""
+    def _on_child_exit(self, child: Actor, run_id: int, exit: Exit) -> None:
+        """Run ``run_id`` of a child ended (called from its task's done callback)."""
         record = self._by_actor.get(child)
         if record is None:
             return
-        if record._abandoned and not force:
-            record._abandoned = False
+        if record._late_exit_of_abandoned():
             logger.warning("child %r, reported unkillable, has ended after all", record.path)
             return
-        record._running = False
-        record._last_exit = exit
-        future = record._exit
-        if future is not None and not future.done():
-            future.set_result(exit)
-        if self.is_running():
-            self._queue.append(("exit", record, record._run_id, exit))
+        self._report(record, run_id, exit)
+
+    def _report(self, record: Child, run_id: int, exit: Exit) -> None:
+        if record._exited(run_id, exit) and self.is_running():
+            self._rec.queue.append(ExitReport(record, run_id, exit))
             self._wake()
 
     def _on_child_ready(self, child: Actor) -> None:
@@ -398,14 +403,10 @@ class SupervisorCore(Actor):
 
     async def _consume_exit(self, record: Child) -> None:
         """Deal with an exit not seen yet: count a failure, tell on_child_failure."""
-        if record._running or record._handled >= record._run_id:
-            return
-        record._handled = record._run_id
-        exit = record._last_exit
+        exit = record._unseen_exit()
         if exit is not None and exit.kind is ExitKind.FAILED:
             assert exit.error is not None
-            record._failure_count += 1
-            record._last_error = exit.error
+            record._failed(exit.error)
             await self._call_hook("on_child_failure", self.on_child_failure, record, exit.error)
 
     async def _wait_exit(
@@ -426,7 +427,7 @@ class SupervisorCore(Actor):
             while not future.done():
                 if deadline is not None and event_loop.time() >= deadline:
                     return False
-                if until_cancel and self._cancelling:
+                if until_cancel and self._rec.cancelling:
                     return False
                 await self._idle()
         finally:

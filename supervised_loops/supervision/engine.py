@@ -1,11 +1,14 @@
 """The engine of a Supervisor: the task that starts, serves and shuts down.
 
-`SupervisorEngine` puts the layers together (see
-`_supervisor_core` for the design): it launches the
-supervisor's task, starts the children in order, serves the queue of exits,
+`SupervisorEngine` puts the layers together (see `supervision.core` for
+the design): it launches the supervisor's run (through `core.runnable`, as
+every actor's), starts the children in order, serves the queue of exits,
 verbs and timers until told to stop or failing, then shuts the children down
-in reverse order and reports its own end to its parent.
-`supervised_loops.Supervisor` is its only subclass and public face.
+in reverse order; the run's exit report goes to its parent. It also takes
+the control messages (``Stop``, ``Cancel``, ``GetStatus``) and builds the
+status. `supervised_loops.Supervisor` is its only subclass and public face.
+
+May import: the lower ``supervision`` modules and what they may import.
 """
 
 from __future__ import annotations
@@ -15,13 +18,32 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..errors import ActorStopped, ChildStartFailed
-from ..events import ActorStarted
-from ..messages import Ack, Exit, ExitKind, State
-from .core import _Item
-from .policy import SupervisorPolicy
+from ..core.actor import Actor, Reply
+from ..errors import ActorStopped, ChildStartFailed, UnhandledMessage
+from ..events import ActorStarted, describe
+from ..messages import (
+    ActorStatus,
+    Cancel,
+    ChangeInterval,
+    ControlMessage,
+    Exit,
+    ExitKind,
+    GetStatus,
+    Pause,
+    Restart,
+    Resume,
+    RunNow,
+    State,
+    Stop,
+)
+from .restarts import SupervisorRestarts
+from .run import ExitReport, QueueItem, Started, SupervisorRun, TimerFired, VerbCall
 
 logger = logging.getLogger("supervised_loops")
+
+
+#: Library control messages that only mean something to a Loop.
+_LOOP_ONLY = (Restart, ChangeInterval, Pause, Resume, RunNow)
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:
@@ -31,33 +53,33 @@ def _retrieve(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
-class SupervisorEngine(SupervisorPolicy):
+class SupervisorEngine(SupervisorRestarts):
     """Runs a Supervisor (internal base class of `Supervisor`)."""
 
-    def _launch(self, *, restart: bool) -> asyncio.Task[None]:
-        task = self._task
-        if task is not None and not task.done():
+    def _launch_tree(self, *, restart: bool) -> asyncio.Task[None]:
+        """Adopt the declared children and start a run (sync; readiness via ``wait_ready``).
+
+        Raises:
+            RuntimeError: it is already running, or no event loop runs.
+            TypeError, ValueError: a bad declaration of children.
+        """
+        if self.is_running():
             raise RuntimeError(f"supervisor {self.path!r} is already running; stop() it first")
-        event_loop = asyncio.get_running_loop()
+        asyncio.get_running_loop()  # no event loop: fail before touching the children
         self._adopt_declared()  # may raise: a bad declaration fails the start at once
-        self._event_loop = event_loop
-        self._new_run()
         if restart:
             self._restart_count += 1
-        self._state = State.STARTING
-        self._ready = event_loop.create_future()
-        self._ended = event_loop.create_future()
-        task = event_loop.create_task(self._runner(), name=f"supervisor:{self.path}")
-        self._task = task
-        task.add_done_callback(self._finished)
-        return task
+        run: SupervisorRun = self._launch((), {}, restart=restart)
+        return run.task
 
     def _start_supervised(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], *, restart: bool
-    ) -> None:
-        self._launch(restart=restart)
+    ) -> int:
+        self._launch_tree(restart=restart)
+        return self._latest_run_id()
 
-    async def _runner(self) -> None:
+    async def _runner(self, run: SupervisorRun) -> None:
+        run.began = True
         self._emit(ActorStarted)
         try:
             if not self._halted():
@@ -65,31 +87,25 @@ class SupervisorEngine(SupervisorPolicy):
             if not self._halted():
                 await self._start_initial()
             if not self._halted():
-                self._state = State.RUNNING
-                self._set_ready(True)
+                run.state = State.RUNNING
+                self._set_ready(run, True)
                 await self._serve()
         except asyncio.CancelledError:  # a safety net: every await absorbs its own
-            self._absorb_cancel()
-        self._set_ready(False)
-        self._state = State.STOPPING
+            self._take_cancel()
+        self._set_ready(run, False)
+        run.state = State.STOPPING
         await self._shutdown_children()
         await self._call_hook("after_stop", self.after_stop)
         self._end_run()
-        failure = self._failure
+        failure = run.error
         if failure is not None:
-            self._state = State.FAILED
+            run.state = State.FAILED
+            self._note(failure)
             raise failure
-        if self._cancelling:
-            self._state = State.CANCELLED
+        if run.cancelling:
+            run.state = State.CANCELLED
             raise asyncio.CancelledError
-        self._state = State.STOPPED
-
-    def _set_ready(self, ready: bool) -> None:
-        future = self._ready
-        if future is not None and not future.done():
-            future.set_result(ready)
-            if self._parent is not None:
-                self._parent._on_child_ready(self)
+        run.state = State.STOPPED
 
     async def _start_initial(self) -> None:
         """Start the children in order, each once the previous one is ready.
@@ -103,7 +119,7 @@ class SupervisorEngine(SupervisorPolicy):
                 return
             if record._removed:
                 continue
-            if await self._start(record, restart=False) is False:
+            if await self._start(record, restart=False) is Started.ENDED:
                 exit = await self._exit_of(record)
                 if exit is not None and exit.kind is ExitKind.FAILED:
                     await self._consume_exit(record)
@@ -116,7 +132,7 @@ class SupervisorEngine(SupervisorPolicy):
     # -- serving -------------------------------------------------------------------------------
 
     async def _serve(self) -> None:
-        queue = self._queue
+        queue = self._rec.queue
         while not self._halted():
             if queue:
                 await self._process(queue.popleft())
@@ -125,20 +141,19 @@ class SupervisorEngine(SupervisorPolicy):
             else:
                 await self._idle()
 
-    async def _process(self, item: _Item) -> None:
-        kind = item[0]
-        if kind == "exit":
-            await self._child_exited(item[1], item[2], item[3])
-        elif kind == "call":
-            function, future = item[1], item[2]
+    async def _process(self, item: QueueItem) -> None:
+        if isinstance(item, ExitReport):
+            await self._child_exited(item.record, item.run_id, item.exit)
+        elif isinstance(item, VerbCall):
+            future = item.future
             try:
-                result = await function()
+                result = await item.function()
             except (KeyboardInterrupt, SystemExit):
                 raise
             except asyncio.CancelledError:
                 # Never kept as the verb's result: a cancellation of our task
                 # becomes a Cancel of the supervisor, as at every other await.
-                self._absorb_cancel()
+                self._take_cancel()
                 if not future.done():
                     future.set_exception(ActorStopped(self.path, "a supervisor verb"))
             except BaseException as error:
@@ -148,51 +163,88 @@ class SupervisorEngine(SupervisorPolicy):
                 if not future.done():
                     future.set_result(result)
         else:
-            await self._timer_fired(item[1], item[2])
+            assert isinstance(item, TimerFired)
+            await self._timer_fired(item.record, item.kind)
 
     async def _command(self, function: Callable[[], Awaitable[Any]]) -> Any:
         """Run ``function`` in the supervisor's task, after what is queued before it."""
-        if asyncio.current_task() is self._task:
+        if asyncio.current_task() is self.get_task():
             return await function()  # from a hook: queueing would wait for ourselves
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_retrieve)
-        self._queue.append(("call", function, future))
+        self._rec.queue.append(VerbCall(function, future))
         self._wake()
         return await asyncio.shield(future)
+
+    def status(self) -> ActorStatus:
+        """A frozen snapshot of the supervisor and, recursively, its children."""
+        state = self._state_now()
+        if state in (State.STARTING, State.RUNNING) and self._halted():
+            state = State.STOPPING
+        error = self._last_error
+        return ActorStatus(
+            name=self._name,
+            path=self.path,
+            kind="supervisor",
+            state=state,
+            failures=self._failure_count,
+            restarts=self._restart_count,
+            last_error=None if error is None else describe(error),
+            children=tuple(record._status() for record in self._children),
+        )
+
+    # -- control messages (in the sender's call) -------------------------------------------
+
+    def _on_control(self, message: ControlMessage, reply: Reply) -> None:
+        if isinstance(message, GetStatus):
+            if reply is not None and not reply.done():
+                reply.set_result(self.status())
+        elif isinstance(message, Stop | Cancel):
+            if not self.is_running():
+                self._dead_letter(message, reply, "not running")
+                return
+            run = self._rec
+            if reply is not None:
+                run.add_end_ack(message, reply)
+            if isinstance(message, Cancel):
+                self._cancel_now()
+            else:
+                run.stop = True
+                self._wake()
+        elif isinstance(message, _LOOP_ONLY):
+            self._refuse(message, reply, "a supervisor does not take this message")
+        else:
+            self._deliver_user(message, reply)  # a subclass's own control message
+
+    def _deliver_user(self, message: Any, reply: Reply) -> None:
+        if type(self).handle_message is Actor.handle_message:
+            # Queued, it would only fail the supervisor later: refuse it now.
+            self._refuse(message, reply, "no handle_message")
+            return
+        super()._deliver_user(message, reply)
+
+    def _refuse(self, message: Any, reply: Reply, reason: str) -> None:
+        self._dead_letter(message, None, reason)
+        if reply is not None and not reply.done():
+            reply.set_exception(UnhandledMessage(self.path, message))
 
     # -- ending --------------------------------------------------------------------------------
 
     def _end_run(self) -> None:
         for record in self._children:
             record._cancel_timer()
-        while self._queue:
-            item = self._queue.popleft()
-            if item[0] == "call" and not item[2].done():
-                item[2].set_exception(ActorStopped(self.path, "a supervisor verb"))
+        queue = self._rec.queue
+        while queue:
+            item = queue.popleft()
+            if isinstance(item, VerbCall) and not item.future.done():
+                item.future.set_exception(ActorStopped(self.path, "a supervisor verb"))
         self._discard_inbox()
 
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        """After the task has ended: answer, tell the subscribers and the parent."""
-        if task.cancelled():
-            exit = Exit(ExitKind.CANCELLED, requested=True)
-            if self._state is not State.CANCELLED:
-                self._state = State.CANCELLED  # cancelled before its first step
-        else:
-            error = task.exception()  # also marks it retrieved: it was logged already
-            if error is None:
-                exit = Exit(ExitKind.NORMAL, requested=self._stop_requested)
-            else:
-                exit = Exit(ExitKind.FAILED, error)
-            if error is not None:
-                self._failure_count += 1
-                self._last_error = error
-                self._state = State.FAILED
-        self._set_ready(False)
-        for message, future in self._acks_end:
-            if not future.done():
-                future.set_result(Ack(message, 0, None))
-        self._acks_end.clear()
-        ended = self._ended
-        if ended is not None and not ended.done():
-            ended.set_result(exit)
-        self._report_exit(exit)
+    def _run_ended(self, run: SupervisorRun, exit: Exit) -> None:
+        """After the task has ended: the end future for `wait`."""
+        if exit.kind is ExitKind.FAILED:
+            assert exit.error is not None
+            self._note(exit.error)  # counted once: the runner noted the same error
+            run.state = State.FAILED
+        if not run.ended_exit.done():
+            run.ended_exit.set_result(exit)

@@ -14,18 +14,22 @@ A supervisor starts its children in order, each once the previous one is
 ready; restarts them by their restart type and its strategy; fails (and so
 escalates to its own parent) when it restarts too often; and shuts them down
 in reverse order, each in three phases (Stop, Cancel, give up). The engine is
-in `supervised_loops._supervisor_engine`; this module is the face users
-see and subclass: settings, hooks, lifecycle, the OTP verbs, lookup by path,
-and the control messages.
+`supervision.engine` (and the modules below it, see the package's
+docstring); this module is the face users see and subclass: settings, hooks,
+lifecycle, the OTP verbs and lookup by path.
 
 Subclassing is the way to customise it: declare children and settings on the
 class and override the hooks documented on `Supervisor`; their call
 order is in ``docs/subclassing.md``.
+
+May import: every other ``supervision`` module, ``core`` and the pure
+top-level modules.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from collections.abc import Iterable
 from types import TracebackType
@@ -33,30 +37,19 @@ from typing import Any
 
 from .. import _validate
 from ..backoff import ExponentialBackoff
-from ..core.actor import DEFAULT_ASK_TIMEOUT, DEFAULT_MAILBOX_SIZE, Actor, Reply, dead_letters
+from ..core.actor import DEFAULT_ASK_TIMEOUT, DEFAULT_MAILBOX_SIZE, Actor, dead_letters
 from ..errors import (
     ActorNotRunning,
-    ActorStopped,
     ChildNotFound,
-    ChildStartFailed,
-    UnhandledMessage,
 )
-from ..events import ChildRestarted, DeadLetter, describe
+from ..events import DeadLetter
 from ..messages import (
-    ActorStatus,
     Cancel,
-    ChangeInterval,
-    ControlMessage,
     Exit,
     ExitKind,
-    GetStatus,
-    Pause,
-    Restart,
-    Resume,
-    RunNow,
-    State,
     Stop,
 )
+from . import verbs
 from .child import Child
 from .core import _as_spec
 from .engine import SupervisorEngine
@@ -67,15 +60,11 @@ from .specs import (
     ChildSpec,
     Directive,
     Quarantine,
-    RestartType,
     Strategy,
     child,
 )
 
 __all__ = ["Child", "Supervisor", "child"]
-
-#: Library control messages that only mean something to a Loop.
-_LOOP_ONLY = (Restart, ChangeInterval, Pause, Resume, RunNow)
 
 
 def _snake(name: str) -> str:
@@ -278,7 +267,7 @@ class Supervisor(SupervisorEngine):
             ChildStartFailed: a child failed before it was ready (cause: its error).
             Exception: whatever failed the supervisor while it started.
         """
-        task = self._launch(restart=False)
+        task = self._launch_tree(restart=False)
         try:
             ready = await self.wait_ready()
         except asyncio.CancelledError:
@@ -286,15 +275,12 @@ class Supervisor(SupervisorEngine):
             raise
         if not ready:
             await asyncio.wait((task,))
-            ended = self._ended
-            assert ended is not None
-            exit = ended.result()
+            run = self._run
+            assert run is not None
+            exit = run.ended_exit.result()
             if exit.kind is ExitKind.FAILED:
                 assert exit.error is not None
                 raise exit.error
-
-    def _ready_future(self) -> asyncio.Future[bool] | None:
-        return self._ready
 
     async def wait_ready(self) -> bool:
         """Wait until every child has started and is ready; False if it ended first.
@@ -304,10 +290,7 @@ class Supervisor(SupervisorEngine):
         Raises:
             RuntimeError: it was never started.
         """
-        ready = self._ready
-        if ready is None:
-            raise RuntimeError(f"supervisor {self.path!r} was never started")
-        return await asyncio.shield(ready)
+        return await super().wait_ready()
 
     async def stop(self) -> None:
         """Stop the tree in order and return once all of it has ended.
@@ -320,7 +303,7 @@ class Supervisor(SupervisorEngine):
         supervisor's own hooks, it returns at once and the shutdown begins
         when the hook returns.
         """
-        task = self._task
+        task = self.get_task()
         if task is None or task.done():
             return
         self.tell(Stop())
@@ -341,10 +324,11 @@ class Supervisor(SupervisorEngine):
             RuntimeError: it was never started, or it is called from the
                 supervisor's own task (a hook), which would wait forever.
         """
-        ended = self._ended
-        if ended is None:
+        run = self._run
+        if run is None:
             raise RuntimeError(f"supervisor {self.path!r} was never started")
-        if asyncio.current_task() is self._task and not ended.done():
+        ended = run.ended_exit
+        if asyncio.current_task() is run.task and not ended.done():
             raise RuntimeError(
                 f"supervisor {self.path!r} cannot wait for its own end from its own task"
             )
@@ -368,33 +352,16 @@ class Supervisor(SupervisorEngine):
         if exc is None:
             await self.wait()
 
-    def is_running(self) -> bool:
-        """Whether a run is in progress (starting, running or shutting down)."""
-        task = self._task
-        return task is not None and not task.done()
-
     def failed(self) -> bool:
         """Whether the latest run failed (or is failing)."""
-        if self._failure is not None:
-            return True
-        ended = self._ended
-        return ended is not None and ended.done() and ended.result().kind is ExitKind.FAILED
-
-    def get_task(self) -> asyncio.Task[None] | None:
-        """The task of the latest run, or None if it never started."""
-        return self._task
+        run = self._run
+        return run is not None and run.failed
 
     # -- the OTP verbs ---------------------------------------------------------------------
     # Each verb runs in the supervisor's own task, after whatever was queued
     # before it (exits being handled, earlier verbs), so verbs never race each
     # other or a restart; their errors are raised when they run. A verb still
     # queued when the supervisor stops raises ActorStopped.
-
-    def _find(self, name: str) -> Child:
-        record = self._by_name.get(_validate.text("name", name))
-        if record is None:
-            raise ChildNotFound(self.path, name)
-        return record
 
     def _require_running(self, verb: str) -> None:
         if not self.is_running() or self._halted():
@@ -416,23 +383,7 @@ class Supervisor(SupervisorEngine):
         """
         spec = _as_spec(spec)
         self._require_running("start_child()")
-
-        async def run() -> Actor:
-            self._check_spec(spec, dict(self._by_name))
-            record = self._adopt(spec)
-            ready = await self._start(record, restart=False)
-            if ready is None:
-                raise ActorStopped(self.path, "start_child()")
-            if ready is False:
-                exit = await self._exit_of(record)
-                if exit is not None and exit.kind is ExitKind.FAILED:
-                    await self._consume_exit(record)
-                    self._remove(record)
-                    error = ChildStartFailed(self.path, spec.name)
-                    raise error from exit.error
-            return spec.actor
-
-        result: Actor = await self._command(run)
+        result: Actor = await self._command(functools.partial(verbs.start_child, self, spec))
         return result
 
     async def terminate_child(self, name: str) -> None:
@@ -445,21 +396,10 @@ class Supervisor(SupervisorEngine):
         Raises:
             ChildNotFound: no child has this name.
         """
-
-        async def run() -> None:
-            record = self._find(name)
-            record._quarantined = False
-            record._probation_until = None
-            record._kept_down = True
-            await self._terminate(record)
-            if record.spec.restart is RestartType.TEMPORARY:
-                self._remove(record)
-
         if not self.is_running():
-            record = self._find(name)
-            record._kept_down = True
+            verbs.find(self, name)._keep_down()
             return
-        await self._command(run)
+        await self._command(functools.partial(verbs.terminate_child, self, name))
 
     async def restart_child(self, name: str) -> Actor:
         """Start a child again by hand (stopping it first if it runs); return once ready.
@@ -475,32 +415,7 @@ class Supervisor(SupervisorEngine):
             ChildStartFailed: it failed before it was ready; it stays down.
         """
         self._require_running("restart_child()")
-
-        async def run() -> Actor:
-            record = self._find(name)
-            if record._abandoned:
-                raise RuntimeError(
-                    f"child {record.path!r} was reported unkillable and still runs; "
-                    "it cannot be restarted"
-                )
-            record._cancel_timer()
-            record._quarantined = False
-            record._probation_until = None
-            await self._terminate(record)
-            record._restart_count += 1
-            record.actor._emit(ChildRestarted, reason="restart_child")
-            ready = await self._start(record, restart=True)
-            if ready is None:
-                raise ActorStopped(self.path, "restart_child()")
-            if ready is False:
-                exit = await self._exit_of(record)
-                if exit is not None and exit.kind is ExitKind.FAILED:
-                    await self._consume_exit(record)
-                    record._kept_down = True
-                    raise ChildStartFailed(self.path, name) from exit.error
-            return record.actor
-
-        result: Actor = await self._command(run)
+        result: Actor = await self._command(functools.partial(verbs.restart_child, self, name))
         return result
 
     async def delete_child(self, name: str) -> None:
@@ -510,21 +425,10 @@ class Supervisor(SupervisorEngine):
             ChildNotFound: no child has this name.
             RuntimeError: the child is running; ``terminate_child`` it first.
         """
-
-        async def run() -> None:
-            record = self._find(name)
-            await self._settle(record)
-            if record.actor.is_running():
-                raise RuntimeError(
-                    f"child {name!r} of supervisor {self.path!r} is running; "
-                    "terminate_child() it first"
-                )
-            self._remove(record)
-
         if not self.is_running():
-            await run()
+            await verbs.delete_child(self, name)
             return
-        await self._command(run)
+        await self._command(functools.partial(verbs.delete_child, self, name))
 
     def which_children(self) -> list[ChildInfo]:
         """The children in start order, as `ChildInfo` snapshots."""
@@ -546,7 +450,7 @@ class Supervisor(SupervisorEngine):
         Raises:
             ChildNotFound: no child has this name.
         """
-        return self._find(name)
+        return verbs.find(self, name)
 
     # -- paths ------------------------------------------------------------------------------
 
@@ -560,17 +464,7 @@ class Supervisor(SupervisorEngine):
             ChildNotFound: nothing has this path.
         """
         _validate.text("path", path)
-        actor: Actor = self
-        for part in path.split("/"):
-            if not part:
-                continue
-            if not isinstance(actor, Supervisor):
-                raise ChildNotFound(self.path, path)
-            record = actor._by_name.get(part)
-            if record is None:
-                raise ChildNotFound(self.path, path)
-            actor = record.actor
-        return actor
+        return verbs.lookup(self, path)
 
     def tell_at(self, path: str, message: Any) -> None:
         """Tell ``message`` to the actor at ``path``; an unknown path makes a dead letter."""
@@ -598,56 +492,5 @@ class Supervisor(SupervisorEngine):
         """
         return await self.lookup(path).ask(message, timeout=timeout)
 
-    # -- status and messages -------------------------------------------------------------
-
-    def status(self) -> ActorStatus:
-        """A frozen snapshot of the supervisor and, recursively, its children."""
-        state = self._state
-        if state in (State.STARTING, State.RUNNING) and self._halted():
-            state = State.STOPPING
-        error = self._last_error
-        return ActorStatus(
-            name=self._name,
-            path=self.path,
-            kind="supervisor",
-            state=state,
-            failures=self._failure_count,
-            restarts=self._restart_count,
-            last_error=None if error is None else describe(error),
-            children=tuple(record._status() for record in self._children),
-        )
-
-    def _on_control(self, message: ControlMessage, reply: Reply) -> None:
-        if isinstance(message, GetStatus):
-            if reply is not None and not reply.done():
-                reply.set_result(self.status())
-        elif isinstance(message, Stop | Cancel):
-            if not self.is_running():
-                self._dead_letter(message, reply, "not running")
-                return
-            if reply is not None:
-                self._acks_end.append((message, reply))
-            if isinstance(message, Cancel):
-                self._cancel_now()
-            else:
-                self._stop_requested = True
-                self._wake()
-        elif isinstance(message, _LOOP_ONLY):
-            self._refuse(message, reply, "a supervisor does not take this message")
-        else:
-            self._deliver_user(message, reply)  # a subclass's own control message
-
-    def _deliver_user(self, message: Any, reply: Reply) -> None:
-        if type(self).handle_message is Actor.handle_message:
-            # Queued, it would only fail the supervisor later: refuse it now.
-            self._refuse(message, reply, "no handle_message")
-            return
-        super()._deliver_user(message, reply)
-
-    def _refuse(self, message: Any, reply: Reply, reason: str) -> None:
-        self._dead_letter(message, None, reason)
-        if reply is not None and not reply.done():
-            reply.set_exception(UnhandledMessage(self.path, message))
-
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.path!r} {self._state.value}>"
+        return f"<{type(self).__name__} {self.path!r} {self._state_now().value}>"

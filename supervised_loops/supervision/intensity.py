@@ -8,6 +8,8 @@ gives up. The same window counts a quarantined child's own budget.
 A restart *counts* for ``max_seconds`` after it happened and is forgotten at
 exactly ``max_seconds`` (a restart at t=0 no longer counts at t=5.0 with
 ``max_seconds=5``). Pure: ``now`` is a parameter, nothing here reads a clock.
+
+May import: the standard library only.
 """
 
 from __future__ import annotations

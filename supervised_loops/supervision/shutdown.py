@@ -6,6 +6,8 @@ it is reported (an ``Unkillable`` event, one error log) and left behind, and
 the shutdown goes on with its siblings. A supervisor child cancelled by its
 parent is told the parent's deadline and fits its own children's limits in
 it, keeping a margin to end in time.
+
+May import: ``supervision.core`` and what it may import.
 """
 
 from __future__ import annotations
@@ -52,24 +54,22 @@ class SupervisorShutdown(SupervisorCore):
         if not actor.is_running():
             await self._settle(record)
             return
-        event_loop = asyncio.get_running_loop()
-        if not record._running:  # running again after a restart we did not make
-            record._handled = record._run_id
-            record._run_id += 1
-            record._running = True
-            record._exit = event_loop.create_future()
-        record._terminating = True
+        latest = self._latest_run_of(actor)
+        if not record._running or latest > record._run_id:
+            # Running again after a restart we did not make: track that run.
+            record._adopt_run(latest, asyncio.get_running_loop().create_future())
+        record._set_terminating(True)
         try:
             await self._stop_then_cancel(record)
         finally:
-            record._terminating = False
+            record._set_terminating(False)
         await self._consume_exit(record)
 
     async def _stop_then_cancel(self, record: Child) -> None:
         actor = record.actor
         event_loop = asyncio.get_running_loop()
         grace = record.spec.shutdown
-        if grace is not None and not self._cancelling:
+        if grace is not None and not self._rec.cancelling:
             actor.tell(Stop())
             deadline = None if grace == INFINITY else event_loop.time() + float(grace)
             if await self._wait_exit(record, deadline, until_cancel=True):
@@ -85,7 +85,7 @@ class SupervisorShutdown(SupervisorCore):
     def _hard_deadline(self, record: Child, now: float) -> float | None:
         timeout = record.spec.cancel_timeout
         deadline = None if timeout == INFINITY else now + float(timeout)
-        limit = self._cancel_deadline
+        limit = self._rec.cancel_deadline
         if limit is not None:
             deadline = limit if deadline is None else min(deadline, limit)
         return deadline
@@ -96,12 +96,10 @@ class SupervisorShutdown(SupervisorCore):
             return
         now = asyncio.get_running_loop().time()
         margin = min(max(0.0, deadline - now) * _MARGIN_SHARE, _MARGIN_CAP)
-        self._cancel_deadline = deadline - margin
+        self._rec.cancel_deadline = deadline - margin
 
     def _unkillable(self, record: Child, waited: float) -> None:
-        record._abandoned = True
-        record._running = False
-        record._handled = record._run_id
+        record._abandon()
         record.actor._emit(Unkillable, waited=waited)
         logger.error(
             "child %r has not ended %.3f s after Cancel (does it swallow CancelledError?); "

@@ -17,6 +17,8 @@ The words are OTP's, spelled the Python way:
 Plain strings are accepted wherever an enum is (``restart="transient"``).
 Every value is validated when the spec is created, so a bad tree fails where
 it is written, naming the field, before anything starts.
+
+May import: ``core.actor`` and the pure top-level modules.
 """
 
 from __future__ import annotations

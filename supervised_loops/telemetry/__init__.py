@@ -9,7 +9,6 @@ when imported itself, so ``import supervised_loops`` never pulls them in:
   prometheus_client registry (extra ``prometheus``).
 * `supervised_loops.telemetry.server`: ``serve_metrics``, one HTTP port
   with ``/metrics``, ``/healthz`` and ``/readyz``.
-* `supervised_loops.telemetry.health`: the liveness and readiness decisions.
 * `supervised_loops.telemetry.catalogue`: the metrics, under both naming
   conventions.
 * `supervised_loops.telemetry.lifecycle` and `supervised_loops.telemetry.fanout`:

@@ -1,7 +1,7 @@
 """The metrics the library reports: one table, read by every exporter.
 
 OpenTelemetry and Prometheus spell names differently (dotted with the unit
-in metadata, against underscored with the unit and ``_total`` in the name),
+in metadata, against underscored with the unit and a total suffix in the name),
 but they report the same things with the same meaning. This module holds
 what they share, so the two exporters cannot drift: each name, unit,
 description and histogram bucket set is written here once.
@@ -80,9 +80,10 @@ class Metric:
 
     Attributes:
         otel: the OpenTelemetry instrument name (dotted).
-        prometheus: the Prometheus metric name (underscored, base unit and
-            ``_total`` included; prometheus_client adds ``_total`` itself
-            to counters, so counters are listed here with it).
+        prometheus: the Prometheus metric name as scraped (underscored, the
+            base unit and a counter's total suffix included; the exporter
+            strips that suffix before registering, as prometheus_client
+            appends it itself).
         unit: the OpenTelemetry unit (UCUM: ``s``, ``{iteration}``, ...).
         kind: ``histogram``, ``counter``, ``updowncounter`` or ``gauge``.
         description: one line, shown by both exporters.

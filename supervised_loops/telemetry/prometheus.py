@@ -8,9 +8,9 @@
         ...                                  # scrape metrics.registry
 
 The same metrics as the OpenTelemetry exporter, under Prometheus'
-conventions: base units in the name (``_seconds``), ``_total`` on counters,
-underscores, short label names (``path``, ``outcome``, ``error_type``,
-``trigger``, ``reason``, ``state``). The names are listed in
+conventions: the base unit at the end of the name (``..._duration_seconds``),
+counters ending in ``..._total``, underscores, short label names (``path``,
+``outcome``, ``error_type``, ``trigger``, ``reason``, ``state``). The names are listed in
 `supervised_loops.telemetry.catalogue` and ``docs/observability.md``.
 Mailbox depths are read when the registry is collected (at scrape time).
 `supervised_loops.telemetry.server.serve_metrics` serves a registry over

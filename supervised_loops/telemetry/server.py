@@ -9,9 +9,13 @@ or ``supervised_loops.run(tree, metrics_port=9464)``, or
 * ``GET /metrics``: the Prometheus text exposition of the registry (the
   library's metrics, see `supervised_loops.telemetry.prometheus`, plus
   whatever else the registry holds).
-* ``GET /healthz``: liveness, 200 or 503 with a one-line reason (see
-  `supervised_loops.telemetry.health`).
+* ``GET /healthz``: liveness, 200 or 503 with a one-line reason.
 * ``GET /readyz``: readiness, 200 or 503 with a one-line reason.
+
+Both answers come from `supervised_loops.service.health.assess`, the same
+decision ``supervised-loops ctl health`` prints: ready once the tree has
+finished starting, live while it runs and no significant actor is failed
+or quarantined.
 
 The server is a small asyncio one on the tree's own event loop, not
 prometheus_client's thread: a scrape then reads the tree from the thread
@@ -29,7 +33,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 from ..core.actor import Actor
-from . import health
+from ..messages import State
+from ..service.health import Health, assess, significant_paths
+from ..supervision.face import Supervisor
 
 if TYPE_CHECKING:
     from prometheus_client.registry import CollectorRegistry
@@ -69,16 +75,24 @@ class MetricsServer:
         self.host: str = sockname[0]
         self.port: int = sockname[1]
 
+    def health(self) -> Health:
+        """The tree's health now (started: the root has left ``idle`` and ``starting``)."""
+        tree = self._tree
+        status = tree.status()
+        started = status.state not in (State.IDLE, State.STARTING)
+        significant = significant_paths(tree) if isinstance(tree, Supervisor) else frozenset()
+        return assess(status, started=started, significant=significant)
+
     def respond(self, method: str, target: str) -> tuple[int, str, bytes]:
         """``(status, content type, body)`` for a request (pure routing, no I/O)."""
         path = target.split("?", 1)[0]
         if method not in ("GET", "HEAD"):
             return 405, "text/plain; charset=utf-8", b"only GET and HEAD\n"
         if path in ("/healthz", "/readyz"):
-            alive, ready = health.check(self._tree)
-            answer = alive if path == "/healthz" else ready
-            body = ("ok: " if answer.ok else "failing: ") + answer.reason + "\n"
-            return (200 if answer.ok else 503), "text/plain; charset=utf-8", body.encode()
+            verdict = self.health()
+            ok = verdict.live if path == "/healthz" else verdict.ready
+            body = ("ok: " if ok else "failing: ") + verdict.reason + "\n"
+            return (200 if ok else 503), "text/plain; charset=utf-8", body.encode()
         if path == "/metrics" and self._exposition is not None:
             content_type, exposed = self._exposition()
             return 200, content_type, exposed

@@ -17,9 +17,11 @@ Semantics, mirroring a Loop where it makes sense:
   except for whitelisted errors (``OSError``, ``TimeoutError`` by default),
   which are *retried*: the coroutine is called again after an exponential
   backoff, in the same run (``reconnect=True``), exactly as a Loop retries an
-  iteration. The supervisor's ``should_retry`` hook has the last word, and
-  its ``backoff_for`` supplies the backoff when the worker has none. A
-  failure is logged once, with its traceback and the worker's path.
+  iteration; one raised after a ``Stop`` is not retried and the run ends
+  normally, as a Loop's does. The supervisor's ``should_retry`` hook has
+  the last word, and its ``backoff_for`` supplies the backoff when the
+  worker has none. A failure is logged once, with its traceback and the
+  worker's path.
 * **Readiness.** By default a worker is ready as soon as it starts. With
   ``signals_ready=True`` it is ready when the coroutine calls
   ``current_worker().set_ready()`` (after connecting, say), and the next
@@ -39,27 +41,34 @@ Semantics, mirroring a Loop where it makes sense:
 
 A cancellation the worker did not ask for (a ``CancelledError`` raised by a
 library inside the coroutine) is a failure, not a quiet exit.
+
+Why workers are a subpackage beside ``loops`` and not in ``supervision``: a
+worker is an actor kind, like a Loop, that runs with or without a
+supervisor; it needs the runnable base (`core.runnable`) and nothing of
+supervision, and supervision needs nothing of it (it supervises any
+runnable actor). Its run record and context are `workers.run`'s.
+
+May import: ``workers.run``, ``core`` and the pure top-level modules.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from .. import _validate
 from ..backoff import (
     DEFAULT_RETRY_EXCEPTIONS,
-    BackoffTracker,
     ExponentialBackoff,
     RetryRule,
     retry_delay,
     retry_rule,
     retryable,
 )
-from ..core.actor import DEFAULT_MAILBOX_SIZE, Actor, Reply
+from ..core.actor import DEFAULT_MAILBOX_SIZE, Reply
+from ..core.runnable import Runnable
 from ..errors import ActorStopped, UnhandledMessage
 from ..events import ActorStarted, IterationFailed, RetryScheduled, describe
 from ..messages import (
@@ -68,23 +77,16 @@ from ..messages import (
     Cancel,
     ControlMessage,
     Exit,
-    ExitKind,
     GetStatus,
     Restart,
     State,
     Stop,
 )
+from .run import WorkerRun, _current, _current_run, _fire
 
 __all__ = ["Worker", "current_worker", "worker"]
 
 logger = logging.getLogger("supervised_loops")
-
-_current: contextvars.ContextVar[Worker] = contextvars.ContextVar("supervised_loops_worker")
-# The run a worker's coroutine belongs to: an old run still ending after a
-# restart must not mark the new one ready, nor read its stop flag.
-_current_run: contextvars.ContextVar[_WorkerRun] = contextvars.ContextVar(
-    "supervised_loops_worker_run"
-)
 
 _ANY_ERROR_RULE = RetryRule(Exception)
 
@@ -101,62 +103,7 @@ def current_worker() -> Worker:
         raise RuntimeError("current_worker() must be called inside a worker's coroutine") from None
 
 
-def _fire(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
-
-
-class _WorkerRun:
-    """The state of one run of a worker (internal)."""
-
-    __slots__ = (
-        "acks_end",
-        "args",
-        "began",
-        "cancel_sent",
-        "cancelling",
-        "consecutive",
-        "ended",
-        "failed",
-        "kwargs",
-        "previous",
-        "ready",
-        "restart",
-        "state",
-        "stop",
-        "stop_waiters",
-        "task",
-        "tracker",
-        "waiter",
-    )
-
-    def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any], restart: bool) -> None:
-        self.args = args
-        self.kwargs = kwargs
-        self.restart = restart
-        self.task: asyncio.Task[None] = None  # type: ignore[assignment]  # set right after
-        self.previous: _WorkerRun | None = None
-        self.ready: asyncio.Future[bool] | None = None
-        self.state = State.STARTING
-        self.began = False
-        self.ended = False
-        self.stop = False
-        self.cancelling = False
-        self.cancel_sent = False
-        self.failed = False
-        self.consecutive = 0
-        self.tracker: BackoffTracker | None = None
-        self.waiter: asyncio.Future[None] | None = None
-        self.stop_waiters: list[asyncio.Future[None]] = []
-        self.acks_end: list[tuple[Any, asyncio.Future[Any]]] = []
-
-    def wake(self) -> None:
-        for future in (self.waiter, *self.stop_waiters):
-            if future is not None and not future.done():
-                future.set_result(None)
-
-
-class Worker(Actor):
+class Worker(Runnable):
     """A long-running coroutine as an actor; build one with `worker`.
 
     Args:
@@ -197,7 +144,9 @@ class Worker(Actor):
         _validate.optional_instance("backoff", backoff, ExponentialBackoff, "an ExponentialBackoff")
         rules = _validate.items("retry", retry, retry_rule)
         types = _validate.items("exception_types", exception_types, retryable)
-        Actor.__init__(self, function.__name__ if name is None else name, mailbox_size=mailbox_size)
+        Runnable.__init__(
+            self, function.__name__ if name is None else name, mailbox_size=mailbox_size
+        )
         self._function = function
         self._args = args
         self._kwargs = kwargs
@@ -207,12 +156,12 @@ class Worker(Actor):
         self._backoff = backoff
         self._rules = rules
         self._whitelist = RetryRule(types) if types else None
-        self._run: _WorkerRun | None = None
-        self._restart_count = 0
-        self._failure_count = 0
-        self._last_error: BaseException | None = None
+        self._reset_runs()
 
     # -- starting and stopping ------------------------------------------------
+
+    _kind: ClassVar[str] = "worker"
+    _run: WorkerRun | None
 
     def start(self, *args: Any, **kwargs: Any) -> asyncio.Task[None]:
         """Start the worker in the running event loop; return its task.
@@ -225,31 +174,21 @@ class Worker(Actor):
             RuntimeError: it is already running (and not ending), or no event loop runs.
         """
         run = self._run
-        if run is not None and not run.task.done() and not (run.stop or run.ended):
+        if run is not None and not run.task.done() and not run.ending_or_replaced():
             raise RuntimeError(f"worker {self.path!r} is already running; stop() it first")
-        return self._launch(args, kwargs, restart=False).task
+        new: WorkerRun = self._launch(args, kwargs, restart=False)
+        return new.task
 
-    def _start_supervised(
+    def _new_record(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], *, restart: bool
-    ) -> None:
-        self._launch(args, kwargs, restart=restart)
+    ) -> WorkerRun:
+        return WorkerRun(args, kwargs, restart=restart)
 
-    def _launch(
-        self, args: tuple[Any, ...], kwargs: dict[str, Any], *, restart: bool
-    ) -> _WorkerRun:
-        event_loop = asyncio.get_running_loop()
+    def _launch(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, restart: bool) -> Any:
+        # Arguments given replace the worker's own, for this run and the next.
         if args or kwargs:
             self._args, self._kwargs = tuple(args), dict(kwargs)
-        run = _WorkerRun(self._args, dict(self._kwargs), restart)
-        previous = self._run
-        if previous is not None and not previous.task.done():
-            run.previous = previous
-        self._run = run
-        self._event_loop = event_loop
-        run.ready = event_loop.create_future()
-        run.task = event_loop.create_task(self._runner(run), name=f"worker:{self.path}")
-        run.task.add_done_callback(lambda _task: self._finished(run))
-        return run
+        return super()._launch(self._args, dict(self._kwargs), restart=restart)
 
     def stop(self) -> None:
         """Send `Stop`."""
@@ -272,10 +211,7 @@ class Worker(Actor):
         if run.tracker is not None:
             run.tracker.success()
             run.consecutive = 0
-        if run.ready is not None and not run.ready.done():
-            run.ready.set_result(True)
-            if self._parent is not None:
-                self._parent._on_child_ready(self)
+        self._set_ready(run, True)
         if run.state is State.STARTING:
             run.state = State.RUNNING
 
@@ -285,7 +221,7 @@ class Worker(Actor):
         run = self._own_run()
         return run is not None and run.stop
 
-    def _own_run(self) -> _WorkerRun | None:
+    def _own_run(self) -> WorkerRun | None:
         """The caller's run when called from this worker's coroutine, else the latest."""
         if _current.get(None) is self:
             return _current_run.get(None) or self._run
@@ -308,14 +244,11 @@ class Worker(Actor):
 
     # -- the run ---------------------------------------------------------------------
 
-    async def _runner(self, run: _WorkerRun) -> None:
+    async def _runner(self, run: WorkerRun) -> None:
         run.began = True
         error: BaseException | None = None
         try:
-            previous = run.previous
-            if previous is not None:
-                await asyncio.wait((previous.task,))
-                run.previous = None
+            await self._await_previous(run)
             _current.set(self)  # the task runs in its own copy of the context
             _current_run.set(run)
             if run.restart:
@@ -330,26 +263,24 @@ class Worker(Actor):
                 except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
                     raise
                 except BaseException as exc:
-                    if not self._will_retry(run, exc):
+                    answer = self._answer_failure(run, exc)
+                    if answer == "escalate":
                         raise
+                    if answer == "abandon":
+                        break  # stopping: the retry is abandoned, the run ends normally
                     await self._back_off(run, exc)  # a stop meanwhile abandons the retry
         except asyncio.CancelledError as cancelled:
-            if run.task.cancelling() == 0:
+            if not self._absorb_cancel(run):
                 error = cancelled  # raised inside the coroutine, not asked for: a failure
-            elif run.cancel_sent:
-                run.cancel_sent = False
-                run.task.uncancel()
-            else:
-                run.cancelling = True  # cancelled from outside: end cancelled
-        except (KeyboardInterrupt, SystemExit):
-            run.failed = True
+        except (KeyboardInterrupt, SystemExit) as fatal:
+            run.error = fatal
             raise
         except BaseException as exc:
             error = exc
         run.ended = True
         self._set_ready(run, False)
         if error is not None:
-            run.failed = True
+            run.error = error
             self._note(error)
             logger.error("worker %r failed", self.path, exc_info=error)
             run.state = State.FAILED
@@ -359,18 +290,33 @@ class Worker(Actor):
             raise asyncio.CancelledError
         run.state = State.STOPPED
 
-    def _will_retry(self, run: _WorkerRun, error: BaseException) -> bool:
-        """Whether the coroutine is called again after ``error`` (the whitelist, then the hook)."""
-        self._note(error)
-        rule = self._rule_for(error) if self._reconnect and not run.stop else None
-        retried = rule is not None
-        parent = self._parent
-        if parent is not None and not run.stop:
-            retried = parent._child_should_retry(self, error, run.consecutive + 1, retried)
-        self._emit(IterationFailed, iteration=0, error=describe(error), retried=retried)
-        return retried
+    def _answer_failure(
+        self, run: WorkerRun, error: BaseException
+    ) -> Literal["retry", "abandon", "escalate"]:
+        """What follows ``error``: a retry, the end of a stopping run, or an escalation.
 
-    async def _back_off(self, run: _WorkerRun, error: BaseException) -> None:
+        The whitelist answers, then the supervisor's ``should_retry``. As for a
+        Loop, an error that would be retried but comes after a Stop is not
+        escalated: the retry is abandoned and the run ends normally (the
+        error stays in the status).
+        """
+        self._note(error)
+        rule = self._rule_for(error) if self._reconnect else None
+        if run.stop:
+            answer: Literal["retry", "abandon", "escalate"] = (
+                "escalate" if rule is None else "abandon"
+            )
+        else:
+            retried = self._should_retry(error, run.consecutive + 1, rule is not None)
+            answer = "retry" if retried else "escalate"
+        self._emit(IterationFailed, iteration=0, error=describe(error), retried=answer == "retry")
+        if answer == "abandon":
+            logger.info("worker %r: %s; stopping, not retried", self.path, describe(error))
+        if answer != "escalate":
+            self._retried()  # the same object raised again is a new failure
+        return answer
+
+    async def _back_off(self, run: WorkerRun, error: BaseException) -> None:
         """Wait out the backoff delay before calling the coroutine again."""
         rule = self._rule_for(error) or _ANY_ERROR_RULE
         run.consecutive += 1
@@ -404,72 +350,15 @@ class Worker(Actor):
             return whitelist
         return None
 
-    def _note(self, error: BaseException) -> None:
-        if error is not self._last_error:
-            self._failure_count += 1
-            self._last_error = error
-
-    def _set_ready(self, run: _WorkerRun, ready: bool) -> None:
-        if run.ready is not None and not run.ready.done():
-            run.ready.set_result(ready)
-            if self._parent is not None:
-                self._parent._on_child_ready(self)
-
-    def _finished(self, run: _WorkerRun) -> None:
-        task = run.task
-        run.ended = True
-        self._set_ready(run, False)
-        if task.cancelled():
-            exit = Exit(ExitKind.CANCELLED, requested=True)
-            if not run.began:
-                run.state = State.CANCELLED
-        else:
-            error = task.exception()  # also marks it retrieved: it was logged already
-            if error is None:
-                exit = Exit(ExitKind.NORMAL, requested=run.stop or run.cancelling)
-            else:
-                exit = Exit(ExitKind.FAILED, error)
-        for message, future in run.acks_end:
-            if not future.done():
-                future.set_result(Ack(message, 0, None))
-        run.acks_end.clear()
-        run.wake()
-        self._report_exit(exit)
+    def _run_ended(self, run: WorkerRun, exit: Exit) -> None:
+        run.wake()  # until_stopping() waiters of a run that ended without a Stop
 
     # -- queries -----------------------------------------------------------------------
-
-    def _ready_future(self) -> asyncio.Future[bool] | None:
-        run = self._run
-        return None if run is None else run.ready
-
-    async def wait_ready(self) -> bool:
-        """Wait until the latest run is ready; True if it runs, False if it ended first.
-
-        Cancelling the wait does not affect the worker.
-
-        Raises:
-            RuntimeError: the worker was never started.
-        """
-        run = self._run
-        if run is None:
-            raise RuntimeError(f"worker {self.path!r} was never started")
-        assert run.ready is not None
-        return await asyncio.shield(run.ready)
-
-    def is_running(self) -> bool:
-        """Whether a run is in progress (including its ending)."""
-        run = self._run
-        return run is not None and not run.task.done()
 
     def failed(self) -> bool:
         """Whether the latest run ended (or is ending) with an escalated error."""
         run = self._run
         return run is not None and run.failed
-
-    def get_task(self) -> asyncio.Task[None] | None:
-        """The task of the latest run, or None if it never started."""
-        run = self._run
-        return None if run is None else run.task
 
     def status(self) -> ActorStatus:
         """A frozen snapshot of the worker."""
@@ -506,7 +395,7 @@ class Worker(Actor):
             self._dead_letter(message, reply, "not running")
             return
         if reply is not None:
-            run.acks_end.append((message, reply))
+            run.add_end_ack(message, reply)
         cancel = isinstance(message, Cancel)
         # The first Cancel cancels even after a Stop did: the coroutine may
         # have caught the Stop's CancelledError to finish its work.

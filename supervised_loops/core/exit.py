@@ -1,0 +1,54 @@
+"""How a run ended: one pure function from what happened to the `Exit` reported.
+
+Every actor kind (Loop, worker, supervisor) ends a run the same way: its task
+is done, and what the parent is told depends only on how the task ended and
+on what was asked of the run. Keeping that decision in one function, with no
+event loop and no actor in sight, is what keeps the kinds from drifting apart
+(a copy that forgot that an unrequested ``CancelledError`` is a failure once
+reported a crashed worker as a requested stop).
+
+May import: the pure top-level modules (``messages``). Nothing else.
+"""
+
+from __future__ import annotations
+
+from ..messages import Exit, ExitKind
+
+__all__ = ["classify_exit"]
+
+
+def classify_exit(
+    *,
+    escalated: BaseException | None,
+    task_error: BaseException | None,
+    task_cancelled: bool,
+    stop_requested: bool,
+    cancel_requested: bool,
+) -> Exit:
+    """The `Exit` a run reports to its parent.
+
+    Args:
+        escalated: the error the run escalated (its own bookkeeping), if any.
+            It wins over everything else: an escalated ``CancelledError``
+            nobody asked for makes the task look cancelled, but it is a
+            failure.
+        task_error: the exception the task ended with (``KeyboardInterrupt``,
+            ``SystemExit``, or an error raised past the run's own handling).
+        task_cancelled: the task ended cancelled.
+        stop_requested: a ``Stop`` (or ``Restart``, ``Cancel``) reached the run.
+        cancel_requested: a ``Cancel`` (or ``Restart``, a cancellation of the
+            task from outside) reached the run.
+
+    Returns:
+        ``FAILED`` with the error; else ``CANCELLED`` (requested) for a task
+        that ended cancelled; else ``NORMAL``, requested when a stop or a
+        cancel reached the run (a body that swallowed the cancellation and
+        returned still ended because it was asked to).
+    """
+    if escalated is not None:
+        return Exit(ExitKind.FAILED, escalated)
+    if task_error is not None:
+        return Exit(ExitKind.FAILED, task_error)
+    if task_cancelled:
+        return Exit(ExitKind.CANCELLED, requested=True)
+    return Exit(ExitKind.NORMAL, requested=stop_requested or cancel_requested)

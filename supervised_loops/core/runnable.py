@@ -1,0 +1,397 @@
+"""The runnable actor: one run machinery for Loops, workers and supervisors.
+
+An actor kind differs from another only in what a run *does* (iterate a body
+on a schedule, await one coroutine, supervise children). Everything around
+that is here, once:
+
+* **The run record** (`RunRecord`): the arguments, the task, the state, the
+  readiness future, the stop and cancel requests, the escalated error and
+  the **run id**. Every run gets a new id from its actor, whoever started
+  it (``start()``, a supervisor, the actor's own ``Restart`` message,
+  ``restart_child``), and the exit report names it: a parent can always
+  tell a late report about an old run from news about the current one.
+* **Launch** (`Runnable._launch`): a new run may be accepted while the
+  previous one is still ending; its task waits for the previous task
+  (`Runnable._await_previous`), so runs never overlap and each ends with its
+  own flags.
+* **Cancellation absorption** (`Runnable._absorb_cancel`): a cancellation
+  somebody asked for becomes a clean end; one nobody asked for (a
+  ``CancelledError`` raised by library code, ``Task.cancelling() == 0``) is
+  a failure.
+* **Readiness** (`Runnable._set_ready`, `Runnable.wait_ready`).
+* **The exit report** (`Runnable._finished`): from the task's done callback,
+  `core.exit.classify_exit` turns the run's outcome into an `Exit`, pending
+  replies are answered, and the parent is told which run ended and how.
+
+Seams for later kinds of gating (a run that only proceeds while it holds a
+lease, say) belong in the kind's runner, between `_await_previous` and its
+work; a lost permit ends or pauses the work with a requested cancellation,
+which this module already reports as a requested end, not a failure.
+
+May import: ``core.actor``, ``core.parent``, ``core.exit`` and the pure
+top-level modules (``messages``, ``events``, ``backoff``, ``errors``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..backoff import ExponentialBackoff
+from ..errors import ActorStopped
+from ..events import ActorEnded, ActorFailed, describe
+from ..messages import Ack, Exit, ExitKind, State
+from .actor import Actor
+from .exit import classify_exit
+
+if TYPE_CHECKING:
+    from collections.abc import Coroutine
+
+__all__ = ["DEFAULT_BACKOFF", "Pending", "RunRecord", "Runnable", "abandon", "acknowledge"]
+
+logger = logging.getLogger("supervised_loops")
+
+#: The retry backoff of an actor with none of its own and no supervisor's:
+#: discord.ext.tasks' (full jitter over 1 × 2^k seconds, capped at 2^10).
+DEFAULT_BACKOFF = ExponentialBackoff()
+
+Pending = list[tuple[Any, "asyncio.Future[Any]"]]
+
+
+def acknowledge(pending: Pending | None, iteration: int, upcoming: Any) -> None:
+    """Answer every ask in ``pending`` with an `Ack`, and empty it."""
+    if not pending:
+        return
+    for message, future in pending:
+        if not future.done():
+            future.set_result(Ack(message, iteration, upcoming))
+    pending.clear()
+
+
+def abandon(pending: Pending | None, path: str) -> None:
+    """Answer every ask in ``pending`` with `ActorStopped`, and empty it."""
+    if not pending:
+        return
+    for message, future in pending:
+        if not future.done():
+            future.set_exception(ActorStopped(path, message))
+    pending.clear()
+
+
+class RunRecord:
+    """What every run of every actor kind has (kinds extend it with their own slots).
+
+    Attributes:
+        args, kwargs: the arguments of this run.
+        run_id: the run's number, unique per actor, increasing.
+        restart: the run counts as a restart in the actor's status.
+        task: the run's task (set right after the record is made).
+        previous: the run still ending when this one was accepted.
+        state: what the run is doing (`State`).
+        ready: resolves True once the run is ready, False if it ended first.
+        began, ended: the task took its first step; the run has ended.
+        stop, cancelling: a stop, a cancel was asked (a cancel implies a stop).
+        cancel_sent: the task was cancelled by the actor itself (to preempt
+            it), so its cancellation is to be absorbed, not propagated.
+        error: the error the run escalated, if any.
+        reporting: the exit report is registered to run once the task is done.
+        acks_end: asks answered when the run has ended (Stop, Cancel).
+    """
+
+    __slots__ = (
+        "acks_end",
+        "args",
+        "began",
+        "cancel_sent",
+        "cancelling",
+        "ended",
+        "error",
+        "kwargs",
+        "previous",
+        "ready",
+        "reporting",
+        "restart",
+        "run_id",
+        "state",
+        "stop",
+        "task",
+    )
+
+    def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, restart: bool) -> None:
+        self.args = args
+        self.kwargs = kwargs
+        self.restart = restart
+        self.run_id = 0
+        self.task: asyncio.Task[None] = None  # type: ignore[assignment]  # set right after
+        self.previous: RunRecord | None = None
+        self.state = State.STARTING
+        self.ready: asyncio.Future[bool] | None = None
+        self.began = False
+        self.ended = False
+        self.stop = False
+        self.cancelling = False
+        self.cancel_sent = False
+        self.error: BaseException | None = None
+        self.reporting = False
+        self.acks_end: Pending | None = None
+
+    @property
+    def failed(self) -> bool:
+        """Whether the run escalated an error."""
+        return self.error is not None
+
+    def ending_or_replaced(self) -> bool:
+        """Whether a new start may follow this run (it is ending or ended)."""
+        return self.stop or self.cancelling or self.ended
+
+    def add_end_ack(self, message: Any, reply: asyncio.Future[Any]) -> None:
+        """Answer ``reply`` once the run has ended."""
+        if self.acks_end is None:
+            self.acks_end = []
+        self.acks_end.append((message, reply))
+
+
+class Runnable(Actor):
+    """An actor whose life is a sequence of runs (base of Loop, Worker, Supervisor).
+
+    A kind provides `_new_record` (its record type), ``_runner`` (the
+    coroutine of one run) and, if it has replies of its own to settle when a
+    run ends, `_run_ended`. The counters (`_failure_count`,
+    `_restart_count`, `_last_error`) are the actor's, across runs.
+    """
+
+    __slots__ = ("_failure_count", "_last_error", "_noted", "_restart_count", "_run", "_runs")
+
+    #: The prefix of the run tasks' names (``"loop:app/poller"``).
+    _kind: ClassVar[str] = "actor"
+    #: Whether every run reports its end even with no parent and no listener.
+    #: A Loop says no: a mass start and cancel of plain discord.ext.tasks-style
+    #: loops then costs no done callback per loop.
+    _always_report: ClassVar[bool] = True
+
+    _run: RunRecord | None
+
+    def _reset_runs(self) -> None:
+        """Set the run bookkeeping of a fresh actor (called by the kinds' constructors)."""
+        self._run = None
+        self._runs = 0
+        self._failure_count = 0
+        self._restart_count = 0
+        self._last_error: BaseException | None = None
+        self._noted: BaseException | None = None
+
+    # -- what a kind provides -------------------------------------------------
+
+    def _new_record(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], *, restart: bool
+    ) -> RunRecord:
+        return RunRecord(args, kwargs, restart=restart)
+
+    def _runner(self, run: Any) -> Coroutine[Any, Any, None]:
+        raise NotImplementedError
+
+    def _run_ended(self, run: Any, exit: Exit) -> None:
+        """Settle the kind's own pending replies of a run that has ended."""
+
+    # -- launching ----------------------------------------------------------------
+
+    def _launch(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, restart: bool) -> Any:
+        """Create a run, with a new run id, and its task; it begins once the previous run ended.
+
+        Raises:
+            RuntimeError: no event loop is running.
+        """
+        event_loop = asyncio.get_running_loop()
+        previous = self._run
+        run = self._new_record(args, kwargs, restart=restart)
+        self._runs += 1
+        run.run_id = self._runs
+        if previous is not None and not previous.task.done():
+            run.previous = previous
+        self._run = run
+        self._event_loop = event_loop
+        run.ready = event_loop.create_future()
+        run.task = event_loop.create_task(self._runner(run), name=f"{self._kind}:{self.path}")
+        if self._always_report or self._parent is not None or self._hub is not None:
+            self._report_when_done(run)
+        return run
+
+    def _start_supervised(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], *, restart: bool
+    ) -> int:
+        """Begin a run on behalf of the supervisor; return its run id.
+
+        Called only when the actor is not running. ``restart`` counts the run
+        as a restart in the actor's status. Readiness: `wait_ready`.
+        """
+        run: RunRecord = self._launch(args, kwargs, restart=restart)
+        return run.run_id
+
+    def _latest_run_id(self) -> int:
+        """The id of the latest run (0: never started)."""
+        return self._runs
+
+    def _reserve_run_id(self) -> int:
+        """Use up a run id for a start that failed before any run began."""
+        self._runs += 1
+        return self._runs
+
+    def _report_when_done(self, run: RunRecord) -> None:
+        """Have `_finished` run once the run's task is done (once)."""
+        if not run.reporting:
+            run.reporting = True
+            run.task.add_done_callback(lambda _task: self._finished(run))
+
+    async def _await_previous(self, run: RunRecord) -> None:
+        """In the run's task: wait until the run before it has ended and reported.
+
+        Waits even when that task is already done: its done callback (the
+        exit report) is queued and must run before this run announces itself.
+        """
+        previous = run.previous
+        if previous is not None:
+            await asyncio.wait((previous.task,))
+            run.previous = None
+
+    def _view(self) -> Any:
+        """The run the caller is looking at: an ending run, from inside its own task."""
+        run = self._run
+        previous = None if run is None else run.previous
+        if previous is not None and not previous.task.done():
+            try:
+                current = asyncio.current_task()
+            except RuntimeError:
+                return run
+            # Several runs may be queued (start, cancel, start, cancel, start
+            # in one go): each waits for the one before, so walk the chain.
+            while previous is not None and not previous.task.done():
+                if previous.task is current:
+                    return previous
+                previous = previous.previous
+        return run
+
+    # -- cancellation, readiness, failures ---------------------------------------------
+
+    def _absorb_cancel(self, run: RunRecord) -> bool:
+        """Record a cancellation of the run's task; False if nobody asked for it."""
+        task = run.task
+        if task.cancelling() == 0:
+            return False  # a CancelledError raised by library code: a failure
+        run.stop = True
+        if run.cancel_sent:
+            # Ours, sent for a request already recorded (a Cancel, or a
+            # worker's Stop): let the end of the run proceed in a clean task.
+            run.cancel_sent = False
+            task.uncancel()
+        else:
+            run.cancelling = True  # cancelled from outside: the run ends cancelled
+        return True
+
+    def _set_ready(self, run: RunRecord, reached: bool) -> None:
+        """Resolve the run's readiness (once): True ready, False ended before."""
+        ready = run.ready
+        if ready is not None and not ready.done():
+            ready.set_result(reached)
+            parent = self._parent
+            if parent is not None:
+                parent._on_child_ready(self)
+
+    def _note(self, error: BaseException) -> None:
+        """Count a failure, once per escalation (see `_retried`)."""
+        if error is not self._noted:
+            self._noted = error
+            self._failure_count += 1
+            self._last_error = error
+
+    def _retried(self) -> None:
+        """The failure just noted was retried: the same object raised again is a new failure."""
+        self._noted = None
+
+    def _backoff_or_parents(self, own: ExponentialBackoff | None) -> ExponentialBackoff:
+        """The retry backoff: ``own``, else the supervisor's choice, else the default."""
+        if own is not None:
+            return own
+        parent = self._parent
+        chosen = None if parent is None else parent._child_backoff(self)
+        return DEFAULT_BACKOFF if chosen is None else chosen
+
+    def _should_retry(self, error: BaseException, attempt: int, default: bool) -> bool:
+        """The parent's say on retrying a failed iteration (``default`` without one)."""
+        parent = self._parent
+        if parent is None:
+            return default
+        return parent._child_should_retry(self, error, attempt, default)
+
+    # -- the end of a run ---------------------------------------------------------------
+
+    def _finished(self, run: RunRecord) -> None:
+        """After the task has ended: classify, answer, clean up, tell the parent."""
+        task = run.task
+        run.ended = True
+        cancelled = task.cancelled()
+        exit = classify_exit(
+            escalated=run.error,
+            task_error=None if cancelled else task.exception(),  # marks it retrieved
+            task_cancelled=cancelled,
+            stop_requested=run.stop,
+            cancel_requested=run.cancelling,
+        )
+        if cancelled and not run.began:  # cancelled from outside before its first step
+            run.state = State.CANCELLED
+        self._set_ready(run, False)
+        # Each step is skipped when it has nothing to do: ending thousands of
+        # loops at once (a shutdown) should cost little more than their tasks.
+        if run.acks_end:
+            acknowledge(run.acks_end, self._iteration_of(run), None)
+        self._run_ended(run, exit)
+        if self._inbox and self._run is run:
+            self._discard_inbox()
+        self._report_exit(run, exit)
+
+    def _iteration_of(self, run: Any) -> int:
+        """The iteration count an end acknowledgement carries (Loops override)."""
+        return 0
+
+    def _report_exit(self, run: RunRecord, exit: Exit) -> None:
+        """Publish how run ``run`` ended, then tell the parent (the last step of every run)."""
+        if exit.kind is ExitKind.FAILED:
+            assert exit.error is not None
+            self._emit(ActorFailed, error=describe(exit.error))
+        else:
+            self._emit(ActorEnded, cancelled=exit.kind is ExitKind.CANCELLED)
+        parent = self._parent
+        if parent is not None:
+            parent._on_child_exit(self, run.run_id, exit)
+
+    # -- queries -----------------------------------------------------------------------
+
+    def _ready_future(self) -> asyncio.Future[bool] | None:
+        """The readiness future of the latest run (None: never started)."""
+        run = self._run
+        return None if run is None else run.ready
+
+    async def wait_ready(self) -> bool:
+        """Wait until the latest run is ready; True if it got ready, False if it ended first.
+
+        A run that got ready and has ended since still answers True.
+        Cancelling the wait does not affect the actor.
+
+        Raises:
+            RuntimeError: the actor was never started.
+        """
+        run = self._run
+        if run is None:
+            raise RuntimeError(f"{self._kind} {self.path!r} was never started")
+        assert run.ready is not None
+        return await asyncio.shield(run.ready)
+
+    def is_running(self) -> bool:
+        """Whether a run is in progress, its ending included."""
+        run = self._run
+        return run is not None and not run.task.done()
+
+    def get_task(self) -> asyncio.Task[None] | None:
+        """The task of the latest run, or None if the actor never started."""
+        run = self._run
+        return None if run is None else run.task

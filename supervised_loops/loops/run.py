@@ -1,0 +1,98 @@
+"""The record of one run of a Loop: the shared run record plus a Loop's own fields.
+
+A Loop is started, stopped and started again; each start is a `LoopRun`.
+Keeping the state per run (not on the Loop) is what lets a new run be
+accepted while the previous one is still in its ``after_loop``: the old run
+finishes with its own flags (``is_being_cancelled()`` stays true in its
+``after_loop``) while messages already address the new one.
+
+The reply lists and the retry trackers are created on first use: most runs
+never need them, and an idle loop's memory is what a service with thousands
+of loops pays.
+
+May import: ``core.runnable`` and the pure top-level modules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any
+
+from ..backoff import BackoffTracker, RetryRule
+from ..core.runnable import Pending, RunRecord
+
+__all__ = ["LoopRun"]
+
+
+class LoopRun(RunRecord):
+    """The mutable state of one run of a Loop (internal)."""
+
+    __slots__ = (
+        "acks_begin",
+        "acks_plan",
+        "acks_run_now",
+        "anchor",
+        "attention",
+        "capped",
+        "consecutive_failures",
+        "current_loop",
+        "due",
+        "due_wall",
+        "extra",
+        "last_start",
+        "paused",
+        "rescheduled",
+        "resumed",
+        "retry_at",
+        "run_now",
+        "slot",
+        "tick",
+        "timer",
+        "trackers",
+        "waiter",
+    )
+
+    def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, restart: bool) -> None:
+        RunRecord.__init__(self, args, kwargs, restart=restart)
+        self.current_loop = 0
+        # Requests, set by control handlers and read by the runner.
+        self.attention = False  # "look at the flags before going on"
+        self.paused = False
+        self.resumed = False
+        self.rescheduled = False
+        self.run_now = False
+        # Schedule position (see loops.plan).
+        self.anchor = 0.0
+        self.tick = 0
+        self.slot: dt.datetime | None = None
+        self.due = 0.0
+        self.due_wall: dt.datetime | None = None
+        self.last_start: float | None = None
+        self.retry_at: float | None = None  # when a failed iteration runs again
+        self.extra = False
+        self.consecutive_failures = 0
+        self.trackers: dict[RetryRule, BackoffTracker] | None = None
+        # Waiting and replies.
+        self.waiter: asyncio.Future[bool] | None = None
+        self.timer: asyncio.TimerHandle | None = None  # wakes the waiter when due
+        self.capped = False  # the timer is a wall-clock re-check, not the due time
+        self.acks_begin: Pending | None = None
+        self.acks_plan: Pending | None = None
+        self.acks_run_now: Pending | None = None
+
+    def attend(self) -> None:
+        """Flag that a request arrived, and wake the runner if it is waiting."""
+        self.attention = True
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(False)
+
+    def add_ack(self, which: str, message: Any, reply: asyncio.Future[Any]) -> None:
+        """Queue ``reply`` on the ``acks_<which>`` list (created on first use)."""
+        name = f"acks_{which}"
+        pending: Pending | None = getattr(self, name)
+        if pending is None:
+            pending = []
+            setattr(self, name, pending)
+        pending.append((message, reply))

@@ -1,0 +1,100 @@
+"""One run of a supervisor, and the items its task works through.
+
+`SupervisorRun` is the shared run record (`core.runnable.RunRecord`) plus
+what a supervisor's engine keeps per run: its queue, its wake-up future, the
+restart-intensity window (a restarted supervisor starts with a fresh one, as
+in OTP) and the future `Supervisor.wait` waits on. The queue holds typed
+items, handled one at a time, in arrival order, by the supervisor's task.
+
+May import: ``core``, ``supervision.child``, ``supervision.intensity`` and
+the pure top-level modules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import enum
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeAlias
+
+import attrs
+
+from ..core.runnable import RunRecord
+from ..messages import Exit
+from .child import Child, TimerKind
+from .intensity import RestartWindow
+
+__all__ = ["ExitReport", "QueueItem", "Started", "SupervisorRun", "TimerFired", "VerbCall"]
+
+
+class Started(enum.Enum):
+    """How starting a child went."""
+
+    READY = "ready"  #: it is ready
+    ENDED = "ended"  #: it ended before it was ready (its exit is reported)
+    HALTED = "halted"  #: the supervisor was told to stop (or is failing) meanwhile
+
+
+@attrs.frozen(slots=True)
+class ExitReport:
+    """Queue item: run ``run_id`` of a child ended as ``exit``."""
+
+    record: Child
+    run_id: int
+    exit: Exit
+
+
+@attrs.frozen(slots=True)
+class VerbCall:
+    """Queue item: a verb (``start_child``, ...) to run in the supervisor's task."""
+
+    function: Callable[[], Awaitable[Any]]
+    future: asyncio.Future[Any]
+
+
+@attrs.frozen(slots=True)
+class TimerFired:
+    """Queue item: a child's retry or quarantine-probe timer is due."""
+
+    record: Child
+    kind: TimerKind
+
+
+QueueItem: TypeAlias = ExitReport | VerbCall | TimerFired
+
+
+class SupervisorRun(RunRecord):
+    """One run of a supervisor: the shared run record plus the engine's own state.
+
+    The escalated error (``error``) is set as soon as the supervisor decides
+    to fail (a hook raised, the intensity was exceeded): from then on it
+    starts nothing more and shuts its children down.
+    """
+
+    __slots__ = (
+        "auto_stop",
+        "cancel_deadline",
+        "ended_exit",
+        "in_hook",
+        "intensity",
+        "queue",
+        "waiter",
+    )
+
+    def __init__(
+        self,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        restart: bool,
+        intensity: RestartWindow,
+    ) -> None:
+        RunRecord.__init__(self, args, kwargs, restart=restart)
+        self.queue: collections.deque[QueueItem] = collections.deque()
+        self.waiter: asyncio.Future[None] | None = None
+        self.in_hook = False  # a cancellation now interrupts a user hook or verb
+        self.auto_stop = False
+        self.cancel_deadline: float | None = None
+        self.intensity = intensity
+        self.ended_exit: asyncio.Future[Exit] = asyncio.get_running_loop().create_future()
