@@ -120,15 +120,18 @@ class SupervisorShutdown(SupervisorCore):
         if not actor.is_running():
             await self._settle(record)
             return True
-        self._track_latest_run(record)
         record._set_terminating(True)
         try:
-            ended = await self._stop_then_cancel(record, yield_to_forced=yield_to_forced)
+            # A child may restart itself (a Restart message) while it is being
+            # stopped: the run that replaced the one stopped is stopped too.
+            while actor.is_running() and not record._abandoned:
+                self._track_latest_run(record)
+                if not await self._stop_then_cancel(record, yield_to_forced=yield_to_forced):
+                    return False
         finally:
             record._set_terminating(False)
-        if ended:
-            await self._consume_exit(record)
-        return ended
+        await self._consume_exit(record)
+        return True
 
     def _track_latest_run(self, record: Child) -> None:
         latest = self._latest_run_of(record.actor)
@@ -169,7 +172,11 @@ class SupervisorShutdown(SupervisorCore):
             for record, _ in cancelled:
                 record._set_terminating(False)
         for record in records:
-            if not record._removed and not record._abandoned:
+            if record._removed or record._abandoned:
+                continue
+            if record.actor.is_running():  # it restarted itself meanwhile
+                await self._terminate(record)
+            else:
                 await self._settle(record)
 
     async def _stop_then_cancel(self, record: Child, *, yield_to_forced: bool = False) -> bool:
