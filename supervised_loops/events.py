@@ -31,6 +31,7 @@ __all__ = [
     "ActorFailed",
     "ActorStarted",
     "ChildRestarted",
+    "CutShort",
     "DeadLetter",
     "Escalated",
     "Event",
@@ -142,6 +143,18 @@ class Quarantined(Event):
 @attrs.frozen
 class Unkillable(Event):
     """A child did not end within the hard limit after cancellation."""
+
+    waited: float
+
+
+@attrs.frozen
+class CutShort(Event):
+    """An actor's clean-up (a Loop's ``after_loop``) was cancelled before its end.
+
+    Only a supervisor's hard shutdown limit or a forced shutdown does this;
+    ``waited`` is the seconds the clean-up was given after cancellation was
+    first asked for.
+    """
 
     waited: float
 

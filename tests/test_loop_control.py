@@ -358,13 +358,14 @@ async def test_cancel_while_paused_ends_at_once() -> None:
 
 
 @virtual_time(start=START)
-async def test_cancel_while_stopping_preempts_after_loop_too() -> None:
-    # Cancel is the way to end a run whose cleanup hangs (a supervisor's
-    # shutdown sends it after the grace period): it cuts after_loop short.
+async def test_cancel_while_stopping_lets_after_loop_finish() -> None:
+    # Once after_loop has begun it runs to its end (its write is not lost):
+    # the Cancel is answered when the run has ended, and it ends cancelled.
+    # Only a supervisor's hard limit or a forced shutdown cuts it.
     probe = await reach(STOPPING)
     ack, when = await ask_at(probe, Cancel())
-    assert (ack, when) == (Ack(Cancel(), 1, None), 9.0)
-    assert probe.log == [*FIRST, (8.0, "after")]  # no "after done"
+    assert (ack, when) == (Ack(Cancel(), 1, None), 12.0)
+    assert probe.log == [*FIRST, (8.0, "after"), (12.0, "after done")]
     assert probe.status().state is State.CANCELLED
     assert not probe.loop.is_running()
 
@@ -451,11 +452,12 @@ async def test_restart_while_paused_starts_a_run_that_is_not_paused() -> None:
 
 
 @virtual_time(start=START)
-async def test_restart_while_stopping_cancels_after_loop_and_starts_again() -> None:
-    # Restart cancels like Cancel: an after_loop already running is cut short.
+async def test_restart_while_stopping_lets_after_loop_finish_then_starts_again() -> None:
+    # An after_loop already running is not cut short: the new run begins
+    # once it has ended.
     probe = await reach(STOPPING)
-    old = [*FIRST, (8.0, "after")]
-    await check_restart(probe, Restart(("b",)), begins=9.0, first_log=old, body="body b")
+    old = [*FIRST, (8.0, "after"), (12.0, "after done")]
+    await check_restart(probe, Restart(("b",)), begins=12.0, first_log=old, body="body b")
 
 
 @virtual_time(start=START)
@@ -473,7 +475,7 @@ async def test_restart_when_stopped_starts_again_with_the_new_args() -> None:
         (SLEEPING, 12.0, [*FIRST, (8.0, "after cancelled"), (12.0, "after done")]),
         (RETRYING, 10.0, [*FAILED_FIRST, (6.0, "after cancelled"), (10.0, "after done")]),
         (PAUSED, 12.0, [*FIRST, (8.0, "after cancelled"), (12.0, "after done")]),
-        (STOPPING, 9.0, [*FIRST, (8.0, "after")]),
+        (STOPPING, 12.0, [*FIRST, (8.0, "after"), (12.0, "after done")]),
         (STOPPED, 12.0, [*FIRST, (8.0, "after"), (12.0, "after done")]),
     ],
 )

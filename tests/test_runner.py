@@ -306,6 +306,8 @@ async def test_shutdown_timeout_bounds_the_shutdown_then_cancels_and_returns_1(
     assert [r.message for r in caplog.records] == [
         "SIGTERM received: shutting down 'app'",
         "shutdown of 'app' took longer than 5.0 seconds: cancelling",
+        "loop 'app/writer': its clean-up was cut short after 5.000 s"
+        " (a hard limit or a forced shutdown)",
         "'app' was cancelled before its shutdown ended",
     ]
 
@@ -330,6 +332,8 @@ async def test_a_second_signal_cancels_a_slow_shutdown_and_serve_returns_1(
     assert [r.message for r in caplog.records] == [
         "SIGINT received: shutting down 'app'",
         "second signal: cancelling 'app' now",
+        "loop 'app/writer': its clean-up was cut short after 10.000 s"
+        " (a hard limit or a forced shutdown)",
         "'app' was cancelled before its shutdown ended",
     ]
 

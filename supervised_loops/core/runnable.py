@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..backoff import ExponentialBackoff
 from ..errors import ActorStopped
-from ..events import ActorEnded, ActorFailed, describe
+from ..events import ActorEnded, ActorFailed, CutShort, describe
 from ..messages import Ack, Exit, ExitKind, State
 from .actor import Actor
 from .exit import classify_exit
@@ -96,6 +96,10 @@ class RunRecord:
             it), so its cancellation is to be absorbed, not propagated.
         error: the error the run escalated, if any.
         reporting: the exit report is registered to run once the task is done.
+        finishing: when (event-loop time) the run's clean-up began (a Loop's
+            ``after_loop``, a worker's coroutine unwinding after its Stop), or
+            None: from then on requests no longer interrupt it, only
+            `Runnable._cut_short` does.
         acks_end: asks answered when the run has ended (Stop, Cancel).
     """
 
@@ -107,6 +111,7 @@ class RunRecord:
         "cancelling",
         "ended",
         "error",
+        "finishing",
         "kwargs",
         "previous",
         "ready",
@@ -133,6 +138,7 @@ class RunRecord:
         self.cancelling = False
         self.cancel_sent = False
         self.error: BaseException | None = None
+        self.finishing: float | None = None
         self.reporting = False
         self.acks_end: Pending | None = None
 
@@ -322,6 +328,46 @@ class Runnable(Actor):
         if parent is None:
             return default
         return parent._child_should_retry(self, error, attempt, default)
+
+    # -- clean-up that runs to its end -------------------------------------------------
+
+    def _finishing_run(self) -> RunRecord | None:
+        """The run whose clean-up is in progress (it may be the one a Restart replaced)."""
+        run = self._run
+        while run is not None:
+            if run.finishing is not None and not run.task.done():
+                return run
+            run = run.previous
+        return None
+
+    def _cut_short(self) -> bool:
+        """Interrupt a clean-up in progress (a hard shutdown limit, a forced shutdown).
+
+        Requests (Cancel, Restart, a second Stop) never interrupt a clean-up
+        once it has begun; this is the only way, kept for a supervisor's hard
+        limit and for a forced shutdown. The cut is published as a
+        `CutShort` event (``waited``: the seconds the clean-up had run) and
+        logged as an error; the run ends cancelled.
+
+        Returns:
+            Whether a clean-up was in progress and has been cancelled.
+        """
+        run = self._finishing_run()
+        if run is None or run.finishing is None:
+            return False
+        waited = run.task.get_loop().time() - run.finishing
+        run.stop = True
+        run.cancelling = True
+        run.cancel_sent = True  # absorbed: the run ends cancelled, not failed
+        run.task.cancel()
+        logger.error(
+            "%s %r: its clean-up was cut short after %.3f s (a hard limit or a forced shutdown)",
+            self._kind,
+            self.path,
+            waited,
+        )
+        self._emit(CutShort, waited=waited)
+        return True
 
     # -- the end of a run ---------------------------------------------------------------
 

@@ -64,6 +64,11 @@ class LoopEngine(LoopIteration):
             return
         run.cancelling = True
         run.stop = True
+        if run.finishing is not None:
+            # after_loop has begun: it runs to its end (is_being_cancelled()
+            # turns true, the run ends cancelled). Only a hard shutdown limit
+            # or a forced shutdown cuts it (Runnable._cut_short).
+            return
         waiter = run.waiter
         if waiter is not None and not waiter.done() and self._overlap == 1:
             # Asleep (or paused) between iterations: nothing runs that needs
@@ -114,6 +119,7 @@ class LoopEngine(LoopIteration):
         run.state = _STOPPING
         after = self._after
         if after is not None:
+            run.finishing = run.task.get_loop().time()
             after_error: BaseException | None
             try:  # _guard, inlined: one coroutine fewer at the end of every run
                 if self._instance is None:

@@ -32,8 +32,13 @@ Semantics, mirroring a Loop where it makes sense:
   *normally*. With ``cooperative_stop=True``, ``Stop`` instead sets
   ``current_worker().stopping`` (and wakes ``await until_stopping()``): the
   coroutine is expected to return by itself, and the supervisor cancels it
-  after the child's ``shutdown`` grace if it does not. ``Cancel`` always
-  cancels; the run ends cancelled.
+  after the child's ``shutdown`` grace if it does not. ``Cancel`` cancels
+  a running coroutine; the run ends cancelled. Once a plain worker's
+  ``Stop`` has cancelled its coroutine, what still runs (its ``finally``
+  blocks) is its clean-up: like a Loop's ``after_loop`` it runs to its end,
+  and a later ``Cancel``, ``Restart`` or second ``Stop`` does not interrupt
+  it; only a supervisor's hard shutdown limit or a forced shutdown does
+  (a ``CutShort`` event).
 * **Messages.** A worker takes the control messages ``Stop``, ``Cancel``,
   ``Restart`` (stop, then start again, with new arguments if given) and
   ``GetStatus``; other messages are refused as dead letters: give the
@@ -397,9 +402,12 @@ class Worker(Runnable):
         if reply is not None:
             run.add_end_ack(message, reply)
         cancel = isinstance(message, Cancel)
-        # The first Cancel cancels even after a Stop did: the coroutine may
-        # have caught the Stop's CancelledError to finish its work.
-        first_cancel = cancel and not run.cancelling
+        # A cooperative worker's first Cancel cancels even after a Stop did:
+        # Stop only asked the coroutine to return. A plain worker's Stop has
+        # cancelled the coroutine already, and what runs now is its clean-up
+        # (finally blocks, a caught CancelledError finishing its work): like
+        # a Loop's after_loop, it runs to its end (run.finishing).
+        first_cancel = cancel and not run.cancelling and run.finishing is None
         if cancel:
             run.cancelling = True
         elif run.stop:
@@ -409,6 +417,8 @@ class Worker(Runnable):
         if not run.began:
             return
         if first_cancel or (not cancel and not self._cooperative_stop and not run.cancel_sent):
+            if not cancel:
+                run.finishing = run.task.get_loop().time()
             run.cancel_sent = True
             run.task.cancel()
 
@@ -421,7 +431,7 @@ class Worker(Runnable):
             run.cancelling = True
             run.stop = True
             run.wake()
-            if run.began and (first_cancel or not run.cancel_sent):
+            if run.began and run.finishing is None and (first_cancel or not run.cancel_sent):
                 run.cancel_sent = True
                 run.task.cancel()
         args = () if message.args is None else message.args
