@@ -384,10 +384,12 @@ async def check_restart(
     """
     restarts = probe.status().restarts
     ack, when = await ask_at(probe, message)
-    assert (ack, when) == (Ack(message, 0, None), begins)
+    # Answered once the new run has planned its first iteration (after its
+    # before_loop), with the time that iteration is due.
+    assert (ack, when) == (Ack(message, 0, at(begins + 3)), begins + 3)
     assert probe.loop.current_loop == 0
     assert probe.status().restarts == restarts + 1
-    await asyncio.sleep(6)
+    await asyncio.sleep(3)
     assert probe.log == [
         *first_log,
         (begins, "before"),
@@ -494,10 +496,10 @@ async def test_restarts_sent_before_the_new_run_begins_merge_and_the_latest_args
     probe = await reach(SLEEPING)
     first = asyncio.ensure_future(probe.loop.ask(Restart(("b",))))
     second = asyncio.ensure_future(probe.loop.ask(Restart(("c",))))
-    assert await first == Ack(Restart(("b",)), 0, None)
-    assert await second == Ack(Restart(("c",)), 0, None)
-    assert now() == 12.0
-    await asyncio.sleep(4)
+    assert await first == Ack(Restart(("b",)), 0, at(15.0))
+    assert await second == Ack(Restart(("c",)), 0, at(15.0))
+    assert now() == 15.0
+    await asyncio.sleep(1)
     assert probe.log[-5:] == [
         (8.0, "after cancelled"),
         (12.0, "after done"),
@@ -516,9 +518,9 @@ async def test_restart_after_a_stop_of_a_pending_restart_starts_again() -> None:
     probe.loop.tell(Restart(("b",)))
     probe.loop.stop()
     ack = await probe.loop.ask(Restart(("c",)))
-    assert ack == Ack(Restart(("c",)), 0, None)
-    assert now() == 4.0
-    await asyncio.sleep(4)
+    assert ack == Ack(Restart(("c",)), 0, at(7.0))
+    assert now() == 7.0
+    await asyncio.sleep(1)
     assert probe.loop.is_running()
     assert probe.log == [
         # The stopped run never got to before_loop; the Restart cancels it.

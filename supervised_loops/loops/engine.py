@@ -175,9 +175,13 @@ class LoopEngine(LoopIteration):
             self._report_when_done(run)
 
     def _begin(self, run: Run) -> None:
+        # The Restart asks (acks_begin) are answered once the new run has
+        # planned its first iteration (loops.iteration._planned), so their
+        # Ack carries when it is due; a run that ends before that answers
+        # them with no next iteration (_run_ended).
+        run.announced = True
         if run.restart:
             self._restart_count += 1
-        acknowledge(run.acks_begin, 0, None)
         self._emit(ActorStarted)
 
     async def _call_hook(self, hook: CoroFunction, *args: Any) -> None:
@@ -236,4 +240,7 @@ class LoopEngine(LoopIteration):
         if run.acks_run_now:
             abandon(run.acks_run_now, self.path)
         if run.acks_begin:
-            abandon(run.acks_begin, self.path)
+            if run.announced:  # restarted, then ended before its first plan
+                acknowledge(run.acks_begin, run.current_loop, None)
+            else:
+                abandon(run.acks_begin, self.path)
