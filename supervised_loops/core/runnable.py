@@ -39,7 +39,7 @@ import logging
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..backoff import ExponentialBackoff
-from ..errors import ActorStopped
+from ..errors import ActorNotRunning, ActorStopped
 from ..events import ActorEnded, ActorFailed, CutShort, describe
 from ..messages import Ack, Exit, ExitKind, State
 from .actor import Actor
@@ -328,6 +328,23 @@ class Runnable(Actor):
         if parent is None:
             return default
         return parent._child_should_retry(self, error, attempt, default)
+
+    def _refuse_orphan(self, message: Any, reply: asyncio.Future[Any] | None) -> bool:
+        """Refuse a start by message under a supervisor that is not running; True if refused.
+
+        A child started while its supervisor is stopped would run outside
+        its tree: nobody would stop it at shutdown, and its after_loop would
+        run only in asyncio's teardown. The supervisor is to be restarted
+        first (which starts its children again).
+        """
+        parent = self._parent
+        if parent is None or parent.is_running():
+            return False
+        reason = f"{parent.path} is stopped: restart it first"
+        self._dead_letter(message, None, reason)
+        if reply is not None and not reply.done():
+            reply.set_exception(ActorNotRunning(self.path, message, reason))
+        return True
 
     # -- clean-up that runs to its end -------------------------------------------------
 

@@ -22,6 +22,7 @@ from ..core.actor import Actor, Reply
 from ..errors import ActorStopped, ChildStartFailed, UnhandledMessage
 from ..events import ActorStarted, describe
 from ..messages import (
+    Ack,
     ActorStatus,
     Cancel,
     ChangeInterval,
@@ -42,8 +43,15 @@ from .run import ExitReport, QueueItem, Started, SupervisorRun, TimerFired, Verb
 logger = logging.getLogger("supervised_loops")
 
 
-#: Library control messages that only mean something to a Loop.
-_LOOP_ONLY = (Restart, ChangeInterval, Pause, Resume, RunNow)
+#: Library control messages that only mean something to a Loop (or a worker),
+#: with the reason a supervisor gives an operator who sends one.
+_LOOP_ONLY: dict[type, str] = {
+    ChangeInterval: "a supervisor has no schedule; change the interval of one of its loops",
+    RunNow: "a supervisor has no iterations; send run-now to one of its loops",
+    Pause: "a supervisor is not paused as a whole; pause its loops one by one, "
+    "or stop it (its children stop with it) and restart it later",
+    Resume: "a supervisor is not paused as a whole; resume its loops one by one",
+}
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:
@@ -211,8 +219,10 @@ class SupervisorEngine(SupervisorRestarts):
             else:
                 run.stop = True
                 self._wake()
-        elif isinstance(message, _LOOP_ONLY):
-            self._refuse(message, reply, "a supervisor does not take this message")
+        elif isinstance(message, Restart):
+            self._control_restart(message, reply)
+        elif type(message) in _LOOP_ONLY:
+            self._refuse(message, reply, _LOOP_ONLY[type(message)])
         else:
             self._deliver_user(message, reply)  # a subclass's own control message
 
@@ -226,7 +236,55 @@ class SupervisorEngine(SupervisorRestarts):
     def _refuse(self, message: Any, reply: Reply, reason: str) -> None:
         self._dead_letter(message, None, reason)
         if reply is not None and not reply.done():
-            reply.set_exception(UnhandledMessage(self.path, message))
+            library = type(message) in _LOOP_ONLY or isinstance(message, Restart)
+            error = UnhandledMessage(self.path, message, reason if library else None)
+            reply.set_exception(error)
+
+    def _control_restart(self, message: Restart, reply: Reply) -> None:
+        """Restart: stop (the ordered shutdown of the children), then start again.
+
+        A stopped supervisor starts at once. The ask is answered, like a
+        Loop's or a worker's Restart, once the new run is ready (its
+        children started): ``Ack(message, 0, None)``; with `ActorStopped`
+        if it ends first, or with the error of a start that cannot be made.
+        """
+        if message.args or message.kwargs:
+            self._refuse(message, reply, "a supervisor takes no start arguments")
+            return
+        if self._refuse_orphan(message, reply):
+            return
+        if self.is_running():
+            run = self._rec
+            if not run.stop:
+                run.stop = True
+                self._wake()
+            run.task.add_done_callback(lambda _task: self._start_again(message, reply))
+            return
+        self._start_again(message, reply)
+
+    def _start_again(self, message: Restart, reply: Reply) -> None:
+        if not self.is_running():  # else started meanwhile (by its own supervisor): answer that
+            if self._refuse_orphan(message, reply):
+                return
+            try:
+                self._launch_tree(restart=True)
+            except (RuntimeError, TypeError, ValueError) as error:
+                self._dead_letter(message, None, str(error))
+                if reply is not None and not reply.done():
+                    reply.set_exception(error)
+                return
+        ready = self._rec.ready
+        if reply is None or ready is None:
+            return
+
+        def answer(_future: asyncio.Future[bool]) -> None:
+            if not reply.done():
+                if ready.result():
+                    reply.set_result(Ack(message, 0, None))
+                else:
+                    reply.set_exception(ActorStopped(self.path, message))
+
+        ready.add_done_callback(answer)
 
     # -- ending --------------------------------------------------------------------------------
 

@@ -423,6 +423,8 @@ class Worker(Runnable):
             run.task.cancel()
 
     def _control_restart(self, message: Restart, reply: Reply) -> None:
+        if self._refuse_orphan(message, reply):
+            return
         run = self._run
         if run is not None and not run.task.done():
             # Restart cancels like Cancel: the first one cancels even after a
