@@ -42,6 +42,12 @@ from .errors import RestartIntensityExceeded as RestartIntensityExceeded
 from .errors import UnhandledMessage as UnhandledMessage
 from .events import Event as Event
 from .events import Subscription as Subscription
+from .leases import Grant as Grant
+from .leases import Lease as Lease
+from .leases import LeaseBackend as LeaseBackend
+from .leases import LeaseKeeper as LeaseKeeper
+from .leases import LeaseNotHeld as LeaseNotHeld
+from .leases import LeaseSettings as LeaseSettings
 from .loops.face import Loop as Loop
 from .loops.face import loop as loop
 from .messages import Ack as Ack
@@ -112,6 +118,12 @@ __all__ = [
     "ExitKind",
     "ExponentialBackoff",
     "GetStatus",
+    "Grant",
+    "Lease",
+    "LeaseBackend",
+    "LeaseKeeper",
+    "LeaseNotHeld",
+    "LeaseSettings",
     "Loop",
     "MailboxFull",
     "Pause",

@@ -205,6 +205,8 @@ class ActorStatus:
         last_error: ``"TypeName: message"`` of the last error, or None.
         schedule: a text form of the schedule in force (loops), else None.
         children: the statuses of a supervisor's children, in start order.
+        lease: for an actor with a lease, its state in words
+            (``"held fence 3 by host:pid:ab12cd34"``, ``"standby"``), else None.
     """
 
     name: str
@@ -218,6 +220,7 @@ class ActorStatus:
     last_error: str | None = None
     schedule: str | None = None
     children: tuple[ActorStatus, ...] = ()
+    lease: str | None = None
 
 
 @attrs.frozen

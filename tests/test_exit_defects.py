@@ -1,8 +1,9 @@
-"""Four lifecycle defects of the first version, each pinned by a test.
+"""Lifecycle defects of the first version, each pinned by a test.
 
-They came from the run machinery being written three times (loop, worker,
-supervisor) and the copies drifting apart; each test states the behaviour a
-user relies on.
+The first four were found in a chaos run; they came from the run machinery
+being written three times (loop, worker, supervisor) and the copies drifting
+apart. The others were found while making it one. Each test states the
+behaviour a user relies on.
 """
 
 from __future__ import annotations
@@ -185,4 +186,24 @@ async def test_a_failure_superseded_by_a_restart_message_is_still_counted_and_to
     assert tree.child("a").failure_count == 1
     assert tree.child("a").restart_count == 0  # the loop's own restart, not the supervisor's
     assert a.loop.is_running()
+    await tree.stop()
+
+
+@virtual_time()
+async def test_a_child_restarting_itself_while_it_is_terminated_is_terminated_too() -> None:
+    journal = Journal()
+    a = Probe(journal, "a")
+
+    @a.loop.after_loop
+    async def slow_after() -> None:
+        journal.note("stop a")
+        await asyncio.sleep(1)  # the supervisor waits for this run to end...
+
+    tree = Supervisor(child(a.loop), name="app")
+    await tree.start()
+    stopping = asyncio.ensure_future(tree.terminate_child("a"))
+    await asyncio.sleep(0.5)
+    a.loop.tell(Restart())  # ...and the loop is restarted meanwhile
+    await stopping
+    assert not a.loop.is_running()
     await tree.stop()

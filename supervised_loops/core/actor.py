@@ -155,6 +155,16 @@ class Actor:
         inbox = self._inbox
         return 0 if inbox is None else len(inbox)
 
+    def _attach(self, parent: Parent, name: str) -> None:
+        """Become ``parent``'s child, named ``name`` (the tree link; supervisors call it)."""
+        self._parent = parent
+        self._name = name
+
+    def _detach(self, parent: Parent) -> None:
+        """Leave ``parent`` (nothing happens if it is not this actor's parent)."""
+        if self._parent is parent:
+            self._parent = None
+
     # -- what subclasses provide ------------------------------------------
 
     def is_running(self) -> bool:

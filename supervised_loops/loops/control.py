@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from ..core.actor import Reply
 from ..errors import ActorStopped
 from ..events import describe
+from ..leases.gate import describe_lease
 from ..messages import (
     Ack,
     ActorStatus,
@@ -233,6 +234,7 @@ class LoopControl(LoopEngine):
             restarts=self._restart_count,
             last_error=None if error is None else describe(error),
             schedule=str(self._schedule),
+            lease=describe_lease(self._coro),
         )
 
     def _wake(self) -> None:

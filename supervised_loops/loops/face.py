@@ -44,6 +44,8 @@ from ..backoff import (
     retryable,
 )
 from ..core.actor import DEFAULT_MAILBOX_SIZE, Actor
+from ..leases.gate import Lease, LeaseGate, keeper_of, loop_lease
+from ..leases.keeper import LeaseKeeper
 from ..messages import (
     Restart,
 )
@@ -97,6 +99,7 @@ class Loop(LoopControl, Generic[LF]):
         backoff: ExponentialBackoff | None = None,
         retry: Iterable[RetryRule] = (),
         mailbox_size: int = DEFAULT_MAILBOX_SIZE,
+        lease: Lease | str | bool | None = None,
     ) -> None:
         self._coro = _coroutine_function("loop", coro)
         schedule = required_schedule(schedule)  # TypeError for a non-schedule, None too
@@ -112,7 +115,10 @@ class Loop(LoopControl, Generic[LF]):
             retry=retry,
             mailbox_size=mailbox_size,
         )
+        lease_spec = loop_lease(lease, overlap)
         Actor.__init__(self, coro.__name__ if name is None else name, mailbox_size=mailbox_size)
+        if lease_spec is not None:  # the body runs only where the lease is held
+            self._coro = LeaseGate(lease_spec, self).wrap(self._coro)
         self._reset_runs()
         self._schedule = schedule
         self._count = count
@@ -155,17 +161,28 @@ class Loop(LoopControl, Generic[LF]):
     async def __call__(
         self: Loop[Callable[P, Coroutine[Any, Any, R]]], *args: P.args, **kwargs: P.kwargs
     ) -> R:
-        """Call the body once, outside the schedule, and return its result.
+        """Call the body once, outside the schedule (and any lease), and return its result.
 
         It runs in the caller's task: cancelling the call cancels this body
         call only; the loop's runs are not affected.
         """
         result: R
+        body = getattr(self._coro, "__wrapped__", self._coro)
         if self._instance is not None:
-            result = await self._coro(self._instance, *args, **kwargs)
+            result = await body(self._instance, *args, **kwargs)
         else:
-            result = await self._coro(*args, **kwargs)
+            result = await body(*args, **kwargs)
         return result
+
+    # -- the lease (leases/gate.py) ---------------------------------------------
+
+    def _use_gate(self, gate: LeaseGate) -> None:
+        self._coro = gate.wrap(self._coro, what=f"loop {self.name!r}", overlap=self._overlap)
+
+    @property
+    def lease(self) -> LeaseKeeper | None:
+        """The lease keeper (fence, holder, state, expires_in(), ensure()), or None."""
+        return keeper_of(self._coro)
 
     # -- hooks ----------------------------------------------------------------
 
@@ -401,6 +418,7 @@ def loop(
     backoff: ExponentialBackoff | None = None,
     retry: Iterable[RetryRule] = (),
     mailbox_size: int = DEFAULT_MAILBOX_SIZE,
+    lease: Lease | str | bool | None = None,
 ) -> Callable[[LF], Loop[LF]]:
     """Decorate a coroutine function into a `Loop`.
 
@@ -431,6 +449,10 @@ def loop(
         retry: extra `RetryRule` objects,
             matched in order before the whitelist.
         mailbox_size: bound of the user-message lane.
+        lease: run the body only on the replica that holds this lease (a
+            `Lease`, a lease name, or True for the defaults: the loop's path
+            on the in-process backend); see the docs page "Running several
+            replicas". Needs ``overlap=False``.
 
     Raises:
         TypeError: the decorated object is not a coroutine function; ``time``
@@ -453,6 +475,7 @@ def loop(
         retry=retry,
         mailbox_size=mailbox_size,
     )
+    loop_lease(lease, overlap)  # a bad lease fails here, where it is written
 
     def decorator(coro: LF) -> Loop[LF]:
         return Loop(
@@ -468,6 +491,7 @@ def loop(
             backoff=backoff,
             retry=rules,
             mailbox_size=mailbox_size,
+            lease=lease,
         )
 
     return decorator

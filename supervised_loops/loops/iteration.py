@@ -35,7 +35,7 @@ from ..backoff import ExponentialBackoff, RetryRule, retry_delay
 from ..clock import WALL_RECHECK_SECONDS, Clock, get_clock
 from ..core.runnable import Runnable, acknowledge
 from ..events import IterationFailed, RetryScheduled, describe
-from ..instrument import Instrumentation, Outcome, Trigger
+from ..instrument import Instrumentation, IterationStart, Outcome, Trigger
 from ..messages import State
 from ..schedule import Schedule
 from . import observe, plan
@@ -188,8 +188,16 @@ class LoopIteration(Runnable):
                     trigger, scheduled = "run-now", started
                 by_request = False
                 attempt = run.consecutive_failures + 1
-                if not await self._observed(run, instrumentation, trigger, scheduled, attempt):
-                    continue
+                begun = self._observe_start(run, instrumentation, trigger, scheduled, attempt)
+                try:
+                    await body(*args, **kwargs)
+                except BaseException as exc:
+                    retried = self._schedule_retry(run, exc, time, clock)
+                    self._observe_failure(run, instrumentation, begun, exc, retried)
+                    if retried:
+                        continue
+                    raise
+                observe.iteration_ended(instrumentation, begun, "ok", None, time())
             if run.trackers:
                 self._recovered(run)
             run.current_loop += 1
@@ -215,49 +223,48 @@ class LoopIteration(Runnable):
             if finished:
                 return
 
-    async def _observed(
+    def _observe_start(
         self,
         run: Run,
         instrumentation: Instrumentation,
         trigger: Trigger,
         scheduled: float,
         attempt: int,
-    ) -> bool:
-        """Run the body once, told to the instrumentation; False: a retry is scheduled.
-
-        Raises:
-            BaseException: what the body raised, when it is not retried.
-        """
-        event_loop = asyncio.get_running_loop()
-        time = event_loop.time
-        begun = observe.iteration_started(
+    ) -> tuple[IterationStart, object] | None:
+        """Tell the instrumentation an iteration starts (see `loops.observe`)."""
+        event_loop = self._event_loop
+        assert event_loop is not None
+        return observe.iteration_started(
             instrumentation,
             self.path,
             self._name,
             run.current_loop,
             scheduled,
-            time(),
+            event_loop.time(),
             trigger,
             attempt,
         )
-        try:
-            await self._call_body(run)
-        except BaseException as exc:
-            retried = self._schedule_retry(run, exc, time, get_clock(event_loop))
-            outcome: Outcome = "failed"
-            if retried:
-                # A retry abandoned because the run is stopping is not a failure.
-                outcome = "retried" if run.retry_at is not None else "cancelled"
-            elif isinstance(exc, asyncio.CancelledError):
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    outcome = "cancelled"  # asked for; one nobody asked for is a failure
-            observe.iteration_ended(instrumentation, begun, outcome, exc, time())
-            if retried:
-                return False
-            raise
-        observe.iteration_ended(instrumentation, begun, "ok", None, time())
-        return True
+
+    def _observe_failure(
+        self,
+        run: Run,
+        instrumentation: Instrumentation,
+        begun: tuple[IterationStart, object] | None,
+        error: BaseException,
+        retried: bool,
+    ) -> None:
+        """Tell the instrumentation how an iteration that raised ``error`` ended."""
+        outcome: Outcome = "failed"
+        if retried:
+            # A retry abandoned because the run is stopping is not a failure.
+            outcome = "retried" if run.retry_at is not None else "cancelled"
+        elif isinstance(error, asyncio.CancelledError):
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                outcome = "cancelled"  # asked for; one nobody asked for is a failure
+        event_loop = self._event_loop
+        assert event_loop is not None
+        observe.iteration_ended(instrumentation, begun, outcome, error, event_loop.time())
 
     async def _call_body(self, run: Run) -> None:
         if self._instance is None:

@@ -236,8 +236,17 @@ async def _attempts(
                     raise
                 retried = True
         else:
-            ok = await loop._observed(run, instrumentation, trigger, scheduled, attempt)
-            retried = not ok
+            begun = loop._observe_start(run, instrumentation, trigger, scheduled, attempt)
+            try:
+                await loop._call_body(run)
+                retried = False
+            except BaseException as exc:
+                retried = loop._schedule_retry(run, exc, event_loop.time, clock)
+                loop._observe_failure(run, instrumentation, begun, exc, retried)
+                if not retried:
+                    raise
+            else:
+                observe.iteration_ended(instrumentation, begun, "ok", None, event_loop.time())
         if retried:
             retry_at = run.retry_at
             if retry_at is None or run.stop:

@@ -337,7 +337,7 @@ def _time_of_day(index: int, item: Any) -> dt.time:
 def to_json(value: Any) -> Any:
     """Turn replies (Ack, ActorStatus, datetimes, enums) into JSON-ready values."""
     if isinstance(value, ActorStatus):
-        return {
+        data = {
             "name": value.name,
             "path": value.path,
             "kind": value.kind,
@@ -350,6 +350,9 @@ def to_json(value: Any) -> Any:
             "schedule": value.schedule,
             "children": [to_json(child) for child in value.children],
         }
+        if value.lease is not None:  # only actors with a lease carry the key
+            data["lease"] = value.lease
+        return data
     if isinstance(value, Ack):
         return {
             "message": type(value.message).__name__,

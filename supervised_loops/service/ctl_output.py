@@ -87,5 +87,6 @@ def status_from_json(data: dict[str, Any]) -> ActorStatus:
         restarts=data["restarts"],
         last_error=data["last_error"],
         schedule=data["schedule"],
+        lease=data.get("lease"),
         children=tuple(status_from_json(child) for child in data["children"]),
     )

@@ -45,7 +45,8 @@ def render_status(
     (indented under its parent with ``├──``/``└──``/``│``), the state, the
     iteration (``#12``, for loops), when the next iteration is due relative to
     ``now`` (``in 4.2s``, ``in 12m 05s``, ``due now``, or ``-`` for a loop
-    that is not scheduled; see `format_relative`), the failure and
+    that is not scheduled; see `format_relative`), the lease of an actor that
+    has one (``lease held fence 3 by host:pid:ab12``, ``lease standby``), the failure and
     restart counts, and the last error, cut to ``error_width`` characters
     with ``…`` and kept on one line. A column that is empty on every line
     (no loop in the tree, say) is left out. Lines carry no trailing spaces
@@ -106,6 +107,7 @@ def _collect(
             str(status.state),
             f"#{status.current_loop}" if is_loop else "",
             upcoming,
+            "" if status.lease is None else f"lease {status.lease}",
             f"failures {status.failures}",
             f"restarts {status.restarts}",
             ""

@@ -28,7 +28,7 @@ from typing import Any
 
 import attrs
 
-from ..backoff import BackoffTracker
+from ..backoff import BackoffTracker, ExponentialBackoff
 from ..core.actor import Actor
 from ..messages import ActorStatus, Exit, State
 from .intensity import RestartWindow
@@ -299,6 +299,17 @@ class Child:
         self._abandoned = True
         self._running = False
         self._handled = max(self._handled, self._run_id)
+
+    def _retry_tracker(self, policy: ExponentialBackoff) -> BackoffTracker:
+        """The count of delayed restarts (RETRY) under ``policy``; a new policy starts over.
+
+        Equal policies share the count (``backoff_for()`` may build a new but
+        equal policy each time).
+        """
+        tracker = self._tracker
+        if tracker is None or tracker.policy != policy:
+            tracker = self._tracker = policy.tracker()
+        return tracker
 
     def _set_terminating(self, terminating: bool) -> None:
         """While the supervisor stops it, its exit is the stop's to deal with, not the queue's."""

@@ -170,8 +170,7 @@ class SupervisorCore(Runnable, Parent):
     def _adopt(self, spec: ChildSpec) -> Child:
         record = Child(spec, spec.quarantine or self._quarantine_default)
         actor = spec.actor
-        actor._parent = self
-        actor._name = spec.name  # the spec's name is the child's name, in paths too
+        actor._attach(self, spec.name)  # the spec's name is the child's name, in paths too
         self._children.append(record)
         self._by_name[spec.name] = record
         self._by_actor[actor] = record
@@ -191,8 +190,8 @@ class SupervisorCore(Runnable, Parent):
             taken[spec.name] = spec
             actors.add(spec.actor)
         for record in self._children:
-            if record.actor not in actors and record.actor._parent is self:
-                record.actor._parent = None
+            if record.actor not in actors:
+                record.actor._detach(self)
         self._children = []
         self._by_name = {}
         self._by_actor = {}
@@ -205,8 +204,7 @@ class SupervisorCore(Runnable, Parent):
         self._children.remove(record)
         del self._by_name[record.name]
         del self._by_actor[record.actor]
-        if record.actor._parent is self:
-            record.actor._parent = None
+        record.actor._detach(self)
 
     # -- waiting, and cancellation -------------------------------------------------------------
 

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from ..core.actor import Actor, Reply
 from ..errors import ActorStopped, ChildStartFailed, UnhandledMessage
 from ..events import ActorStarted, describe
+from ..leases.gate import LeaseGate
 from ..messages import (
     Ack,
     ActorStatus,
@@ -184,12 +185,44 @@ class SupervisorEngine(SupervisorRestarts):
         self._wake()
         return await asyncio.shield(future)
 
+    def _use_gate(self, gate: LeaseGate) -> None:
+        """Share ``gate`` among every loop and worker below (``child(sup, lease=...)``).
+
+        One keeper, held while any of them runs; a loss cuts all their
+        bodies at once. Children added later with ``start_child`` do not
+        share it.
+
+        Raises:
+            TypeError: an actor below is neither a loop, a worker nor a supervisor.
+            ValueError: this supervisor, or an actor below, already has a lease.
+        """
+        if getattr(self, "_lease_gate", None) is not None:
+            raise ValueError(f"supervisor {self.name!r} already has a lease")
+        members = list(self._lease_members())
+        for member in members:
+            member._use_gate(gate)
+        self._lease_gate = gate
+
+    def _lease_members(self) -> Iterator[Any]:
+        for record in self._children:
+            actor = record.actor
+            if isinstance(actor, SupervisorEngine):
+                yield from actor._lease_members()
+            elif hasattr(actor, "_use_gate"):
+                yield actor
+            else:
+                raise TypeError(
+                    f"'lease' on supervisor {self.name!r} needs loops and workers below it "
+                    f"(got {actor!r})"
+                )
+
     def status(self) -> ActorStatus:
         """A frozen snapshot of the supervisor and, recursively, its children."""
         state = self._state_now()
         if state in (State.STARTING, State.RUNNING) and self._halted():
             state = State.STOPPING
         error = self._last_error
+        gate: LeaseGate | None = getattr(self, "_lease_gate", None)  # child(sup, lease=...)
         return ActorStatus(
             name=self._name,
             path=self.path,
@@ -199,6 +232,7 @@ class SupervisorEngine(SupervisorRestarts):
             restarts=self._restart_count,
             last_error=None if error is None else describe(error),
             children=tuple(record._status() for record in self._children),
+            lease=None if gate is None else gate.describe(),
         )
 
     # -- control messages (in the sender's call) -------------------------------------------

@@ -152,9 +152,7 @@ class SupervisorRestarts(SupervisorShutdown):
     def _schedule_retry(self, record: Child, exit: Exit) -> None:
         """Restart the child after its backoff delay (Directive.RETRY)."""
         policy = self._backoff_of(record) or DEFAULT_BACKOFF
-        tracker = record._tracker
-        if tracker is None or tracker.policy != policy:  # equal policies share the count
-            tracker = record._tracker = policy.tracker()
+        tracker = record._retry_tracker(policy)
         event_loop = asyncio.get_running_loop()
         delay = tracker.failure(event_loop.time())
         handle = event_loop.call_later(delay, self._timer_due, record, TimerKind.RETRY)

@@ -66,13 +66,16 @@ class SupervisorShutdown(SupervisorCore):
         if not actor.is_running():
             await self._settle(record)
             return
-        latest = self._latest_run_of(actor)
-        if not record._running or latest > record._run_id:
-            # Running again after a restart we did not make: track that run.
-            record._adopt_run(latest, asyncio.get_running_loop().create_future())
         record._set_terminating(True)
         try:
-            await self._stop_then_cancel(record)
+            # A child may restart itself (a Restart message) while it is being
+            # stopped: the run that replaced the one stopped is stopped too.
+            while actor.is_running() and not record._abandoned:
+                latest = self._latest_run_of(actor)
+                if not record._running or latest > record._run_id:
+                    # Running again after a restart we did not make: track that run.
+                    record._adopt_run(latest, asyncio.get_running_loop().create_future())
+                await self._stop_then_cancel(record)
         finally:
             record._set_terminating(False)
         await self._consume_exit(record)

@@ -34,6 +34,7 @@ import attrs
 from .. import _validate
 from ..backoff import ExponentialBackoff
 from ..core.actor import Actor
+from ..leases.gate import apply_lease
 from ..messages import State
 
 __all__ = [
@@ -307,12 +308,18 @@ def child(
     quarantine: Quarantine | None = None,
     args: Sequence[Any] = (),
     kwargs: Mapping[str, Any] | None = None,
+    lease: Any = None,
 ) -> ChildSpec:
     """Build a `ChildSpec` (see there for every field and default).
 
     ``shutdown`` and ``cancel_timeout`` left at ``"default"`` take the
     defaults for the kind of actor (5 seconds, or ``"infinity"`` for a
     Supervisor).
+
+    ``lease`` (a ``supervised_loops.leases.Lease``, a lease name, or True)
+    gives the child a lease, as ``loop(lease=...)`` and ``worker(...,
+    lease=...)`` do: it runs only on the replica that holds it. On a
+    Supervisor child, every loop and worker below it shares that one lease.
 
     Raises:
         TypeError, ValueError: a bad field, named in the message.
@@ -327,6 +334,7 @@ def child(
     }
     if name is not None:
         fields["name"] = name
+    apply_lease(actor, lease)  # leases/gate.py
     if not (isinstance(shutdown, str) and shutdown == "default"):
         fields["shutdown"] = shutdown
     if not (isinstance(cancel_timeout, str) and cancel_timeout == "default"):

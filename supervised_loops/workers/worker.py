@@ -76,6 +76,8 @@ from ..core.actor import DEFAULT_MAILBOX_SIZE, Reply
 from ..core.runnable import Runnable
 from ..errors import ActorStopped, UnhandledMessage
 from ..events import ActorStarted, IterationFailed, RetryScheduled, describe
+from ..leases.gate import Lease, LeaseGate, describe_lease, keeper_of, lease_option
+from ..leases.keeper import LeaseKeeper
 from ..messages import (
     Ack,
     ActorStatus,
@@ -123,6 +125,8 @@ class Worker(Runnable):
         retry: extra `RetryRule` objects, matched
             before the whitelist.
         exception_types: the whitelist (default ``(OSError, TimeoutError)``).
+        lease: run only on the replica holding this lease (a ``Lease``, a
+            name or True); see the docs page "Running several replicas".
 
     Raises:
         TypeError, ValueError: a bad argument, named in the message.
@@ -140,6 +144,7 @@ class Worker(Runnable):
         retry: Iterable[RetryRule] = (),
         exception_types: Iterable[type[BaseException]] = DEFAULT_RETRY_EXCEPTIONS,
         mailbox_size: int = DEFAULT_MAILBOX_SIZE,
+        lease: Lease | str | bool | None = None,
         **kwargs: Any,
     ) -> None:
         _validate.coroutine_function("function", function)
@@ -152,7 +157,8 @@ class Worker(Runnable):
         Runnable.__init__(
             self, function.__name__ if name is None else name, mailbox_size=mailbox_size
         )
-        self._function = function
+        spec = lease_option(lease)  # with a lease, it runs only where the lease is held
+        self._function = function if spec is None else LeaseGate(spec, self).wrap_worker(function)
         self._args = args
         self._kwargs = kwargs
         self._signals_ready = signals_ready
@@ -365,6 +371,14 @@ class Worker(Runnable):
         run = self._run
         return run is not None and run.failed
 
+    def _use_gate(self, gate: LeaseGate) -> None:
+        self._function = gate.wrap_worker(self._function, what=f"worker {self.name!r}")
+
+    @property
+    def lease(self) -> LeaseKeeper | None:
+        """This worker's lease keeper (``worker(..., lease=...)``), None without one or before."""
+        return keeper_of(self._function)
+
     def status(self) -> ActorStatus:
         """A frozen snapshot of the worker."""
         run = self._run
@@ -380,6 +394,7 @@ class Worker(Runnable):
             failures=self._failure_count,
             restarts=self._restart_count,
             last_error=None if error is None else describe(error),
+            lease=describe_lease(self._function),
         )
 
     # -- messages ------------------------------------------------------------------------
@@ -473,6 +488,7 @@ def worker(
     reconnect: bool = True,
     backoff: ExponentialBackoff | None = None,
     retry: Iterable[RetryRule] = (),
+    lease: Lease | str | bool | None = None,
     **kwargs: Any,
 ) -> Worker:
     """Wrap ``function(*args, **kwargs)`` as a `Worker` (see there).
@@ -490,5 +506,6 @@ def worker(
         reconnect=reconnect,
         backoff=backoff,
         retry=retry,
+        lease=lease,
         **kwargs,
     )
