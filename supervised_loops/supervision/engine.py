@@ -5,7 +5,8 @@ the design): it launches the supervisor's run (through `core.runnable`, as
 every actor's), starts the children in order, serves the queue of exits,
 verbs and timers until told to stop or failing, then shuts the children down
 in reverse order; the run's exit report goes to its parent. It also takes
-the control messages (``Stop``, ``Cancel``, ``GetStatus``) and builds the
+the control messages (``Stop``, ``Cancel``, ``Restart``, ``GetStatus``;
+the loop-only ones are refused with a reason for an operator) and builds the
 status. `supervised_loops.Supervisor` is its only subclass and public face.
 
 May import: the lower ``supervision`` modules and what they may import.
