@@ -11,11 +11,13 @@ status 1. The rules: docs/loops.md, "Stopping and cancelling".
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from typing import Any
 
 import pytest
 
-from supervised_loops import Cancel, Restart, State, Stop, Supervisor, child, loop, worker
+from supervised_loops import Ack, Cancel, Restart, State, Stop, Supervisor, child, loop, worker
+from supervised_loops.clock import get_clock
 from supervised_loops.core.runnable import Runnable
 from supervised_loops.events import ActorStarted, CutShort, Event
 from supervised_loops.testing import virtual_time
@@ -166,3 +168,48 @@ async def test_a_forced_shutdown_cuts_the_clean_up_at_once() -> None:
     assert journal == [(0.5, "clean-up begins"), (0.53, "clean-up cut")]
     assert [type(e) for e in drain(events) if isinstance(e, CutShort)] == [CutShort]
     assert tree._cut_short_count() == 1
+
+
+# -- the Restart acknowledgement ------------------------------------------------------
+
+
+@virtual_time()
+async def test_a_restart_is_acknowledged_with_the_first_due_time_after_before_loop() -> None:
+    @loop(seconds=5, wait_first=True, name="paced")
+    async def paced() -> None:
+        pass
+
+    @paced.before_loop
+    async def connect() -> None:
+        await asyncio.sleep(2)
+
+    paced.start()
+    await asyncio.sleep(3)
+    ack = await paced.ask(Restart())
+    assert now() == 2 + 3  # the new run's before_loop took 2 s
+    wall = get_clock(asyncio.get_running_loop()).wall()
+    assert ack == Ack(Restart(), 0, wall + dt.timedelta(seconds=5))  # what the tree shows
+    assert paced.status().next_iteration == ack.next_iteration
+    paced.cancel()
+    await asyncio.wait((paced.get_task(),))  # type: ignore[arg-type]
+
+
+@virtual_time()
+async def test_a_restarted_run_that_ends_before_its_first_plan_acknowledges_with_no_next_run() -> (
+    None
+):
+    @loop(seconds=5, name="paced")
+    async def paced() -> None:
+        pass
+
+    @paced.before_loop
+    async def connect() -> None:
+        await asyncio.sleep(2)
+
+    asked = asyncio.ensure_future(paced.ask(Restart()))
+    await asyncio.sleep(1)  # in the new run's before_loop
+    paced.stop()
+    ack = await asked
+    assert ack == Ack(Restart(), 0, None)
+    assert now() == 2.0
+    assert not paced.is_running()
