@@ -239,3 +239,17 @@ async def test_stop_then_restart_through_the_control_socket(short_dir: Path) -> 
         assert restarted["result"]["message"] == "Restart"
         assert demo.writer.is_running()
         assert demo.states()["demo/ingest"] is State.RUNNING
+
+
+@virtual_time()
+async def test_the_running_root_is_not_restarted_in_place() -> None:
+    demo = Demo()
+    await demo.tree.start()
+    ended = asyncio.ensure_future(demo.tree.wait())
+    with pytest.raises(UnhandledMessage, match="the root of a tree is not restarted in place"):
+        await demo.tree.ask(Restart())
+    await asyncio.sleep(1)
+    assert not ended.done()
+    assert demo.tree.is_running()
+    await demo.tree.stop()
+    await ended

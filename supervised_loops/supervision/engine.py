@@ -278,7 +278,9 @@ class SupervisorEngine(SupervisorRestarts):
     def _control_restart(self, message: Restart, reply: Reply) -> None:
         """Restart: stop (the ordered shutdown of the children), then start again.
 
-        A stopped supervisor starts at once. The ask is answered, like a
+        A stopped supervisor starts at once. A running root is refused
+        (whoever started it waits for the end of that run: ``run()`` would
+        take the restart for the end of the service). The ask is answered, like a
         Loop's or a worker's Restart, once the new run is ready (its
         children started): ``Ack(message, 0, None)``; with `ActorStopped`
         if it ends first, or with the error of a start that cannot be made.
@@ -287,6 +289,16 @@ class SupervisorEngine(SupervisorRestarts):
             self._refuse(message, reply, "a supervisor takes no start arguments")
             return
         if self._refuse_orphan(message, reply):
+            return
+        if self.is_running() and self._parent is None:
+            # Whoever started the root waits for its run to end (run() ends
+            # the service then): a restart in place would look like the end.
+            self._refuse(
+                message,
+                reply,
+                "the root of a tree is not restarted in place; "
+                "restart its children, or the service",
+            )
             return
         if self.is_running():
             run = self._rec
