@@ -48,7 +48,15 @@ from .exit import classify_exit
 if TYPE_CHECKING:
     from collections.abc import Coroutine
 
-__all__ = ["DEFAULT_BACKOFF", "Pending", "RunRecord", "Runnable", "abandon", "acknowledge"]
+__all__ = [
+    "DEFAULT_BACKOFF",
+    "Pending",
+    "RunRecord",
+    "Runnable",
+    "abandon",
+    "acknowledge",
+    "acknowledge_when_ready",
+]
 
 logger = logging.getLogger("supervised_loops")
 
@@ -67,6 +75,25 @@ def acknowledge(pending: Pending | None, iteration: int, upcoming: Any) -> None:
         if not future.done():
             future.set_result(Ack(message, iteration, upcoming))
     pending.clear()
+
+
+def acknowledge_when_ready(
+    ready: asyncio.Future[bool], message: Any, reply: Any, path: str
+) -> None:
+    """Answer ``reply`` once ``ready`` resolves: ``Ack(message, 0, None)``, or `ActorStopped`.
+
+    The acknowledgement of a Restart of a kind with no schedule (a worker,
+    a supervisor): the new run is ready, or it ended first.
+    """
+
+    def answer(_future: asyncio.Future[bool]) -> None:
+        if not reply.done():
+            if ready.result():
+                reply.set_result(Ack(message, 0, None))
+            else:
+                reply.set_exception(ActorStopped(path, message))
+
+    ready.add_done_callback(answer)
 
 
 def abandon(pending: Pending | None, path: str) -> None:

@@ -20,11 +20,11 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from ..core.actor import Actor, Reply
+from ..core.runnable import acknowledge_when_ready
 from ..errors import ActorStopped, ChildStartFailed, UnhandledMessage
 from ..events import ActorStarted, describe
 from ..leases.gate import LeaseGate
 from ..messages import (
-    Ack,
     ActorStatus,
     Cancel,
     ChangeInterval,
@@ -321,17 +321,8 @@ class SupervisorEngine(SupervisorRestarts):
                     reply.set_exception(error)
                 return
         ready = self._rec.ready
-        if reply is None or ready is None:
-            return
-
-        def answer(_future: asyncio.Future[bool]) -> None:
-            if not reply.done():
-                if ready.result():
-                    reply.set_result(Ack(message, 0, None))
-                else:
-                    reply.set_exception(ActorStopped(self.path, message))
-
-        ready.add_done_callback(answer)
+        if reply is not None and ready is not None:
+            acknowledge_when_ready(ready, message, reply, self.path)
 
     # -- ending --------------------------------------------------------------------------------
 
