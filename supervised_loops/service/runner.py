@@ -14,8 +14,9 @@ escalated failure (with its traceback), a tree that failed to start, or a
 *forced* shutdown (a second signal, or ``shutdown_timeout`` running out,
 while the tree was still shutting down: every ``after_loop`` in progress is
 cut short, so the stop was not clean), or an ``after_loop`` cut short by a
-child's hard shutdown limit (a ``CutShort`` event). ``serve`` is the same without the exit, for
-programs that embed the tree in a larger asyncio application.
+child's hard shutdown limit (a ``CutShort`` event). ``serve`` is the same
+without the exit, for programs that embed the tree in a larger asyncio
+application.
 
 A single actor (a Loop, a worker) is run inside a one-child Supervisor named
 after it: the child is transient and significant, so the program ends with
@@ -116,8 +117,9 @@ async def serve(
 
     Returns:
         0 after a clean stop (or an end of the tree by itself); 1 after an
-        escalated failure, a failed start or a forced shutdown (the reason
-        is logged here, a failure with its traceback).
+        escalated failure, a failed start, a forced shutdown or an
+        ``after_loop`` cut short by a hard limit (the reason is logged here,
+        a failure with its traceback).
 
     Raises:
         RuntimeError, OSError: the control socket cannot be served (another
