@@ -405,8 +405,15 @@ async def test_a_paused_process_cancels_its_work_before_the_next_write(clock: Vi
     with pytest.raises(asyncio.CancelledError):
         await work
     assert writes == []
-    assert first.state == "standby"
     assert first.lost_count == 1
+    # Back in standby, or already holding a new grant (nobody else wanted
+    # it): which one at this instant depends on the event loop's order of
+    # same-time callbacks (3.11 and 3.12 differ). Never the old grant.
+    if first.state == "held":
+        assert first.grant is not None
+        assert first.grant.fence == grant.fence + 1
+    else:
+        assert first.state == "standby"
     await first.stop()
 
 

@@ -93,7 +93,9 @@ async def test_a_lost_lease_cancels_the_iteration_and_is_not_a_failure(
     backend = MemoryBackend()
     progress: list[str] = []
 
-    @loop(seconds=1.0, lease=Lease(name="report", backend=backend, settings=SETTINGS))
+    # Ticks at 0, 0.9, 1.8: never at the same instant as a renewal (every
+    # 1.0 s), whose order against a tick would be the event loop's choice.
+    @loop(seconds=0.9, lease=Lease(name="report", backend=backend, settings=SETTINGS))
     async def work() -> None:
         progress.append("begin")
         await asyncio.sleep(0.8)
@@ -131,8 +133,8 @@ async def test_on_lost_finish_lets_the_iteration_complete(clock: VirtualClock) -
     backend = MemoryBackend()
     progress: list[str] = []
 
-    @loop(
-        seconds=1.0,
+    @loop(  # ticks never at a renewal's instant (see above)
+        seconds=0.9,
         lease=Lease(name="report", backend=backend, settings=SETTINGS, on_lost="finish"),
     )
     async def work() -> None:

@@ -185,7 +185,10 @@ class Actor:
         Override this to give an actor messages of its own. It is called for
         one message at a time, in arrival order, while the actor is idle. An
         exception is sent back to an asker; for a message that was only told,
-        it is a failure of the actor, escalated like any other.
+        it is a failure of the actor, escalated like any other. It runs in
+        the actor's task: a Cancel, Restart or shutdown that arrives while it
+        awaits cancels it there, and an asker waiting for its reply gets
+        ActorStopped at once.
 
         Raises:
             UnhandledMessage: the default, for any message.

@@ -166,6 +166,9 @@ class ControlServer:
             PermissionError: the directory exists and belongs to someone else
                 or is open to others.
             OSError: the socket cannot be created (a path too long, ...).
+
+        Cancelled while it checks a socket file left behind, it has bound
+        nothing.
         """
         directory = self._path.parent
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -204,28 +207,32 @@ class ControlServer:
         """Stop serving, end open connections and remove the socket file.
 
         A request being answered is cut off: its client sees the connection
-        close without a reply.
+        close without a reply. Cancelling ``close()`` stops the waiting for
+        the connections to end; the listener is closed and the socket file
+        removed all the same.
         """
         listener, accepting = self._listener, self._accepting
         if listener is None or accepting is None:
             return
         self._listener = self._accepting = None
-        accepting.cancel()
-        await asyncio.wait((accepting,))
-        listener.close()
+        accepting.cancel()  # it accepts no connection after this
         tasks = list(self._connections)
         for task in tasks:
             task.cancel()
-        if tasks:
-            await asyncio.wait(tasks)
-        with contextlib.suppress(FileNotFoundError):
-            self._path.unlink()
+        try:
+            await asyncio.wait((accepting, *tasks))
+        finally:
+            listener.close()
+            with contextlib.suppress(FileNotFoundError):
+                self._path.unlink()
 
     async def __aenter__(self) -> ControlServer:
+        """Start serving (see `start`)."""
         await self.start()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        """Stop serving (see `close`)."""
         await self.close()
 
     # -- connections ------------------------------------------------------------

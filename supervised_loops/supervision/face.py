@@ -189,7 +189,9 @@ class Supervisor(SupervisorEngine):
     async def before_start(self) -> None:
         """Called in the supervisor's task before the first child starts (default: nothing).
 
-        An error it raises fails the start.
+        An error it raises fails the start. It runs in the supervisor's own
+        task, so a Cancel of the supervisor (or of ``start()``) cancels it
+        where it awaits, and the start ends cancelled.
         """
 
     async def after_stop(self) -> None:
@@ -197,6 +199,8 @@ class Supervisor(SupervisorEngine):
 
         Called whatever ended the supervisor (stop, cancel, failure). An
         error it raises fails the supervisor (unless it is failing already).
+        It runs in the supervisor's own task: a Cancel that arrives while it
+        awaits cancels it there.
         """
 
     def should_retry(self, child: Child, error: BaseException, attempt: int) -> bool | None:
@@ -227,6 +231,8 @@ class Supervisor(SupervisorEngine):
         Called in the supervisor's task after the child's own error handler,
         for every failure, including one during a shutdown the supervisor is
         making. Alert, count, change ``child.set_args(...)`` for its restart.
+        A Cancel of the supervisor while it awaits cancels it there (the
+        supervisor then shuts down at once).
         """
 
     async def on_child_exit(self, child: Child, exit: Exit) -> None:
@@ -338,6 +344,7 @@ class Supervisor(SupervisorEngine):
             raise exit.error
 
     async def __aenter__(self) -> Supervisor:
+        """Start the tree (see `start`; cancelling it cancels the tree)."""
         await self.start()
         return self
 
@@ -347,7 +354,10 @@ class Supervisor(SupervisorEngine):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        """Stop the tree; raise its failure if it failed and the body did not raise."""
+        """Stop the tree; raise its failure if it failed and the body did not raise.
+
+        Cancelling it stops the waiting only; the shutdown goes on (see `stop`).
+        """
         await self.stop()
         if exc is None:
             await self.wait()
@@ -424,6 +434,8 @@ class Supervisor(SupervisorEngine):
         Raises:
             ChildNotFound: no child has this name.
             RuntimeError: the child is running; ``terminate_child`` it first.
+
+        Cancelling the call does not cancel the deletion.
         """
         if not self.is_running():
             await verbs.delete_child(self, name)
@@ -486,6 +498,9 @@ class Supervisor(SupervisorEngine):
         self, path: str, message: Any, *, timeout: float | None = DEFAULT_ASK_TIMEOUT
     ) -> Any:
         """Ask ``message`` of the actor at ``path`` (see `Actor.ask`).
+
+        Cancelling it stops the waiting; the message was delivered and is
+        handled all the same.
 
         Raises:
             ChildNotFound: nothing has this path.
