@@ -75,6 +75,8 @@ class LoopControl(LoopEngine):
         self._cancel_run(run)
 
     def _control_restart(self, message: Restart, reply: Reply) -> None:
+        if self._refuse_orphan(message, reply):
+            return
         run = self._run
         args = message.args
         kwargs = message.kwargs
