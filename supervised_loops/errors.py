@@ -48,14 +48,18 @@ class ActorNotRunning(RuntimeError):
     Attributes:
         actor: the path of the actor.
         message: the message that could not be delivered.
+        reason: why, when there is more to say than "not running" (a
+            ``Restart`` of a child whose supervisor is stopped), or None.
     """
 
     __reduce__ = _reduce
 
-    def __init__(self, actor: str, message: object) -> None:
-        super().__init__(f"actor {actor!r} is not running; {message!r} was not delivered")
+    def __init__(self, actor: str, message: object, reason: str | None = None) -> None:
+        text = f"actor {actor!r} is not running; {message!r} was not delivered"
+        super().__init__(text if reason is None else f"{text}: {reason}")
         self.actor = actor
         self.message = message
+        self.reason = reason
 
 
 class ActorStopped(RuntimeError):
@@ -119,17 +123,26 @@ class UnhandledMessage(TypeError):
     Attributes:
         actor: the path of the actor.
         message: the message.
+        reason: why this kind of actor refuses a library message (a
+            supervisor asked to ``Pause``), or None for a user message with
+            no ``handle_message``.
     """
 
     __reduce__ = _reduce
 
-    def __init__(self, actor: str, message: object) -> None:
-        super().__init__(
-            f"actor {actor!r} does not handle {type(message).__name__} messages "
-            f"(got {message!r}); override handle_message() to accept it"
-        )
+    def __init__(self, actor: str, message: object, reason: str | None = None) -> None:
+        kind = type(message).__name__
+        if reason is None:
+            text = (
+                f"actor {actor!r} does not handle {kind} messages "
+                f"(got {message!r}); override handle_message() to accept it"
+            )
+        else:  # a library message this kind of actor refuses: say why, for an operator
+            text = f"actor {actor!r} does not take {kind}: {reason}"
+        super().__init__(text)
         self.actor = actor
         self.message = message
+        self.reason = reason
 
 
 class RestartIntensityExceeded(RuntimeError):

@@ -31,6 +31,7 @@ __all__ = [
     "ActorFailed",
     "ActorStarted",
     "ChildRestarted",
+    "CutShort",
     "DeadLetter",
     "Escalated",
     "Event",
@@ -147,6 +148,18 @@ class Unkillable(Event):
 
 
 @attrs.frozen
+class CutShort(Event):
+    """An actor's clean-up (a Loop's ``after_loop``) was cancelled before its end.
+
+    Only a supervisor's hard shutdown limit or a forced shutdown does this;
+    ``waited`` is the seconds the clean-up was given after cancellation was
+    first asked for.
+    """
+
+    waited: float
+
+
+@attrs.frozen
 class DeadLetter(Event):
     """A message could not be delivered (``path`` is the addressee).
 
@@ -180,10 +193,16 @@ class Subscription:
     closes it on exit (leaving the block by cancellation closes it too).
     """
 
-    __slots__ = ("_closed", "_hub", "_pending", "_unreported", "_waiter", "dropped")
+    __slots__ = ("_closed", "_hub", "_loop", "_pending", "_unreported", "_waiter", "dropped")
 
     def __init__(self, hub: EventHub, max_pending: int) -> None:
         self._hub = hub
+        # The event loop the reader runs in (known once it subscribes or
+        # waits inside one): where an event must be published from.
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
         # A deque holds at most sys.maxsize items; a larger bound is never reached.
         self._pending: collections.deque[Event] = collections.deque(
             maxlen=min(max_pending, sys.maxsize)
@@ -224,7 +243,8 @@ class Subscription:
                 raise RuntimeError(
                     "a Subscription has one reader at a time; call events() again for another"
                 )
-            self._waiter = asyncio.get_running_loop().create_future()
+            self._loop = asyncio.get_running_loop()
+            self._waiter = self._loop.create_future()
             try:
                 await self._waiter
             finally:
@@ -285,6 +305,14 @@ class EventHub:
     def publish(self, event: Event) -> None:
         for subscription in self._subscriptions:
             subscription._push(event)
+
+    def event_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The open event loop one of the subscribers reads in, if any."""
+        for subscription in self._subscriptions:
+            event_loop = subscription._loop
+            if event_loop is not None and not event_loop.is_closed():
+                return event_loop
+        return None
 
     def close(self) -> None:
         """End every subscription (they drain what they hold, then stop)."""

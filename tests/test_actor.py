@@ -699,3 +699,41 @@ async def test_an_ask_being_handled_when_the_actor_is_cancelled_fails_at_once() 
         asker.result()
     assert str(caught.value) == "actor 'slow' ended before answering 'hello'"
     assert now() == 2.0
+
+
+def test_tell_threadsafe_to_an_actor_that_never_ran_publishes_on_the_event_loop_thread() -> None:
+    # A subscriber reads in an event loop; the dead letter of a message sent
+    # from another thread to an actor that never ran is published from that
+    # loop's thread, never from the sending thread.
+    published_in: list[int] = []
+
+    class Watched(Mailbox):
+        def _dead_letter(self, message: Any, reply: Any, reason: str) -> None:
+            published_in.append(threading.get_ident())
+            super()._dead_letter(message, reply, reason)
+
+    async def scenario() -> None:
+        actor = Watched()
+        subscription = actor.events()
+        sender_errors: list[BaseException] = []
+
+        def send() -> None:
+            try:
+                actor.tell_threadsafe(Stop())
+            except BaseException as error:  # pragma: no cover - the failure reported below
+                sender_errors.append(error)
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        sender.join()
+        assert sender_errors == []
+        assert published_in == []  # handed to this loop, not published by the sender
+        async with asyncio.timeout(10):
+            event = await anext(subscription)
+        assert isinstance(event, DeadLetter)
+        assert event.reason == "no event loop to deliver to"
+        assert published_in == [threading.get_ident()]
+        subscription.close()
+
+    asyncio.run(scenario(), debug=True)
+    assert dead_letters.count == 1

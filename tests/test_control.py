@@ -559,8 +559,9 @@ async def test_a_message_the_actor_refuses_is_an_error_reply(short_dir: Path) ->
         reply = await ask(path, {"command": "pause", "path": "ingest"})
         assert reply == error(
             "UnhandledMessage",
-            "actor 'app/ingest' does not handle Pause messages (got Pause()); "
-            "override handle_message() to accept it",
+            "actor 'app/ingest' does not take Pause: a supervisor is not paused as a whole; "
+            "pause its loops one by one, or stop it (its children stop with it) "
+            "and restart it later",
         )
         assert app.tree.is_running()
 

@@ -190,6 +190,7 @@ def _instance_of(cls: type[BaseException]) -> BaseException:
         "seconds": 5.0,
         "child": "poller",
         "name": "missing",
+        "reason": "app is stopped: restart it first",
     }
     return cls(*(samples[parameter] for parameter in parameters))
 

@@ -358,13 +358,14 @@ async def test_cancel_while_paused_ends_at_once() -> None:
 
 
 @virtual_time(start=START)
-async def test_cancel_while_stopping_preempts_after_loop_too() -> None:
-    # Cancel is the way to end a run whose cleanup hangs (a supervisor's
-    # shutdown sends it after the grace period): it cuts after_loop short.
+async def test_cancel_while_stopping_lets_after_loop_finish() -> None:
+    # Once after_loop has begun it runs to its end (its write is not lost):
+    # the Cancel is answered when the run has ended, and it ends cancelled.
+    # Only a supervisor's hard limit or a forced shutdown cuts it.
     probe = await reach(STOPPING)
     ack, when = await ask_at(probe, Cancel())
-    assert (ack, when) == (Ack(Cancel(), 1, None), 9.0)
-    assert probe.log == [*FIRST, (8.0, "after")]  # no "after done"
+    assert (ack, when) == (Ack(Cancel(), 1, None), 12.0)
+    assert probe.log == [*FIRST, (8.0, "after"), (12.0, "after done")]
     assert probe.status().state is State.CANCELLED
     assert not probe.loop.is_running()
 
@@ -383,10 +384,12 @@ async def check_restart(
     """
     restarts = probe.status().restarts
     ack, when = await ask_at(probe, message)
-    assert (ack, when) == (Ack(message, 0, None), begins)
+    # Answered once the new run has planned its first iteration (after its
+    # before_loop), with the time that iteration is due.
+    assert (ack, when) == (Ack(message, 0, at(begins + 3)), begins + 3)
     assert probe.loop.current_loop == 0
     assert probe.status().restarts == restarts + 1
-    await asyncio.sleep(6)
+    await asyncio.sleep(3)
     assert probe.log == [
         *first_log,
         (begins, "before"),
@@ -451,11 +454,12 @@ async def test_restart_while_paused_starts_a_run_that_is_not_paused() -> None:
 
 
 @virtual_time(start=START)
-async def test_restart_while_stopping_cancels_after_loop_and_starts_again() -> None:
-    # Restart cancels like Cancel: an after_loop already running is cut short.
+async def test_restart_while_stopping_lets_after_loop_finish_then_starts_again() -> None:
+    # An after_loop already running is not cut short: the new run begins
+    # once it has ended.
     probe = await reach(STOPPING)
-    old = [*FIRST, (8.0, "after")]
-    await check_restart(probe, Restart(("b",)), begins=9.0, first_log=old, body="body b")
+    old = [*FIRST, (8.0, "after"), (12.0, "after done")]
+    await check_restart(probe, Restart(("b",)), begins=12.0, first_log=old, body="body b")
 
 
 @virtual_time(start=START)
@@ -473,7 +477,7 @@ async def test_restart_when_stopped_starts_again_with_the_new_args() -> None:
         (SLEEPING, 12.0, [*FIRST, (8.0, "after cancelled"), (12.0, "after done")]),
         (RETRYING, 10.0, [*FAILED_FIRST, (6.0, "after cancelled"), (10.0, "after done")]),
         (PAUSED, 12.0, [*FIRST, (8.0, "after cancelled"), (12.0, "after done")]),
-        (STOPPING, 9.0, [*FIRST, (8.0, "after")]),
+        (STOPPING, 12.0, [*FIRST, (8.0, "after"), (12.0, "after done")]),
         (STOPPED, 12.0, [*FIRST, (8.0, "after"), (12.0, "after done")]),
     ],
 )
@@ -492,10 +496,10 @@ async def test_restarts_sent_before_the_new_run_begins_merge_and_the_latest_args
     probe = await reach(SLEEPING)
     first = asyncio.ensure_future(probe.loop.ask(Restart(("b",))))
     second = asyncio.ensure_future(probe.loop.ask(Restart(("c",))))
-    assert await first == Ack(Restart(("b",)), 0, None)
-    assert await second == Ack(Restart(("c",)), 0, None)
-    assert now() == 12.0
-    await asyncio.sleep(4)
+    assert await first == Ack(Restart(("b",)), 0, at(15.0))
+    assert await second == Ack(Restart(("c",)), 0, at(15.0))
+    assert now() == 15.0
+    await asyncio.sleep(1)
     assert probe.log[-5:] == [
         (8.0, "after cancelled"),
         (12.0, "after done"),
@@ -514,9 +518,9 @@ async def test_restart_after_a_stop_of_a_pending_restart_starts_again() -> None:
     probe.loop.tell(Restart(("b",)))
     probe.loop.stop()
     ack = await probe.loop.ask(Restart(("c",)))
-    assert ack == Ack(Restart(("c",)), 0, None)
-    assert now() == 4.0
-    await asyncio.sleep(4)
+    assert ack == Ack(Restart(("c",)), 0, at(7.0))
+    assert now() == 7.0
+    await asyncio.sleep(1)
     assert probe.loop.is_running()
     assert probe.log == [
         # The stopped run never got to before_loop; the Restart cancels it.

@@ -306,6 +306,8 @@ async def test_shutdown_timeout_bounds_the_shutdown_then_cancels_and_returns_1(
     assert [r.message for r in caplog.records] == [
         "SIGTERM received: shutting down 'app'",
         "shutdown of 'app' took longer than 5.0 seconds: cancelling",
+        "loop 'app/writer': its clean-up was cut short after 5.000 s"
+        " (a hard limit or a forced shutdown)",
         "'app' was cancelled before its shutdown ended",
     ]
 
@@ -330,6 +332,8 @@ async def test_a_second_signal_cancels_a_slow_shutdown_and_serve_returns_1(
     assert [r.message for r in caplog.records] == [
         "SIGINT received: shutting down 'app'",
         "second signal: cancelling 'app' now",
+        "loop 'app/writer': its clean-up was cut short after 10.000 s"
+        " (a hard limit or a forced shutdown)",
         "'app' was cancelled before its shutdown ended",
     ]
 
@@ -680,3 +684,39 @@ async def test_run_inside_a_running_event_loop_says_to_await_serve_instead() -> 
     with pytest.raises(RuntimeError, match=r"use 'await supervised_loops.serve\(tree\)'"):
         run(job)
     assert not job.is_running()
+
+
+@pytest.mark.usefixtures("default_signal_handlers")
+@virtual_time(start=START)
+async def test_an_after_loop_cut_by_its_hard_limit_makes_the_exit_status_1(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A Stop, its grace (2 s), a Cancel that does not interrupt the flush in
+    # progress, the hard limit (3 s): the flush is cut, the stop is not clean.
+    journal = Journal()
+
+    @loop(seconds=10, name="writer")
+    async def writer() -> None:
+        journal.note("write")
+
+    @writer.after_loop
+    async def flush() -> None:
+        journal.note("flush begins")
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            journal.note("flush cut short")
+            raise
+
+    tree = Supervisor(child(writer, shutdown=2.0, cancel_timeout=3.0), name="app")
+    with caplog.at_level(logging.WARNING, logger="supervised_loops"):
+        status = await serve(tree, on_started=after(15, kill_self(signal.SIGTERM)))
+    assert status == 1
+    assert asyncio.get_running_loop().time() == 20.0
+    assert journal.entries == ["write", "write", "flush begins", "flush cut short"]
+    assert [r.message for r in caplog.records] == [
+        "SIGTERM received: shutting down 'app'",
+        "loop 'app/writer': its clean-up was cut short after 5.000 s"
+        " (a hard limit or a forced shutdown)",
+        "'app': 1 clean-up(s) (after_loop) cut short by a hard shutdown limit",
+    ]

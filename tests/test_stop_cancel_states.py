@@ -5,7 +5,8 @@ completes it for the kinds with a run machinery of their own before it was
 shared: iterations that overlap (several bodies, retries waiting in their own
 iterations) and workers. The answers are those of docs/messages.md: Stop lets
 what runs finish and ends at once otherwise (a pending retry is abandoned);
-Cancel preempts everything; both are acknowledged once the run has ended.
+Cancel preempts everything but an after_loop already begun (it runs to its
+end); both are acknowledged once the run has ended.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ EXPECTED: dict[str, dict[str, tuple[float, int]]] = {
     "sleeping": {"stop": (0.0, 1), "cancel": (0.0, 1)},
     "retry wait": {"stop": (0.0, 1), "cancel": (0.0, 1)},
     "paused": {"stop": (0.0, 1), "cancel": (0.0, 1)},
-    "after_loop": {"stop": (3.0, 1), "cancel": (0.0, 1)},
+    # after_loop, once begun, runs to its end: a Cancel does not cut it.
+    "after_loop": {"stop": (3.0, 1), "cancel": (3.0, 1)},
 }
 
 
@@ -106,7 +108,7 @@ async def test_an_overlapping_loop_answers_stop_and_cancel_in_every_state(
     assert journal.count("after") + journal.count("cancelled") == 1
     if message == "stop":
         assert crawl.status().state is State.STOPPED
-    else:  # a Cancel overrides the Stop whose after_loop it preempts
+    else:  # a Cancel overrides the Stop (an after_loop in progress still ends)
         assert crawl.status().state is State.CANCELLED
         assert journal[-1] == ("after" if state == "after_loop" else "cancelled")
 

@@ -448,7 +448,8 @@ async def test_a_supervisor_refuses_loop_only_and_unhandled_messages() -> None:
             await tree.ask("hello")
         assert tree.is_running()
     assert [letter.reason for letter in dead_letters.recent] == [
-        "a supervisor does not take this message",
+        "a supervisor is not paused as a whole; pause its loops one by one, "
+        "or stop it (its children stop with it) and restart it later",
         "no handle_message",
         "no handle_message",
     ]

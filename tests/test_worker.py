@@ -32,6 +32,7 @@ from supervised_loops import (
     dead_letters,
     worker,
 )
+from supervised_loops.events import CutShort
 from supervised_loops.testing import virtual_time
 
 EXACT = ExponentialBackoff(jitter=False)
@@ -318,10 +319,11 @@ async def test_start_while_running_is_refused() -> None:
 
 
 @virtual_time()
-async def test_cancel_reaches_a_worker_that_swallowed_the_cancellation_of_its_stop() -> None:
-    # Stop cancels a plain worker; one that catches that CancelledError to
-    # finish its work must still be preemptible by the Cancel that follows
-    # its grace, not left running and reported unkillable.
+async def test_a_worker_finishing_its_work_after_its_stop_is_cut_only_at_the_hard_limit() -> None:
+    # Stop cancels a plain worker; what it runs after catching that
+    # CancelledError is its clean-up, which runs to its end like a Loop's
+    # after_loop: the Cancel that follows its grace does not interrupt it,
+    # the hard limit does, and says so (a CutShort event).
     journal = Journal()
 
     async def finishes_its_work() -> None:
@@ -337,19 +339,29 @@ async def test_cancel_reaches_a_worker_that_swallowed_the_cancellation_of_its_st
 
     w = worker(finishes_its_work)
     tree = Supervisor(child(w, shutdown=2.0, cancel_timeout=3.0), name="app")
+    events = tree.events()
     await tree.start()
     await asyncio.sleep(1)
     await tree.stop()
-    assert now() == 3.0
-    assert journal.take() == ["stop swallowed at 1.0", "cancelled at 3.0"]
+    assert now() == 6.0
+    assert journal.take() == ["stop swallowed at 1.0", "cancelled at 6.0"]
     assert not w.is_running()
     assert w.status().state is State.CANCELLED
+    cut = [event async for event in _until_closed(events) if isinstance(event, CutShort)]
+    assert [(event.path, event.waited) for event in cut] == [("app/finishes_its_work", 5.0)]
+    assert tree._cut_short_count() == 1
+
+
+async def _until_closed(subscription: Any) -> Any:
+    subscription.close()
+    async for event in subscription:
+        yield event
 
 
 @virtual_time()
-async def test_restart_reaches_a_worker_that_swallowed_the_cancellation_of_its_stop() -> None:
-    # Restart cancels like Cancel: a coroutine that caught its Stop's
-    # CancelledError is cancelled again, and the new run begins.
+async def test_a_restart_waits_for_the_clean_up_of_a_worker_that_caught_its_stop() -> None:
+    # Restart does not cut the clean-up short (it runs to its end, as a
+    # Loop's after_loop does); the new run begins once it has ended.
     journal = Journal()
 
     async def finishes_its_work() -> None:
@@ -358,7 +370,8 @@ async def test_restart_reaches_a_worker_that_swallowed_the_cancellation_of_its_s
             await asyncio.sleep(3600)
         except asyncio.CancelledError:
             journal.note(f"stop swallowed at {now()}")
-        await asyncio.sleep(3600)
+        await asyncio.sleep(5)
+        journal.note(f"work finished at {now()}")
 
     w = worker(finishes_its_work)
     w.start()
@@ -367,8 +380,13 @@ async def test_restart_reaches_a_worker_that_swallowed_the_cancellation_of_its_s
     await asyncio.sleep(1)
     ack = await w.ask(Restart())
     assert ack == Ack(Restart(), 0, None)
-    assert now() == 2.0
-    assert journal.take() == ["begin at 0.0", "stop swallowed at 1.0", "begin at 2.0"]
+    assert now() == 6.0
+    assert journal.take() == [
+        "begin at 0.0",
+        "stop swallowed at 1.0",
+        "work finished at 6.0",
+        "begin at 6.0",
+    ]
     assert w.is_running()
     w.cancel()
     await asyncio.sleep(0)

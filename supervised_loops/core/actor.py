@@ -259,16 +259,43 @@ class Actor:
 
         The message is handed to the actor's event loop and delivered there as
         by `tell`. If the actor has never run, or its event loop is
-        closed, the message becomes a dead letter here.
+        closed, the message becomes a dead letter ("no event loop to deliver
+        to"). Events are only ever published from an event loop's thread:
+        that dead letter is published from the loop of the actor's
+        supervisor, or of a subscriber to its events, when there is one
+        (from the calling thread only when no event loop exists at all).
         """
         event_loop = self._event_loop
-        if event_loop is None or event_loop.is_closed():
-            self._dead_letter(message, None, "no event loop to deliver to")
-            return
-        try:
-            event_loop.call_soon_threadsafe(self._deliver, message, None)
-        except RuntimeError:  # the loop closed between the check and the call
-            self._dead_letter(message, None, "no event loop to deliver to")
+        if event_loop is not None and not event_loop.is_closed():
+            try:
+                event_loop.call_soon_threadsafe(self._deliver, message, None)
+                return
+            except RuntimeError:  # the loop closed between the check and the call
+                pass
+        reason = "no event loop to deliver to"
+        elsewhere = self._publishing_loop()
+        if elsewhere is not None:
+            try:
+                elsewhere.call_soon_threadsafe(self._dead_letter, message, None, reason)
+                return
+            except RuntimeError:  # closed meanwhile: no loop left to publish from
+                pass
+        self._dead_letter(message, None, reason)
+
+    def _publishing_loop(self) -> asyncio.AbstractEventLoop | None:
+        """An open event loop of this actor's tree: an ancestor's, or a subscriber's."""
+        actor: Actor | None = self
+        while actor is not None:
+            event_loop = actor._event_loop
+            if event_loop is not None and not event_loop.is_closed():
+                return event_loop
+            hub = actor._hub
+            if hub:
+                event_loop = hub.event_loop()
+                if event_loop is not None:
+                    return event_loop
+            actor = actor._parent
+        return None
 
     def _deliver(self, message: Any, reply: Reply) -> None:
         if isinstance(message, ControlMessage):
@@ -388,6 +415,15 @@ class Actor:
         """Build and publish an event, if anyone up the tree listens."""
         if self._has_listeners():
             self._publish(factory(path=self.path, at=self._now(), **fields))
+
+    def _ends_quietly_on_stop(self) -> bool:
+        """Whether a ``Stop`` now would end the actor at once, running no user code.
+
+        A supervisor stopping its children in reverse order may then stop a
+        run of such children together: the order of their ends cannot be
+        told apart (Loops say yes when asleep with no ``after_loop``).
+        """
+        return False
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.path!r}>"

@@ -16,9 +16,6 @@ Every call is synchronous and made from the child's side:
 * `Parent._child_should_retry` - in the child's task, before it retries or
   escalates a failed iteration; the parent has the last word.
 * `Parent._child_backoff` - the retry backoff of a child with none of its own.
-* `Parent._admits_restart_of` - whether a ``Restart`` sent to the child
-  itself may start it again (not while the parent is down or shutting down:
-  the child would run outside the tree).
 
 May import: ``core.actor`` and the pure top-level modules.
 """
@@ -57,13 +54,4 @@ class Parent(Actor):
 
     def _child_backoff(self, child: Actor) -> ExponentialBackoff | None:
         """The retry backoff for ``child`` when it has none of its own (None: the default)."""
-        raise NotImplementedError
-
-    def _admits_restart_of(self, child: Actor) -> bool:
-        """Whether a ``Restart`` sent to ``child`` may start it again.
-
-        A child started while its parent is not running, or is shutting down,
-        would run outside the tree: no one would stop it, see it end or
-        restart it. The Restart is then a dead letter.
-        """
         raise NotImplementedError

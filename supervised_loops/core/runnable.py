@@ -39,8 +39,8 @@ import logging
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..backoff import ExponentialBackoff
-from ..errors import ActorStopped
-from ..events import ActorEnded, ActorFailed, describe
+from ..errors import ActorNotRunning, ActorStopped
+from ..events import ActorEnded, ActorFailed, CutShort, describe
 from ..messages import Ack, Exit, ExitKind, State
 from .actor import Actor
 from .exit import classify_exit
@@ -48,7 +48,15 @@ from .exit import classify_exit
 if TYPE_CHECKING:
     from collections.abc import Coroutine
 
-__all__ = ["DEFAULT_BACKOFF", "Pending", "RunRecord", "Runnable", "abandon", "acknowledge"]
+__all__ = [
+    "DEFAULT_BACKOFF",
+    "Pending",
+    "RunRecord",
+    "Runnable",
+    "abandon",
+    "acknowledge",
+    "acknowledge_when_ready",
+]
 
 logger = logging.getLogger("supervised_loops")
 
@@ -67,6 +75,25 @@ def acknowledge(pending: Pending | None, iteration: int, upcoming: Any) -> None:
         if not future.done():
             future.set_result(Ack(message, iteration, upcoming))
     pending.clear()
+
+
+def acknowledge_when_ready(
+    ready: asyncio.Future[bool], message: Any, reply: Any, path: str
+) -> None:
+    """Answer ``reply`` once ``ready`` resolves: ``Ack(message, 0, None)``, or `ActorStopped`.
+
+    The acknowledgement of a Restart of a kind with no schedule (a worker,
+    a supervisor): the new run is ready, or it ended first.
+    """
+
+    def answer(_future: asyncio.Future[bool]) -> None:
+        if not reply.done():
+            if ready.result():
+                reply.set_result(Ack(message, 0, None))
+            else:
+                reply.set_exception(ActorStopped(path, message))
+
+    ready.add_done_callback(answer)
 
 
 def abandon(pending: Pending | None, path: str) -> None:
@@ -89,17 +116,18 @@ class RunRecord:
         task: the run's task (set right after the record is made).
         previous: the run still ending when this one was accepted.
         state: what the run is doing (`State`).
-        readiness: True once the run is ready, False if it ended first,
-            None until then.
-        ready: the future that resolves to ``readiness``, made only when
-            someone waits for it (`Runnable._ready_future`): most runs are
-            never waited on, and a future costs ~150 bytes per loop.
+        readiness: True once ready, False if it ended first, None until then.
+        ready: its future, made only when someone waits (~150 B per loop saved).
         began, ended: the task took its first step; the run has ended.
         stop, cancelling: a stop, a cancel was asked (a cancel implies a stop).
         cancel_sent: the task was cancelled by the actor itself (to preempt
             it), so its cancellation is to be absorbed, not propagated.
         error: the error the run escalated, if any.
         reporting: the exit report is registered to run once the task is done.
+        finishing: when (event-loop time) the run's clean-up began (a Loop's
+            ``after_loop``, a worker's coroutine unwinding after its Stop), or
+            None: from then on requests no longer interrupt it, only
+            `Runnable._cut_short` does.
         acks_end: asks answered when the run has ended (Stop, Cancel).
     """
 
@@ -111,6 +139,7 @@ class RunRecord:
         "cancelling",
         "ended",
         "error",
+        "finishing",
         "kwargs",
         "previous",
         "readiness",
@@ -139,6 +168,7 @@ class RunRecord:
         self.cancelling = False
         self.cancel_sent = False
         self.error: BaseException | None = None
+        self.finishing: float | None = None
         self.reporting = False
         self.acks_end: Pending | None = None
 
@@ -331,6 +361,63 @@ class Runnable(Actor):
             return default
         return parent._child_should_retry(self, error, attempt, default)
 
+    def _refuse_orphan(self, message: Any, reply: asyncio.Future[Any] | None) -> bool:
+        """Refuse a start by message under a supervisor that is not running; True if refused.
+
+        A child started while its supervisor is stopped would run outside
+        its tree: nobody would stop it at shutdown, and its after_loop would
+        run only in asyncio's teardown. The supervisor is to be restarted
+        first (which starts its children again).
+        """
+        parent = self._parent
+        if parent is None or parent.is_running():
+            return False
+        reason = f"{parent.path} is stopped: restart it first"
+        self._dead_letter(message, None, reason)
+        if reply is not None and not reply.done():
+            reply.set_exception(ActorNotRunning(self.path, message, reason))
+        return True
+
+    # -- clean-up that runs to its end -------------------------------------------------
+
+    def _finishing_run(self) -> RunRecord | None:
+        """The run whose clean-up is in progress (it may be the one a Restart replaced)."""
+        run = self._run
+        while run is not None:
+            if run.finishing is not None and not run.task.done():
+                return run
+            run = run.previous
+        return None
+
+    def _cut_short(self) -> bool:
+        """Interrupt a clean-up in progress (a hard shutdown limit, a forced shutdown).
+
+        Requests (Cancel, Restart, a second Stop) never interrupt a clean-up
+        once it has begun; this is the only way, kept for a supervisor's hard
+        limit and for a forced shutdown. The cut is published as a
+        `CutShort` event (``waited``: the seconds the clean-up had run) and
+        logged as an error; the run ends cancelled.
+
+        Returns:
+            Whether a clean-up was in progress and has been cancelled.
+        """
+        run = self._finishing_run()
+        if run is None or run.finishing is None:
+            return False
+        waited = run.task.get_loop().time() - run.finishing
+        run.stop = True
+        run.cancelling = True
+        run.cancel_sent = True  # absorbed: the run ends cancelled, not failed
+        run.task.cancel()
+        logger.error(
+            "%s %r: its clean-up was cut short after %.3f s (a hard limit or a forced shutdown)",
+            self._kind,
+            self.path,
+            waited,
+        )
+        self._emit(CutShort, waited=waited)
+        return True
+
     # -- the end of a run ---------------------------------------------------------------
 
     def _finished(self, run: RunRecord) -> None:
@@ -357,28 +444,6 @@ class Runnable(Actor):
             self._discard_inbox()
         self._report_exit(run, exit)
 
-    def _restart_refused(self, message: Any, reply: asyncio.Future[Any] | None) -> bool:
-        """Refuse a ``Restart`` that would start this actor outside its tree.
-
-        While its parent is not running or is shutting down, a run started
-        by the actor's own ``Restart`` message would be seen by no one: it
-        becomes a dead letter (asked: ``ActorNotRunning``). Returns True then.
-        """
-        parent = self._parent
-        if parent is None or parent._admits_restart_of(self):
-            return False
-        self._dead_letter(message, reply, "supervisor not running")
-        return True
-
-    def _ends_quietly_on_stop(self) -> bool:
-        """Whether a ``Stop`` now would end the run at once without running any code of the user's.
-
-        A supervisor stopping its children in reverse order may then stop a
-        run of such children together: the order of their ends cannot be
-        told apart (Loops say yes when asleep with no ``after_loop``).
-        """
-        return False
-
     def _iteration_of(self, run: Any) -> int:
         """The iteration count an end acknowledgement carries (Loops override)."""
         return 0
@@ -399,19 +464,11 @@ class Runnable(Actor):
     def _ready_future(self) -> asyncio.Future[bool] | None:
         """The readiness future of the latest run (None: never started); made on demand."""
         run = self._run
-        if run is None:
-            return None
-        ready = run.ready
-        if ready is None:
-            ready = run.ready = run.task.get_loop().create_future()
+        if run is not None and run.ready is None:
+            run.ready = run.task.get_loop().create_future()
             if run.readiness is not None:
-                ready.set_result(run.readiness)
-        return ready
-
-    def _ready_now(self) -> bool | None:
-        """The latest run's readiness if already known (see `RunRecord`), else None."""
-        run = self._run
-        return None if run is None else run.readiness
+                run.ready.set_result(run.readiness)
+        return None if run is None else run.ready
 
     async def wait_ready(self) -> bool:
         """Wait until the latest run is ready; True if it got ready, False if it ended first.

@@ -78,6 +78,8 @@ class LoopControl(LoopEngine):
         self._cancel_run(run)
 
     def _control_restart(self, message: Restart, reply: Reply) -> None:
+        if self._refuse_orphan(message, reply):
+            return
         run = self._run
         args = message.args
         kwargs = message.kwargs
@@ -98,8 +100,6 @@ class LoopControl(LoopEngine):
             if kwargs is not None:
                 run.kwargs = dict(kwargs)
         else:
-            if self._restart_refused(message, reply):
-                return
             if args is None:
                 args = run.args if run is not None else ()
             if kwargs is None:

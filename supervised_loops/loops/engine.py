@@ -84,6 +84,11 @@ class LoopEngine(LoopIteration):
             return
         run.cancelling = True
         run.stop = True
+        if run.finishing is not None:
+            # after_loop has begun: it runs to its end (is_being_cancelled()
+            # turns true, the run ends cancelled). Only a hard shutdown limit
+            # or a forced shutdown cuts it (Runnable._cut_short).
+            return
         waiter = run.waiter
         if waiter is not None and not waiter.done() and self._overlap == 1:
             # Asleep (or paused) between iterations: nothing runs that needs
@@ -134,6 +139,7 @@ class LoopEngine(LoopIteration):
         run.state = _STOPPING
         after = self._after
         if after is not None:
+            run.finishing = run.task.get_loop().time()
             after_error: BaseException | None
             try:  # _guard, inlined: one coroutine fewer at the end of every run
                 if self._instance is None:
@@ -189,9 +195,13 @@ class LoopEngine(LoopIteration):
             self._report_when_done(run)
 
     def _begin(self, run: Run) -> None:
+        # The Restart asks (acks_begin) are answered once the new run has
+        # planned its first iteration (loops.iteration._planned), so their
+        # Ack carries when it is due; a run that ends before that answers
+        # them with no next iteration (_run_ended).
+        run.announced = True
         if run.restart:
             self._restart_count += 1
-        acknowledge(run.acks_begin, 0, None)
         self._emit(ActorStarted)
 
     async def _call_hook(self, hook: CoroFunction, *args: Any) -> None:
@@ -250,4 +260,7 @@ class LoopEngine(LoopIteration):
         if run.acks_run_now:
             abandon(run.acks_run_now, self.path)
         if run.acks_begin:
-            abandon(run.acks_begin, self.path)
+            if run.announced:  # restarted, then ended before its first plan
+                acknowledge(run.acks_begin, run.current_loop, None)
+            else:
+                abandon(run.acks_begin, self.path)

@@ -301,7 +301,13 @@ class LoopIteration(Runnable):
         return True
 
     def _planned(self, run: Run) -> None:
-        """Answer the ChangeInterval and Resume asks waiting for the plan now in force."""
+        """Answer the asks waiting for the plan now in force.
+
+        Those are ChangeInterval and Resume, and the Restart that began this
+        run (its first plan: the Ack says when the first iteration is due).
+        """
+        if run.acks_begin:
+            acknowledge(run.acks_begin, run.current_loop, self._next_iteration_of(run))
         if run.acks_plan:
             iteration = run.current_loop
             upcoming = None if run.paused else self._next_iteration_of(run)

@@ -33,6 +33,7 @@ class LoopRun(RunRecord):
         "acks_plan",
         "acks_run_now",
         "anchor",
+        "announced",
         "attention",
         "capped",
         "consecutive_failures",
@@ -81,6 +82,7 @@ class LoopRun(RunRecord):
         self.waiter: asyncio.Future[bool] | None = None
         self.timer: asyncio.TimerHandle | None = None  # wakes the waiter when due
         self.capped = False  # the timer is a wall-clock re-check, not the due time
+        self.announced = False  # the run has begun (a restart counted, ActorStarted out)
         self.acks_begin: Pending | None = None
         self.acks_plan: Pending | None = None
         self.acks_run_now: Pending | None = None

@@ -57,9 +57,11 @@ def describe_health(health: dict[str, Any]) -> str:
 def describe_ack(path: str, ack: dict[str, Any]) -> str:
     """One line for an acknowledgement: ``app/poller: Stop done at iteration 6, not scheduled``.
 
-    A ``Restart`` is acknowledged as its new run begins, before that run has
-    worked out when its first iteration is due: its line says so instead of
-    claiming that nothing is scheduled (``ctl status`` shows the time).
+    A Loop's ``Restart`` is acknowledged once the new run has planned its
+    first iteration, so the line says when it is due. A worker's or a
+    supervisor's has no schedule, and a Loop's run may end before its first
+    plan: then the line says that a new run has begun rather than claiming
+    that nothing is scheduled.
     """
     upcoming = ack.get("next_iteration")
     if upcoming:

@@ -12,9 +12,11 @@ Exit status: ``run`` returns normally after a clean stop (exit status 0) and
 raises ``SystemExit(1)`` otherwise, once the reason has been logged: an
 escalated failure (with its traceback), a tree that failed to start, or a
 *forced* shutdown (a second signal, or ``shutdown_timeout`` running out,
-while the tree was still shutting down: some ``after_loop`` may have been cut
-short, so the stop was not clean). ``serve`` is the same without the exit, for
-programs that embed the tree in a larger asyncio application.
+while the tree was still shutting down: every ``after_loop`` in progress is
+cut short, so the stop was not clean), or an ``after_loop`` cut short by a
+child's hard shutdown limit (a ``CutShort`` event). ``serve`` is the same
+without the exit, for programs that embed the tree in a larger asyncio
+application.
 
 A single actor (a Loop, a worker) is run inside a one-child Supervisor named
 after it: the child is transient and significant, so the program ends with
@@ -115,8 +117,9 @@ async def serve(
 
     Returns:
         0 after a clean stop (or an end of the tree by itself); 1 after an
-        escalated failure, a failed start or a forced shutdown (the reason
-        is logged here, a failure with its traceback).
+        escalated failure, a failed start, a forced shutdown or an
+        ``after_loop`` cut short by a hard limit (the reason is logged here,
+        a failure with its traceback).
 
     Raises:
         RuntimeError, OSError: the control socket cannot be served (another
@@ -152,7 +155,7 @@ async def serve(
         nonlocal forced
         if root.is_running():
             forced = True
-            root.tell(Cancel())
+            root._force_cancel()  # Cancel, and cut short every after_loop in progress
 
     def on_signal(signum: int) -> None:
         signals_seen.append(signum)
@@ -230,6 +233,12 @@ async def serve(
             return 1
         if forced:
             logger.error("%r was cancelled before its shutdown ended", root.name)
+            return 1
+        cut = root._cut_short_count()
+        if cut:
+            logger.error(
+                "%r: %d clean-up(s) (after_loop) cut short by a hard shutdown limit", root.name, cut
+            )
             return 1
         return 0
     except asyncio.CancelledError:

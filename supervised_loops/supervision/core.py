@@ -212,9 +212,6 @@ class SupervisorCore(Runnable, Parent):
         run = self._rec
         return run.stop or run.error is not None or run.auto_stop
 
-    def _admits_restart_of(self, child: Actor) -> bool:
-        return self.is_running() and not self._halted()
-
     def _wake(self) -> None:
         run = self._run
         waiter = None if run is None else run.waiter
@@ -351,7 +348,7 @@ class SupervisorCore(Runnable, Parent):
         # Wait on the run's own readiness future: a task for wait_ready()
         # would cost two more event-loop cycles per start, which is what a
         # restart costs most under a saturated event loop.
-        known = actor._ready_now()
+        known = None if actor._run is None else actor._run.readiness
         if known is not None:  # ready as it was created (a loop without before_loop)
             return Started.READY if known else Started.ENDED
         waiting = actor._ready_future()

@@ -5,7 +5,8 @@ the design): it launches the supervisor's run (through `core.runnable`, as
 every actor's), starts the children in order, serves the queue of exits,
 verbs and timers until told to stop or failing, then shuts the children down
 in reverse order; the run's exit report goes to its parent. It also takes
-the control messages (``Stop``, ``Cancel``, ``GetStatus``) and builds the
+the control messages (``Stop``, ``Cancel``, ``Restart``, ``GetStatus``;
+the loop-only ones are refused with a reason for an operator) and builds the
 status. `supervised_loops.Supervisor` is its only subclass and public face.
 
 May import: the lower ``supervision`` modules and what they may import.
@@ -19,6 +20,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from ..core.actor import Actor, Reply
+from ..core.runnable import acknowledge_when_ready
 from ..errors import ActorStopped, ChildStartFailed, UnhandledMessage
 from ..events import ActorStarted, describe
 from ..leases.gate import LeaseGate
@@ -43,8 +45,15 @@ from .run import ExitReport, QueueItem, Started, SupervisorRun, TimerFired, Verb
 logger = logging.getLogger("supervised_loops")
 
 
-#: Library control messages that only mean something to a Loop.
-_LOOP_ONLY = (Restart, ChangeInterval, Pause, Resume, RunNow)
+#: Library control messages that only mean something to a Loop (or a worker),
+#: with the reason a supervisor gives an operator who sends one.
+_LOOP_ONLY: dict[type, str] = {
+    ChangeInterval: "a supervisor has no schedule; change the interval of one of its loops",
+    RunNow: "a supervisor has no iterations; send run-now to one of its loops",
+    Pause: "a supervisor is not paused as a whole; pause its loops one by one, "
+    "or stop it (its children stop with it) and restart it later",
+    Resume: "a supervisor is not paused as a whole; resume its loops one by one",
+}
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:
@@ -245,8 +254,10 @@ class SupervisorEngine(SupervisorRestarts):
             else:
                 run.stop = True
                 self._wake()
-        elif isinstance(message, _LOOP_ONLY):
-            self._refuse(message, reply, "a supervisor does not take this message")
+        elif isinstance(message, Restart):
+            self._control_restart(message, reply)
+        elif type(message) in _LOOP_ONLY:
+            self._refuse(message, reply, _LOOP_ONLY[type(message)])
         else:
             self._deliver_user(message, reply)  # a subclass's own control message
 
@@ -260,7 +271,58 @@ class SupervisorEngine(SupervisorRestarts):
     def _refuse(self, message: Any, reply: Reply, reason: str) -> None:
         self._dead_letter(message, None, reason)
         if reply is not None and not reply.done():
-            reply.set_exception(UnhandledMessage(self.path, message))
+            library = type(message) in _LOOP_ONLY or isinstance(message, Restart)
+            error = UnhandledMessage(self.path, message, reason if library else None)
+            reply.set_exception(error)
+
+    def _control_restart(self, message: Restart, reply: Reply) -> None:
+        """Restart: stop (the ordered shutdown of the children), then start again.
+
+        A stopped supervisor starts at once. A running root is refused
+        (whoever started it waits for the end of that run: ``run()`` would
+        take the restart for the end of the service). The ask is answered, like a
+        Loop's or a worker's Restart, once the new run is ready (its
+        children started): ``Ack(message, 0, None)``; with `ActorStopped`
+        if it ends first, or with the error of a start that cannot be made.
+        """
+        if message.args or message.kwargs:
+            self._refuse(message, reply, "a supervisor takes no start arguments")
+            return
+        if self._refuse_orphan(message, reply):
+            return
+        if self.is_running() and self._parent is None:
+            # Whoever started the root waits for its run to end (run() ends
+            # the service then): a restart in place would look like the end.
+            self._refuse(
+                message,
+                reply,
+                "the root of a tree is not restarted in place; "
+                "restart its children, or the service",
+            )
+            return
+        if self.is_running():
+            run = self._rec
+            if not run.stop:
+                run.stop = True
+                self._wake()
+            run.task.add_done_callback(lambda _task: self._start_again(message, reply))
+            return
+        self._start_again(message, reply)
+
+    def _start_again(self, message: Restart, reply: Reply) -> None:
+        if not self.is_running():  # else started meanwhile (by its own supervisor): answer that
+            if self._refuse_orphan(message, reply):
+                return
+            try:
+                self._launch_tree(restart=True)
+            except (RuntimeError, TypeError, ValueError) as error:
+                self._dead_letter(message, None, str(error))
+                if reply is not None and not reply.done():
+                    reply.set_exception(error)
+                return
+        ready = self._ready_future()
+        if reply is not None and ready is not None:
+            acknowledge_when_ready(ready, message, reply, self.path)
 
     # -- ending --------------------------------------------------------------------------------
 

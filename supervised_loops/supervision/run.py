@@ -76,7 +76,9 @@ class SupervisorRun(RunRecord):
     __slots__ = (
         "auto_stop",
         "cancel_deadline",
+        "cut_short",
         "ended_exit",
+        "forced",
         "in_hook",
         "intensity",
         "queue",
@@ -97,5 +99,7 @@ class SupervisorRun(RunRecord):
         self.in_hook = False  # a cancellation now interrupts a user hook or verb
         self.auto_stop = False
         self.cancel_deadline: float | None = None
+        self.forced = False  # a forced shutdown: clean-ups in progress are cut at once
+        self.cut_short = 0  # clean-ups cut short in this run's subtree
         self.intensity = intensity
         self.ended_exit: asyncio.Future[Exit] = asyncio.get_running_loop().create_future()

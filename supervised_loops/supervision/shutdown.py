@@ -7,6 +7,13 @@ the shutdown goes on with its siblings. A supervisor child cancelled by its
 parent is told the parent's deadline and fits its own children's limits in
 it, keeping a margin to end in time.
 
+A child's clean-up in progress (a Loop's ``after_loop``, a worker unwinding
+after ``Stop``) is not interrupted by ``Cancel``: it is cut short only when
+the child's hard limit is reached, or at once in a forced shutdown
+(`SupervisorShutdown._force_cancel`). A cut is published as a ``CutShort``
+event and counted in the run's ``cut_short``, up to the root, so that
+``run()`` can report it in its exit status.
+
 May import: ``supervision.core`` and what it may import.
 """
 
@@ -30,6 +37,10 @@ logger = logging.getLogger("supervised_loops")
 #: mistakes a supervisor that is busy cancelling for an unkillable one.
 _MARGIN_SHARE = 0.1
 _MARGIN_CAP = 1.0
+
+#: Seconds a child whose clean-up was cut short is given to end before it
+#: is reported unkillable (a cancelled after_loop normally ends at once).
+_CUT_WAIT = 0.1
 
 
 class SupervisorShutdown(SupervisorCore):
@@ -70,7 +81,6 @@ class SupervisorShutdown(SupervisorCore):
             and not record._abandoned
             and record.spec.shutdown is not None
             and record.actor.is_running()
-            and isinstance(record.actor, Runnable)
             and record.actor._ends_quietly_on_stop()
         )
 
@@ -151,6 +161,7 @@ class SupervisorShutdown(SupervisorCore):
         """
         event_loop = asyncio.get_running_loop()
         began = event_loop.time()
+        forced = self._rec.forced
         cancelled: list[tuple[Child, float | None]] = []
         for record in records:
             record._cancel_timer()
@@ -162,12 +173,23 @@ class SupervisorShutdown(SupervisorCore):
             deadline = self._hard_deadline(record, began)
             if isinstance(actor, SupervisorShutdown):
                 actor._set_cancel_deadline(deadline)
+                if forced:
+                    actor._force_cancel()
             actor.tell(Cancel())
+            # A clean-up in progress (after_loop) outlives Cancel; a forced
+            # shutdown cuts it at once, the hard limit when it is reached.
+            if forced and self._cut(record):
+                deadline = event_loop.time() + _CUT_WAIT
             cancelled.append((record, deadline))
         try:
             for record, deadline in cancelled:
-                if not await self._wait_exit(record, deadline, until_cancel=False):
-                    self._unkillable(record, event_loop.time() - began)
+                if await self._wait_exit(record, deadline, until_cancel=False):
+                    continue
+                if self._cut(record):
+                    now = event_loop.time()
+                    if await self._wait_exit(record, now + _CUT_WAIT, until_cancel=False):
+                        continue
+                self._unkillable(record, event_loop.time() - began)
         finally:
             for record, _ in cancelled:
                 record._set_terminating(False)
@@ -192,12 +214,55 @@ class SupervisorShutdown(SupervisorCore):
                 return False
         began = event_loop.time()
         deadline = self._hard_deadline(record, began)
+        forced = self._rec.forced
         if isinstance(actor, SupervisorShutdown):
             actor._set_cancel_deadline(deadline)
+            if forced:
+                actor._force_cancel()
         actor.tell(Cancel())
-        if not await self._wait_exit(record, deadline, until_cancel=False):
-            self._unkillable(record, event_loop.time() - began)
+        # A clean-up in progress (after_loop) outlives Cancel; a forced
+        # shutdown cuts it at once, the hard limit when it is reached.
+        if forced and self._cut(record):
+            deadline = event_loop.time() + _CUT_WAIT
+        if await self._wait_exit(record, deadline, until_cancel=False):
+            return True
+        if self._cut(record):
+            now = event_loop.time()
+            if await self._wait_exit(record, now + _CUT_WAIT, until_cancel=False):
+                return True
+        self._unkillable(record, event_loop.time() - began)
         return True
+
+    def _cut(self, record: Child) -> bool:
+        """Cut short the child's clean-up in progress; count it up the tree."""
+        actor = record.actor
+        if not isinstance(actor, Runnable) or not actor._cut_short():
+            return False
+        node: object = self
+        while isinstance(node, SupervisorShutdown):
+            node._rec.cut_short += 1
+            node = node._parent
+        return True
+
+    def _cut_short_count(self) -> int:
+        """Clean-ups cut short in the subtree during the latest run (0: never started)."""
+        return 0 if self._run is None else self._rec.cut_short
+
+    def _force_cancel(self) -> None:
+        """Cancel, cutting short every clean-up in progress in the subtree (a forced shutdown).
+
+        Clean-ups that begin later are cut as soon as the shutdown reaches them.
+        """
+        if not self.is_running():
+            return
+        self._rec.forced = True
+        for record in self._children:
+            actor = record.actor
+            if isinstance(actor, SupervisorShutdown):
+                actor._force_cancel()
+            elif actor.is_running():
+                self._cut(record)
+        self._cancel_now()
 
     def _hard_deadline(self, record: Child, now: float) -> float | None:
         timeout = record.spec.cancel_timeout

@@ -32,8 +32,10 @@ Semantics, mirroring a Loop where it makes sense:
   *normally*. With ``cooperative_stop=True``, ``Stop`` instead sets
   ``current_worker().stopping`` (and wakes ``await until_stopping()``): the
   coroutine is expected to return by itself, and the supervisor cancels it
-  after the child's ``shutdown`` grace if it does not. ``Cancel`` always
-  cancels; the run ends cancelled.
+  after the child's ``shutdown`` grace if it does not. ``Cancel`` cancels;
+  the run ends cancelled. What a plain worker runs after its ``Stop``
+  (``finally`` blocks) is its clean-up: like ``after_loop`` it runs to its
+  end; only a hard shutdown limit or a forced shutdown cuts it (``CutShort``).
 * **Messages.** A worker takes the control messages ``Stop``, ``Cancel``,
   ``Restart`` (stop, then start again, with new arguments if given) and
   ``GetStatus``; other messages are refused as dead letters: give the
@@ -68,13 +70,12 @@ from ..backoff import (
     retryable,
 )
 from ..core.actor import DEFAULT_MAILBOX_SIZE, Reply
-from ..core.runnable import Runnable
-from ..errors import ActorStopped, UnhandledMessage
+from ..core.runnable import Runnable, acknowledge_when_ready
+from ..errors import UnhandledMessage
 from ..events import ActorStarted, IterationFailed, RetryScheduled, describe
 from ..leases.gate import Lease, LeaseGate, describe_lease, keeper_of, lease_option
 from ..leases.keeper import LeaseKeeper
 from ..messages import (
-    Ack,
     ActorStatus,
     Cancel,
     ControlMessage,
@@ -412,9 +413,10 @@ class Worker(Runnable):
         if reply is not None:
             run.add_end_ack(message, reply)
         cancel = isinstance(message, Cancel)
-        # The first Cancel cancels even after a Stop did: the coroutine may
-        # have caught the Stop's CancelledError to finish its work.
-        first_cancel = cancel and not run.cancelling
+        # A cooperative worker's first Cancel cancels even after its Stop; a
+        # plain worker's Stop has cancelled the coroutine, and what runs now
+        # is its clean-up: it runs to its end, as after_loop (run.finishing).
+        first_cancel = cancel and not run.cancelling and run.finishing is None
         if cancel:
             run.cancelling = True
         elif run.stop:
@@ -424,21 +426,21 @@ class Worker(Runnable):
         if not run.began:
             return
         if first_cancel or (not cancel and not self._cooperative_stop and not run.cancel_sent):
+            run.finishing = None if cancel else run.task.get_loop().time()
             run.cancel_sent = True
             run.task.cancel()
 
     def _control_restart(self, message: Restart, reply: Reply) -> None:
-        if self._restart_refused(message, reply):
+        if self._refuse_orphan(message, reply):
             return
         run = self._run
         if run is not None and not run.task.done():
-            # Restart cancels like Cancel: the first one cancels even after a
-            # Stop did, which the coroutine may have caught to finish its work.
+            # Restart cancels like Cancel (but not a clean-up in progress).
             first_cancel = not run.cancelling
             run.cancelling = True
             run.stop = True
             run.wake()
-            if run.began and (first_cancel or not run.cancel_sent):
+            if run.began and run.finishing is None and (first_cancel or not run.cancel_sent):
                 run.cancel_sent = True
                 run.task.cancel()
         args = () if message.args is None else message.args
@@ -449,15 +451,7 @@ class Worker(Runnable):
             self._dead_letter(message, reply, "no running event loop")
             return
         if reply is not None and (ready := self._ready_future()) is not None:
-
-            def answer(_future: asyncio.Future[bool]) -> None:
-                if not reply.done():
-                    if ready.result():
-                        reply.set_result(Ack(message, 0, None))
-                    else:
-                        reply.set_exception(ActorStopped(self.path, message))
-
-            ready.add_done_callback(answer)
+            acknowledge_when_ready(ready, message, reply, self.path)
 
     def _deliver_user(self, message: Any, reply: Reply) -> None:
         self._refuse(message, reply)

@@ -247,7 +247,7 @@ function drawTimeline() {
     if (path && !event.path.includes(path)) continue;
     const item = el("li");
     item.dataset.type = event.type; item.dataset.path = event.path;
-    const bad = /Failed|Escalated|Exceeded|Quarantined|Unkillable|DeadLetter/.test(event.type);
+    const bad = /Failed|Escalated|Exceeded|Quarantined|Unkillable|CutShort|DeadLetter/.test(event.type);
     item.append(el("time", "", new Date(event.at).toLocaleTimeString([], { hour12: false })),
       el("span", "type" + (bad ? " bad" : ""), event.type), el("span", "path", event.path + " "),
       el("span", "detail", describe(event)));
