@@ -1,7 +1,7 @@
 """Per-iteration cost of telemetry: off, the OpenTelemetry API without an SDK, the SDK, Prometheus.
 
 Run: python bench/bench_telemetry.py [--iterations N] [--rounds N]
-(needs the `bench` extra for opentelemetry-api/-sdk, and prometheus_client).
+(needs the `bench` extra: opentelemetry-api and -sdk, prometheus_client).
 
 Each variant runs the same loop, ``loop(seconds=0, count=N)`` whose body does
 nothing, so the figure is the library's own cost per iteration, the worst

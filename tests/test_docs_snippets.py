@@ -223,3 +223,23 @@ def test_the_api_page_lists_the_submodules_the_package_docstring_names() -> None
 
     page = (DOCS / "api.md").read_text(encoding="utf-8")
     assert named(supervised_loops.__doc__ or "") == named(" ".join(page.split()))
+
+
+def test_the_home_page_names_every_extra_and_counts_them_right() -> None:
+    import tomllib
+
+    extras = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    )
+    page = (DOCS / "index.md").read_text(encoding="utf-8")
+    section = page[page.index("The core depends on") : page.index("## Where next")]
+    rows = re.findall(r"^\| `([\w-]+)` \|", section, flags=re.MULTILINE)
+    words = {"Four": 4, "Five": 5, "Six": 6, "Seven": 7}
+    stated = re.search(r"(\w+) extras add\s+optional features", section)
+    assert stated is not None
+    assert words[stated.group(1)] == len(rows)
+    others = re.search(r"(\w+) more are for working on the project itself", section)
+    assert others is not None
+    named = set(rows) | set(re.findall(r"`([\w-]+)` \(", section))
+    assert words[others.group(1)] == len(named) - len(rows)
+    assert named == extras

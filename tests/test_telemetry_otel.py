@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -335,3 +338,59 @@ async def test_the_iteration_span_is_a_root_and_the_parent_of_the_bodys_spans(sd
     assert iteration.parent is None
     assert inner.parent is not None
     assert inner.parent.span_id == iteration.context.span_id
+
+
+SDK_SET_LATER = """
+import asyncio
+
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from supervised_loops import instrument, loop
+from supervised_loops.telemetry.otel import OpenTelemetry
+from supervised_loops.testing import VirtualClock
+
+
+async def main() -> None:
+    telemetry = OpenTelemetry()  # the global providers: none set yet
+    telemetry.install()
+
+    @loop(seconds=1)
+    async def tick() -> None:
+        pass
+
+    tick.start()
+    await asyncio.sleep(5.5)
+    assert instrument.installed is None, "installed before any SDK was set"
+    spans = InMemorySpanExporter()
+    tracers = TracerProvider()
+    tracers.add_span_processor(SimpleSpanProcessor(spans))
+    trace.set_tracer_provider(tracers)
+    reader = InMemoryMetricReader()
+    metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+    await asyncio.sleep(5)
+    tick.cancel()
+    names = [span.name for span in spans.get_finished_spans()]
+    assert instrument.installed is telemetry
+    print(len(names), set(names))
+
+
+VirtualClock().run(main())
+"""
+
+
+def test_an_sdk_set_after_install_is_picked_up_within_a_second(tmp_path: Path) -> None:
+    # A process of its own: the OpenTelemetry globals can be set only once.
+    script = tmp_path / "later.py"
+    script.write_text(SDK_SET_LATER)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    # Set at 5.5 s: the exporter attaches at its next look, at 6 s, and the
+    # ticks at 6, 7, 8, 9 and 10 s are traced; none before.
+    assert done.stdout == "5 {'tick'}\n"
