@@ -18,7 +18,12 @@ time per iteration (the service's own cost; the browser is another process,
 though on a small machine it competes for the same cores and caches) and
 iterations per second. The figure of merit is the ratio open / closed of CPU
 per iteration (of the medians, and the median of each round's ratio); the
-target is at most 1.10 at 10 000 loops. The
+target is at most 1.10 at 10 000 loops.
+
+``--hook-cost`` splits the cost of the open dashboard: the same tree with
+nothing in the instrumentation hook, with an instrumentation that does
+nothing (the loop engine's side of the hook), and with the dashboard's
+history (no server, no browser). The
 history's memory for that many loops is measured too (tracemalloc).
 
 Needs the ``dashboard`` and ``test`` extras and ``apt-get install chromium
@@ -36,7 +41,7 @@ import time
 import tracemalloc
 from typing import Any
 
-from supervised_loops import Supervisor, loop
+from supervised_loops import Supervisor, instrument, loop
 from supervised_loops.instrument import IterationStart
 from supervised_loops.service.dashboard import Dashboard, History
 
@@ -108,6 +113,53 @@ async def measure(args: argparse.Namespace, dashboard_open: bool, driver: Any) -
     return {"cpu_us": cpu / counted * 1e6, "rate": counted / wall}
 
 
+class NoOp:
+    """An instrumentation that does nothing: what the engine's side of the hook costs."""
+
+    def iteration_started(self, start: IterationStart) -> object:
+        return None
+
+    def iteration_ended(self, *args: object) -> None:
+        pass
+
+    def iteration_skipped(self, *args: object) -> None:
+        pass
+
+
+async def measure_hook(args: argparse.Namespace, kind: str) -> float:
+    """CPU per iteration with nothing, a no-op, or the dashboard's history in the hook."""
+    counter = [0]
+    tree = make_tree(args.loops, args.interval, counter)
+    chosen = {"off": None, "no-op": NoOp(), "history": History()}[kind]
+    previous = instrument.install(chosen)  # type: ignore[arg-type]
+    try:
+        await tree.start()
+        await asyncio.sleep(args.warmup)
+        gc.collect()
+        counted, cpu = counter[0], time.process_time()
+        await asyncio.sleep(args.seconds)
+        return (time.process_time() - cpu) / (counter[0] - counted) * 1e6
+    finally:
+        await tree.stop()
+        instrument.install(previous)
+
+
+def hook_cost(args: argparse.Namespace) -> None:
+    kinds = ["off", "no-op", "history"]
+    results: dict[str, list[float]] = {kind: [] for kind in kinds}
+    for round_index in range(args.rounds):
+        for kind in kinds if round_index % 2 == 0 else kinds[::-1]:
+            results[kind].append(asyncio.run(measure_hook(args, kind)))
+            print(f"round {round_index + 1} {kind:>7}: {results[kind][-1]:.2f} µs", flush=True)
+    off = statistics.median(results["off"])
+    print()
+    print("| in the instrumentation hook | CPU per iteration (median) | vs nothing |")
+    print("|---|---|---|")
+    for kind in kinds:
+        value = statistics.median(results[kind])
+        print(f"| {kind} | {value:.2f} µs | {value / off:.2f}× |")
+
+
 def history_memory(loops: int) -> float:
     """Bytes of history per loop once every loop has a full ring and a traceback."""
     from supervised_loops.service.dashboard.history import ITERATIONS_KEPT
@@ -146,9 +198,17 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="1 000 loops, 2 rounds, 4 s windows")
+    parser.add_argument(
+        "--hook-cost",
+        action="store_true",
+        help="instead: nothing / a no-op / the history in the instrumentation hook, no browser",
+    )
     args = parser.parse_args()
     if args.quick:
         args.loops, args.rounds, args.seconds, args.warmup = 1_000, 2, 4.0, 2.0
+    if args.hook_cost:
+        hook_cost(args)
+        return
     print(
         f"# {args.loops} loops every {args.interval} s; {args.rounds} rounds of {args.seconds} s;"
         f" load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"

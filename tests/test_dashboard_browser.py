@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from supervised_loops import Supervisor, instrument, loop, serve
+from supervised_loops import Supervisor, instrument, serve
 from supervised_loops.instrument import IterationStart
 from supervised_loops.messages import Stop
 
@@ -56,33 +56,6 @@ def _browser_or_skip() -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(message)  # in CI a missing browser is a failure, never a skip
     pytest.skip(message)
-
-
-def _engine_calls_the_hook() -> bool:
-    """Whether the loop engine reports iterations to the instrumentation hook yet."""
-    seen: list[str] = []
-
-    class Recorder:
-        def iteration_started(self, start: IterationStart) -> object:
-            seen.append(start.path)
-            return None
-
-        def iteration_ended(self, *args: object) -> None:
-            pass
-
-        def iteration_skipped(self, *args: object) -> None:
-            pass
-
-    @loop(seconds=0.01, count=1)
-    async def once() -> None:
-        pass
-
-    previous = instrument.install(Recorder())  # type: ignore[arg-type]
-    try:
-        asyncio.run(serve(once, handle_signals=False))
-    finally:
-        instrument.install(previous)
-    return bool(seen)
 
 
 def _finalize(target: object) -> None:
@@ -321,17 +294,8 @@ def test_a_click_on_a_failure_shows_its_traceback(page: WebDriver, demo: Service
     # Shown as text, never as markup: an error message cannot inject into the page.
     assert 'ConnectionError: source unavailable <b id="injected">as markup</b>' in text
     assert page.find_elements(By.ID, "injected") == []
-    assert "(iteration 99)" in text
 
 
-ENGINE_CALLS_HOOK = _engine_calls_the_hook()
-
-
-@pytest.mark.xfail(
-    not ENGINE_CALLS_HOOK,
-    reason="the loop engine does not report iterations to the instrumentation hook yet",
-    strict=True,
-)
 def test_a_real_failed_iteration_shows_its_traceback_and_history(
     page: WebDriver, demo: Service
 ) -> None:

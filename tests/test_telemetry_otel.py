@@ -394,3 +394,30 @@ def test_an_sdk_set_after_install_is_picked_up_within_a_second(tmp_path: Path) -
     # Set at 5.5 s: the exporter attaches at its next look, at 6 s, and the
     # ticks at 6, 7, 8, 9 and 10 s are traced; none before.
     assert done.stdout == "5 {'tick'}\n"
+
+
+def test_lease_metrics_in_opentelemetry(sdk: Sdk) -> None:
+    from supervised_loops import Supervisor, loop
+    from supervised_loops.leases import LeaseAcquired, LeaseLost
+    from supervised_loops.telemetry.lifecycle import LifecycleWatcher
+
+    @loop(seconds=60, name="report")
+    async def report() -> None:
+        pass
+
+    watcher = LifecycleWatcher(Supervisor(report, name="app"), sdk.telemetry)
+    path, common = "app/report", {"at": START, "lease": "nightly", "holder": "host-1"}
+    watcher.handle(LeaseAcquired(path=path, fence=7, **common))
+    watcher.handle(LeaseLost(path=path, fence=7, reason="refused", **common))
+    watcher.handle(LeaseAcquired(path=path, fence=8, **common))
+    held = sdk.points("supervised_loops.lease.held")
+    assert {k: p.value for k, p in held.items()} == {key(path=path): 1}
+    transitions = sdk.points("supervised_loops.lease.transitions")
+    attribute = "supervised_loops.lease.transition"
+    assert {k: p.value for k, p in transitions.items()} == {
+        key(path=path) | {(attribute, "acquired")}: 2,
+        key(path=path) | {(attribute, "lost: refused")}: 1,
+    }
+    units = {m.name: m.unit for m in sdk.metrics().values()}
+    assert units["supervised_loops.lease.held"] == "{lease}"
+    assert units["supervised_loops.lease.transitions"] == "{transition}"

@@ -98,6 +98,8 @@ async def test_exposition_names_types_and_no_error_text(metrics: PrometheusMetri
         "supervised_loops_actors": "gauge",
         "supervised_loops_iteration_last_success_timestamp_seconds": "gauge",
         "supervised_loops_mailbox_depth": "gauge",
+        "supervised_loops_lease_held": "gauge",
+        "supervised_loops_lease_transitions_total": "counter",
     }
     assert {m.prometheus for m in catalogue.METRICS} == set(types)
     assert SECRET not in text
@@ -112,3 +114,40 @@ def test_close_unregisters_so_a_registry_can_be_reused() -> None:
     first.close()
     PrometheusMetrics(registry).close()
     assert list(registry.collect()) == []
+
+
+def test_lease_changes_are_counted_by_path_and_transition_never_by_fence(
+    metrics: PrometheusMetrics,
+) -> None:
+    from supervised_loops import Supervisor, loop
+    from supervised_loops.events import ActorEnded
+    from supervised_loops.leases import LeaseAcquired, LeaseLost
+    from supervised_loops.telemetry.lifecycle import LifecycleWatcher
+
+    @loop(seconds=60, name="report")
+    async def report() -> None:
+        pass
+
+    watcher = LifecycleWatcher(Supervisor(report, name="app"), metrics)
+    path, common = "app/report", {"at": START, "lease": "nightly", "holder": "host-1"}
+    watcher.handle(LeaseAcquired(path=path, fence=41, **common))
+    assert value(metrics, "supervised_loops_lease_held", path=path) == 1
+    watcher.handle(LeaseLost(path=path, fence=41, reason="deadline passed", **common))
+    assert value(metrics, "supervised_loops_lease_held", path=path) == 0
+    watcher.handle(LeaseAcquired(path=path, fence=42, **common))
+    watcher.handle(ActorEnded(path=path, at=START))  # the run ended holding it
+    assert value(metrics, "supervised_loops_lease_held", path=path) == 0
+    transitions = "supervised_loops_lease_transitions_total"
+    assert value(metrics, transitions, path=path, transition="acquired") == 2
+    assert value(metrics, transitions, path=path, transition="lost: deadline passed") == 1
+    assert value(metrics, transitions, path=path, transition="released") == 1
+    samples = [
+        sample
+        for family in metrics.registry.collect()
+        if family.name.startswith("supervised_loops_lease")
+        for sample in family.samples
+    ]
+    assert {tuple(sorted(sample.labels)) for sample in samples} <= {
+        ("path",),
+        ("path", "transition"),
+    }

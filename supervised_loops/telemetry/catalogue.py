@@ -25,6 +25,8 @@ __all__ = [
     "ITERATION_SKIPPED",
     "LAG_BUCKETS",
     "LAST_SUCCESS",
+    "LEASE_HELD",
+    "LEASE_TRANSITIONS",
     "MAILBOX_DEPTH",
     "METRICS",
     "RESTARTS",
@@ -180,10 +182,26 @@ MAILBOX_DEPTH = Metric(
     prometheus_labels=("path",),
 )
 
-# Leases (held, transitions) join this table when leases exist: a gauge
-# ``supervised_loops.lease.held`` (1 while this process holds the actor's
-# lease) and a counter ``supervised_loops.lease.transitions`` (acquired /
-# lost / released), both by path, never by fencing token.
+TRANSITION = "supervised_loops.lease.transition"
+
+LEASE_HELD = Metric(
+    otel="supervised_loops.lease.held",
+    prometheus="supervised_loops_lease_held",
+    unit="{lease}",
+    kind="updowncounter",
+    description="1 while this process holds the actor's lease, 0 while it stands by.",
+    otel_attributes=(PATH,),
+    prometheus_labels=("path",),
+)
+LEASE_TRANSITIONS = Metric(
+    otel="supervised_loops.lease.transitions",
+    prometheus="supervised_loops_lease_transitions_total",
+    unit="{transition}",
+    kind="counter",
+    description="Lease changes: acquired, lost (refused, deadline passed, unreachable), released.",
+    otel_attributes=(PATH, TRANSITION),
+    prometheus_labels=("path", "transition"),
+)
 
 METRICS: tuple[Metric, ...] = (
     ITERATION_DURATION,
@@ -194,6 +212,8 @@ METRICS: tuple[Metric, ...] = (
     ACTORS,
     LAST_SUCCESS,
     MAILBOX_DEPTH,
+    LEASE_HELD,
+    LEASE_TRANSITIONS,
 )
 
 

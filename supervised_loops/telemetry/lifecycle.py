@@ -34,6 +34,7 @@ from ..events import (
     Quarantined,
 )
 from ..instrument import Instrumentation
+from ..leases.events import LeaseAcquired, LeaseLost
 from ..messages import ActorStatus, State
 from ..supervision.face import Supervisor
 
@@ -68,6 +69,14 @@ class LifecycleSink(Protocol):
     def escalated(self, path: str) -> None:
         """The actor at ``path`` passed a failure up to its parent."""
 
+    def lease_changed(self, path: str, held: bool, transition: str) -> None:
+        """The actor at ``path`` got (``held``) or gave up its lease.
+
+        ``transition`` is ``acquired``, ``released`` (its run ended while
+        holding it) or ``lost: <reason>`` (refused, deadline passed,
+        unreachable): a bounded set, never a fencing token.
+        """
+
 
 class LifecycleWatcher:
     """Follows one tree's events, keeps each actor's lifecycle state, reports changes.
@@ -87,6 +96,7 @@ class LifecycleWatcher:
         self._sink = sink
         self.states: dict[str, str] = {}
         self.running: dict[str, Actor] = {}
+        self.leases: set[str] = set()  # the paths holding their lease
 
     # -- the state of the tree now -------------------------------------------------
 
@@ -137,11 +147,21 @@ class LifecycleWatcher:
             self._sink.child_restarted(event.path, event.reason)
         elif isinstance(event, Escalated):
             self._sink.escalated(event.path)
+        elif isinstance(event, LeaseAcquired):
+            self.leases.add(event.path)
+            self._sink.lease_changed(event.path, True, "acquired")
+        elif isinstance(event, LeaseLost):
+            self.leases.discard(event.path)
+            self._sink.lease_changed(event.path, False, f"lost: {event.reason}")
         elif isinstance(event, EventsDropped):
             # Some changes were lost: the status is the truth.
             self.seed()
 
     def _move(self, path: str, new: str) -> None:
+        if new != "running" and path in self.leases:
+            # A run that ends gives its lease back (no event says so).
+            self.leases.discard(path)
+            self._sink.lease_changed(path, False, "released")
         old = self.states.get(path)
         if new == "running":
             actor = self._find(path)

@@ -165,8 +165,14 @@ class OpenTelemetry:
             unit=c.MAILBOX_DEPTH.unit,
             description=c.MAILBOX_DEPTH.description,
         )
-        # Leases: a gauge supervised_loops.lease.held and a counter
-        # supervised_loops.lease.transitions belong here once leases exist.
+        self._lease_held = meter.create_up_down_counter(
+            c.LEASE_HELD.otel, unit=c.LEASE_HELD.unit, description=c.LEASE_HELD.description
+        )
+        self._lease_transitions = meter.create_counter(
+            c.LEASE_TRANSITIONS.otel,
+            unit=c.LEASE_TRANSITIONS.unit,
+            description=c.LEASE_TRANSITIONS.description,
+        )
         self._watchers = Watchers(self)
         self._retried: dict[str, trace.SpanContext] = {}
         self._restarted: dict[str, str] = {}
@@ -341,6 +347,10 @@ class OpenTelemetry:
 
     def escalated(self, path: str) -> None:
         self._escalations.add(1, {c.PATH: path})
+
+    def lease_changed(self, path: str, held: bool, transition: str) -> None:
+        self._lease_held.add(1 if held else -1, {c.PATH: path})
+        self._lease_transitions.add(1, {c.PATH: path, c.TRANSITION: transition})
 
     def _observe_mailboxes(self, options: CallbackOptions) -> Iterable[Observation]:
         # Called from the metric reader's thread: `running` is safe there,

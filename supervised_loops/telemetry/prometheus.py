@@ -123,8 +123,18 @@ class PrometheusMetrics:
         )
         self._mailboxes = _Mailboxes(self)
         r.register(self._mailboxes)
-        # Leases: supervised_loops_lease_held and supervised_loops_lease_transitions_total
-        # belong here once leases exist.
+        self._lease_held = prometheus_client.Gauge(
+            _name(c.LEASE_HELD),
+            c.LEASE_HELD.description,
+            c.LEASE_HELD.prometheus_labels,
+            registry=r,
+        )
+        self._lease_transitions = prometheus_client.Counter(
+            _name(c.LEASE_TRANSITIONS),
+            c.LEASE_TRANSITIONS.description,
+            c.LEASE_TRANSITIONS.prometheus_labels,
+            registry=r,
+        )
         self._collectors: tuple[Collector, ...] = (
             self._duration,
             self._lag,
@@ -134,6 +144,8 @@ class PrometheusMetrics:
             self._actors,
             self._last_success,
             self._mailboxes,
+            self._lease_held,
+            self._lease_transitions,
         )
         self._watchers = Watchers(self)
         # The labelled children of the per-iteration metrics, by label values:
@@ -231,6 +243,10 @@ class PrometheusMetrics:
 
     def escalated(self, path: str) -> None:
         self._escalations.labels(path).inc()
+
+    def lease_changed(self, path: str, held: bool, transition: str) -> None:
+        self._lease_held.labels(path).set(1 if held else 0)
+        self._lease_transitions.labels(path, transition).inc()
 
 
 def _name(metric: c.Metric) -> str:
