@@ -18,7 +18,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from supervised_loops import Cancel, Every, Loop, Supervisor, child
+import pytest
+
+from supervised_loops import ActorNotRunning, Cancel, Every, Loop, Restart, Supervisor, child
 from supervised_loops.testing import virtual_time
 
 
@@ -296,3 +298,27 @@ async def test_a_loop_with_after_loop_still_waits_for_the_later_siblings_to_end(
     await tree.start()
     await tree.stop()
     assert order == ["flush first, later ones running: []"]
+
+
+@virtual_time()
+async def test_a_restart_sent_to_a_child_during_its_supervisors_shutdown_starts_nothing() -> None:
+    # Found by bench/bench_chaos.py under overload: a child already stopped by
+    # a shutdown still in progress, restarted by a message, ran outside the tree.
+    journal: list[str] = []
+    slow = plain("slow", journal)
+
+    @slow.after_loop
+    async def flush() -> None:
+        await asyncio.sleep(5)
+
+    quick = plain("quick", journal)
+    tree = Supervisor(slow, quick, name="tree")
+    await tree.start()
+    stopping = asyncio.ensure_future(tree.stop())
+    await asyncio.sleep(1)  # quick has stopped; slow is flushing
+    assert not quick.is_running()
+    with pytest.raises(ActorNotRunning):
+        await quick.ask(Restart())
+    await stopping
+    assert not quick.is_running()
+    assert not tree.is_running()

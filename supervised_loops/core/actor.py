@@ -416,6 +416,14 @@ class Actor:
         if self._has_listeners():
             self._publish(factory(path=self.path, at=self._now(), **fields))
 
+    def _admits_starts(self) -> bool:
+        """Whether a child may start itself now (a Restart sent to it); supervisors override.
+
+        Not while this actor is stopped or shutting down: the child would run
+        outside the tree (see `core.runnable.Runnable._refuse_orphan`).
+        """
+        return self.is_running()
+
     def _ends_quietly_on_stop(self) -> bool:
         """Whether a ``Stop`` now would end the actor at once, running no user code.
 

@@ -370,7 +370,7 @@ class Runnable(Actor):
         first (which starts its children again).
         """
         parent = self._parent
-        if parent is None or parent.is_running():
+        if parent is None or parent._admits_starts():
             return False
         reason = f"{parent.path} is stopped: restart it first"
         self._dead_letter(message, None, reason)

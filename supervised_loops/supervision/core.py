@@ -212,6 +212,9 @@ class SupervisorCore(Runnable, Parent):
         run = self._rec
         return run.stop or run.error is not None or run.auto_stop
 
+    def _admits_starts(self) -> bool:
+        return self.is_running() and not self._halted()
+
     def _wake(self) -> None:
         run = self._run
         waiter = None if run is None else run.waiter
