@@ -32,10 +32,11 @@ def rows(db: Path) -> list[tuple[int, int]]:
     if not db.exists():
         return []
     with sqlite3.connect(db, timeout=10) as connection:
-        return [
-            (int(fence), int(pid))
-            for fence, pid in connection.execute("SELECT fence, pid FROM reports ORDER BY rowid")
-        ]
+        try:
+            found = connection.execute("SELECT fence, pid FROM reports ORDER BY rowid")
+        except sqlite3.OperationalError:  # the file exists, its table not yet
+            return []
+        return [(int(fence), int(pid)) for fence, pid in found]
 
 
 def wait_rows(db: Path, predicate: object, timeout: float = 20.0) -> list[tuple[int, int]]:
