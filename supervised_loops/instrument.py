@@ -9,7 +9,8 @@ its outcome), so the loop engine calls the one process-wide
 
 The contract for the hot path: when nothing is installed, an iteration costs
 one module-attribute read and an ``is None`` test, and allocates nothing.
-When something is installed, each iteration allocates one `IterationStart`.
+When something is installed, each iteration allocates one `IterationStart`
+(a named tuple).
 
 This module is a leaf of the package: it imports nothing from
 supervised_loops, so the core can call it and the telemetry extras (which
@@ -18,9 +19,7 @@ sit above everything) can implement it.
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
-
-import attrs
+from typing import Literal, NamedTuple, Protocol
 
 __all__ = [
     "Instrumentation",
@@ -46,9 +45,11 @@ was missed and the policy is to skip; the loop is paused; the loop's lease
 is held elsewhere."""
 
 
-@attrs.frozen(slots=True)
-class IterationStart:
+class IterationStart(NamedTuple):
     """What is known of an iteration when its body is called.
+
+    A named tuple, not an attrs class: one is made for every observed
+    iteration, and a tuple is built in a third of the time.
 
     Attributes:
         path: the actor's path in its tree (``"app/ingest/poller"``).
