@@ -1,15 +1,5 @@
 """``Supervisor``: an OTP-style supervisor for Loops, workers and other supervisors.
 
-
-    tree = Supervisor(
-        child(poller, restart="permanent"),
-        child(flusher, shutdown=10.0),
-        Supervisor(child(a), child(b), strategy="one_for_all", name="pair"),
-        strategy="rest_for_one", max_restarts=3, max_seconds=5.0, name="app",
-    )
-    async with tree:          # or: await tree.start() ... await tree.stop()
-        ...
-
 A supervisor starts its children in order, each once the previous one is
 ready; restarts them by their restart type and its strategy; fails (and so
 escalates to its own parent) when it restarts too often; and shuts them down
@@ -189,9 +179,8 @@ class Supervisor(SupervisorEngine):
     async def before_start(self) -> None:
         """Called in the supervisor's task before the first child starts (default: nothing).
 
-        An error it raises fails the start. It runs in the supervisor's own
-        task, so a Cancel of the supervisor (or of ``start()``) cancels it
-        where it awaits, and the start ends cancelled.
+        An error it raises fails the start; a Cancel of the supervisor (or
+        of ``start()``) cancels it where it awaits.
         """
 
     async def after_stop(self) -> None:
@@ -199,8 +188,7 @@ class Supervisor(SupervisorEngine):
 
         Called whatever ended the supervisor (stop, cancel, failure). An
         error it raises fails the supervisor (unless it is failing already).
-        It runs in the supervisor's own task: a Cancel that arrives while it
-        awaits cancels it there.
+        A Cancel that arrives while it awaits cancels it there.
         """
 
     def should_retry(self, child: Child, error: BaseException, attempt: int) -> bool | None:
@@ -231,8 +219,7 @@ class Supervisor(SupervisorEngine):
         Called in the supervisor's task after the child's own error handler,
         for every failure, including one during a shutdown the supervisor is
         making. Alert, count, change ``child.set_args(...)`` for its restart.
-        A Cancel of the supervisor while it awaits cancels it there (the
-        supervisor then shuts down at once).
+        A Cancel of the supervisor while it awaits cancels it there.
         """
 
     async def on_child_exit(self, child: Child, exit: Exit) -> None:
@@ -354,10 +341,7 @@ class Supervisor(SupervisorEngine):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        """Stop the tree; raise its failure if it failed and the body did not raise.
-
-        Cancelling it stops the waiting only; the shutdown goes on (see `stop`).
-        """
+        """Stop the tree (see `stop`); raise its failure if the body did not raise one."""
         await self.stop()
         if exc is None:
             await self.wait()
@@ -499,8 +483,7 @@ class Supervisor(SupervisorEngine):
     ) -> Any:
         """Ask ``message`` of the actor at ``path`` (see `Actor.ask`).
 
-        Cancelling it stops the waiting; the message was delivered and is
-        handled all the same.
+        Cancelling it abandons the reply; the message stays delivered.
 
         Raises:
             ChildNotFound: nothing has this path.
