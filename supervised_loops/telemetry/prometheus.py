@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any, TypeVar
 
 try:
     import prometheus_client
@@ -41,6 +42,8 @@ from . import fanout
 from .lifecycle import Watchers
 
 __all__ = ["PrometheusMetrics"]
+
+_M = TypeVar("_M")
 
 
 class _Mailboxes(Collector):
@@ -83,58 +86,19 @@ class PrometheusMetrics:
             prometheus_client.REGISTRY if registry is None else registry
         )
         r = self.registry
-        self._duration = prometheus_client.Histogram(
-            _name(c.ITERATION_DURATION),
-            c.ITERATION_DURATION.description,
-            c.ITERATION_DURATION.prometheus_labels,
-            registry=r,
-            buckets=c.DURATION_BUCKETS,
+        self._duration = _made(
+            prometheus_client.Histogram, c.ITERATION_DURATION, r, buckets=c.DURATION_BUCKETS
         )
-        self._lag = prometheus_client.Histogram(
-            _name(c.ITERATION_LAG),
-            c.ITERATION_LAG.description,
-            c.ITERATION_LAG.prometheus_labels,
-            registry=r,
-            buckets=c.LAG_BUCKETS,
-        )
-        self._skipped = prometheus_client.Counter(
-            _name(c.ITERATION_SKIPPED),
-            c.ITERATION_SKIPPED.description,
-            c.ITERATION_SKIPPED.prometheus_labels,
-            registry=r,
-        )
-        self._restarts = prometheus_client.Counter(
-            _name(c.RESTARTS), c.RESTARTS.description, c.RESTARTS.prometheus_labels, registry=r
-        )
-        self._escalations = prometheus_client.Counter(
-            _name(c.ESCALATIONS),
-            c.ESCALATIONS.description,
-            c.ESCALATIONS.prometheus_labels,
-            registry=r,
-        )
-        self._actors = prometheus_client.Gauge(
-            _name(c.ACTORS), c.ACTORS.description, c.ACTORS.prometheus_labels, registry=r
-        )
-        self._last_success = prometheus_client.Gauge(
-            _name(c.LAST_SUCCESS),
-            c.LAST_SUCCESS.description,
-            c.LAST_SUCCESS.prometheus_labels,
-            registry=r,
-        )
+        self._lag = _made(prometheus_client.Histogram, c.ITERATION_LAG, r, buckets=c.LAG_BUCKETS)
+        self._skipped = _made(prometheus_client.Counter, c.ITERATION_SKIPPED, r)
+        self._restarts = _made(prometheus_client.Counter, c.RESTARTS, r)
+        self._escalations = _made(prometheus_client.Counter, c.ESCALATIONS, r)
+        self._actors = _made(prometheus_client.Gauge, c.ACTORS, r)
+        self._last_success = _made(prometheus_client.Gauge, c.LAST_SUCCESS, r)
         self._mailboxes = _Mailboxes(self)
         r.register(self._mailboxes)
-        self._lease_held = prometheus_client.Gauge(
-            _name(c.LEASE_HELD),
-            c.LEASE_HELD.description,
-            c.LEASE_HELD.prometheus_labels,
-            registry=r,
-        )
-        self._lease_transitions = prometheus_client.Counter(
-            _name(c.LEASE_TRANSITIONS),
-            c.LEASE_TRANSITIONS.description,
-            c.LEASE_TRANSITIONS.prometheus_labels,
-            registry=r,
-        )
+        self._lease_held = _made(prometheus_client.Gauge, c.LEASE_HELD, r)
+        self._lease_transitions = _made(prometheus_client.Counter, c.LEASE_TRANSITIONS, r)
         self._collectors: tuple[Collector, ...] = (
             self._duration,
             self._lag,
@@ -247,6 +211,15 @@ class PrometheusMetrics:
     def lease_changed(self, path: str, held: bool, transition: str) -> None:
         self._lease_held.labels(path).set(1 if held else 0)
         self._lease_transitions.labels(path, transition).inc()
+
+
+def _made(
+    kind: Callable[..., _M], metric: c.Metric, registry: CollectorRegistry, **extra: Any
+) -> _M:
+    """A prometheus_client metric of ``kind`` for ``metric`` of the catalogue, on ``registry``."""
+    return kind(
+        _name(metric), metric.description, metric.prometheus_labels, registry=registry, **extra
+    )
 
 
 def _name(metric: c.Metric) -> str:
