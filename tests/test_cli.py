@@ -595,6 +595,33 @@ def poll(what: str, check: Any, process: subprocess.Popen[bytes], log: Path) -> 
         time.sleep(0.02)
 
 
+@contextlib.contextmanager
+def demo_service(directory: Path, sock: Path) -> Iterator[Path]:
+    """Run the demo as a real ``supervised-loops run`` until the block ends; yield its log.
+
+    Waits for the control socket to answer before the block; after it, ends
+    the service with SIGTERM and asserts a clean exit with no traceback.
+    """
+    log = directory / "stderr.txt"
+    with log.open("wb") as err:
+        process = subprocess.Popen(
+            [str(SCRIPT), "run", f"{DEMO}:make_tree", "--no-live", "--socket", str(sock)],
+            cwd=directory,
+            env={**os.environ, "DEMO_DB": str(directory / "demo.sqlite3")},
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    try:
+        poll("the control socket", lambda: ask_socket(sock, "heartbeat") is not None, process, log)
+        yield log
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(DEADLINE)
+    stderr = log.read_text()
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+
+
 def test_real_process_ctl_stops_a_loop_of_the_demo_which_stays_down_until_restarted(
     tmp_path: Path, short_dir: Path
 ) -> None:

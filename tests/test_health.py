@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
-import signal
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_cli import DEADLINE, DEMO, SCRIPT, ThreadService, ask_socket, ctl, poll, run_ctl
+from test_cli import ThreadService, ctl, demo_service, run_ctl
 from test_control import ask, short_dir
 
 from supervised_loops import Supervisor, child, loop
@@ -85,17 +82,7 @@ def test_real_process_ctl_health_of_the_demo_and_of_a_stopped_subtree(
     tmp_path: Path, short_dir: Path
 ) -> None:
     sock = short_dir / "demo.sock"
-    log = tmp_path / "stderr.txt"
-    with log.open("wb") as err:
-        process = subprocess.Popen(
-            [str(SCRIPT), "run", f"{DEMO}:make_tree", "--no-live", "--socket", str(sock)],
-            cwd=tmp_path,
-            env={**os.environ, "DEMO_DB": str(tmp_path / "demo.sqlite3")},
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )
-    try:
-        poll("the control socket", lambda: ask_socket(sock, "heartbeat") is not None, process, log)
+    with demo_service(tmp_path, sock):
         healthy = run_ctl(sock, "health")
         assert healthy.returncode == 0, healthy.stdout + healthy.stderr
         assert healthy.stdout == "healthy: 'demo' is up (6 actors running)\n"
@@ -103,7 +90,3 @@ def test_real_process_ctl_health_of_the_demo_and_of_a_stopped_subtree(
         down = run_ctl(sock, "health", "demo/ingest")
         assert down.returncode == 1
         assert down.stdout == "not live: 'demo/ingest' is stopped\n"
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(DEADLINE)
-    assert process.returncode == 0, log.read_text()
