@@ -113,9 +113,11 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def our_loop(body: Callable[[], Awaitable[None]], name: str, seconds: float) -> Any:
-    from supervised_loops import Every, Loop
+    # The decorator, as discord.ext.tasks' loop is made below (loops made with
+    # the same interval share one schedule object).
+    from supervised_loops import loop
 
-    return Loop(body, schedule=Every(seconds=seconds), name=name)
+    return loop(seconds=seconds, name=name)(body)
 
 
 def discord_loop(body: Callable[[], Awaitable[None]], seconds: float) -> Any:

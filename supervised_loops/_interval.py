@@ -56,7 +56,28 @@ def schedule_from(
                 "use either a relative interval or times of day"
             )
         return DailyAt(time)
-    return Every(seconds=seconds, minutes=minutes, hours=hours)
+    return _every(seconds, minutes, hours)
+
+
+#: One `Every` per distinct interval: a service of thousands of loops written
+#: with the same few intervals shares them (a schedule is immutable).
+_EVERY: dict[tuple[str, str, str], Every] = {}
+_EVERY_MAX = 1024
+
+
+def _every(seconds: Any, minutes: Any, hours: Any) -> Every:
+    parts = (seconds, minutes, hours)
+    if not all(type(part) is int or type(part) is float for part in parts):
+        # Anything else is built (and checked) as given, never cached.
+        return Every(seconds=seconds, minutes=minutes, hours=hours)
+    key = (repr(seconds), repr(minutes), repr(hours))  # 1 and 1.0, 0.0 and -0.0 apart
+    every = _EVERY.get(key)
+    if every is None:
+        every = Every(seconds=seconds, minutes=minutes, hours=hours)  # may raise: not kept
+        if len(_EVERY) >= _EVERY_MAX:
+            _EVERY.clear()
+        _EVERY[key] = every
+    return every
 
 
 def _given(part: Any) -> bool:

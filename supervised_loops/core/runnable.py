@@ -120,14 +120,12 @@ class RunRecord:
         ready: its future, made only when someone waits (~150 B per loop saved).
         began, ended: the task took its first step; the run has ended.
         stop, cancelling: a stop, a cancel was asked (a cancel implies a stop).
-        cancel_sent: the task was cancelled by the actor itself (to preempt
-            it), so its cancellation is to be absorbed, not propagated.
+        cancel_sent: the actor cancelled the task itself: absorbed, not propagated.
         error: the error the run escalated, if any.
-        reporting: the exit report is registered to run once the task is done.
-        finishing: when (event-loop time) the run's clean-up began (a Loop's
-            ``after_loop``, a worker's coroutine unwinding after its Stop), or
-            None: from then on requests no longer interrupt it, only
-            `Runnable._cut_short` does.
+        reporting: the actor reporting the end when the task is done, or None.
+        finishing: when (event-loop time) the run's clean-up began (``after_loop``,
+            a worker unwinding after its Stop), or None; requests no longer
+            interrupt it then, only `Runnable._cut_short` does.
         acks_end: asks answered when the run has ended (Stop, Cancel).
     """
 
@@ -169,8 +167,11 @@ class RunRecord:
         self.cancel_sent = False
         self.error: BaseException | None = None
         self.finishing: float | None = None
-        self.reporting = False
+        self.reporting: Runnable | None = None
         self.acks_end: Pending | None = None
+
+    def _task_done(self, _task: asyncio.Task[None]) -> None:  # 64 B bound, not a closure
+        self.reporting._finished(self)  # type: ignore[union-attr]  # set when registered
 
     @property
     def failed(self) -> bool:
@@ -274,9 +275,9 @@ class Runnable(Actor):
 
     def _report_when_done(self, run: RunRecord) -> None:
         """Have `_finished` run once the run's task is done (once)."""
-        if not run.reporting:
-            run.reporting = True
-            run.task.add_done_callback(lambda _task: self._finished(run))
+        if run.reporting is None:
+            run.reporting = self
+            run.task.add_done_callback(run._task_done)
 
     async def _await_previous(self, run: RunRecord) -> None:
         """In the run's task: wait until the run before it has ended and reported.

@@ -47,7 +47,14 @@ from .run import LoopRun as Run
 class LoopControl(LoopEngine):
     """The control-message handlers of a Loop (internal base of ``Loop``)."""
 
-    __slots__ = ()
+    # The latest status() and what it was made of (see status).
+    __slots__ = ("_shown_status",)
+
+    _shown_status: tuple[tuple[Any, ...], ActorStatus] | None
+
+    def _reset_runs(self) -> None:
+        super()._reset_runs()
+        self._shown_status = None
 
     _control_handlers: ClassVar[dict[type, Callable[[LoopControl, Any, Reply], None]]]
 
@@ -223,28 +230,62 @@ class LoopControl(LoopEngine):
     # -- status ----------------------------------------------------------------
 
     def status(self) -> ActorStatus:
-        """Return a frozen snapshot of the loop."""
+        """Return a frozen snapshot of the loop.
+
+        Asked again while nothing it shows has changed, it returns the same
+        snapshot: building the frozen record is most of what a status costs,
+        and a dashboard or a health check asks for it over and over.
+        """
         run = self._run
+        if run is None:
+            state, current, upcoming = _IDLE, 0, None
+        else:
+            state = _visible_state(run)
+            current = run.current_loop
+            upcoming = self._next_iteration_of(run)
         error = self._last_error
-        return ActorStatus(
+        schedule = self._schedule
+        lease = describe_lease(self._coro)
+        path = self.path
+        # Everything the snapshot is made of (the error and the schedule by
+        # identity first: their text is only made for a new one).
+        key = (
+            path,
+            state,
+            current,
+            upcoming,
+            self._failure_count,
+            self._restart_count,
+            error,
+            schedule,
+            lease,
+        )
+        shown = self._shown_status
+        if shown is not None and shown[0] == key:
+            return shown[1]
+        status = ActorStatus(
             name=self._name,
-            path=self.path,
+            path=path,
             kind="loop",
-            state=State.IDLE if run is None else _visible_state(run),
-            current_loop=0 if run is None else run.current_loop,
-            next_iteration=None if run is None else self._next_iteration_of(run),
+            state=state,
+            current_loop=current,
+            next_iteration=upcoming,
             failures=self._failure_count,
             restarts=self._restart_count,
             last_error=None if error is None else describe(error),
-            schedule=_schedule_text(self._schedule),
-            lease=describe_lease(self._coro),
+            schedule=_schedule_text(schedule),
+            lease=lease,
         )
+        self._shown_status = (key, status)
+        return status
 
     def _wake(self) -> None:
         run = self._run
         if run is not None:
             run.attend()
 
+
+_IDLE = State.IDLE
 
 # Messages are immutable, so the methods can send shared instances.
 _STOP = Stop()

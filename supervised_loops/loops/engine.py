@@ -21,7 +21,7 @@ Failure rules (docs/loops.md, "Failure rules"):
   cancelled: ``Task.cancelling() == 0``) is a failure, not a quiet exit.
 * ``KeyboardInterrupt`` and ``SystemExit`` are never retried or swallowed.
 
-May import: the lower ``loops`` modules (run, plan, binding, observe,
+May import: the lower ``loops`` modules (run, plan, sleep, binding, observe,
 iteration, overlap), ``core`` and the pure top-level modules.
 """
 
@@ -44,6 +44,7 @@ from .iteration import (
 )
 from .overlap import iterate_overlapping
 from .run import LoopRun as Run
+from .sleep import disarm
 
 logger = logging.getLogger("supervised_loops")
 
@@ -136,6 +137,7 @@ class LoopEngine(LoopIteration):
             error = exc
         if error is not None:
             error = await self._escalate(run, error)
+        disarm(run)  # the sleep timer left armed by the iterations
         run.state = _STOPPING
         after = self._after
         if after is not None:

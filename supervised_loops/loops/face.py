@@ -276,7 +276,8 @@ class Loop(LoopControl, Generic[LF]):
             TypeError: the loop is a method's, taken from the class instead
                 of an instance (``MyCog.printer`` rather than ``cog.printer``).
         """
-        self._refuse_unbound_method()
+        if self._attr_name is not None:
+            self._refuse_unbound_method()
         run = self._run
         if run is not None and not run.task.done() and not run.ending_or_replaced():
             raise RuntimeError(

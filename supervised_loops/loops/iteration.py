@@ -17,7 +17,7 @@ overlap are `loops.overlap`'s.
 (`loops.binding.CONFIGURATION`) and its binding; `LoopEngine` builds on it
 and runs the rest of each run (hooks, cancellation, escalation).
 
-May import: ``loops.run``, ``loops.plan``, ``loops.binding``,
+May import: ``loops.run``, ``loops.plan``, ``loops.sleep``, ``loops.binding``,
 ``loops.observe``, ``core`` and the pure top-level modules.
 """
 
@@ -26,13 +26,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import types
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .. import instrument
 from ..backoff import ExponentialBackoff, RetryRule, retry_delay
-from ..clock import WALL_RECHECK_SECONDS, Clock, get_clock
+from ..clock import Clock, get_clock
 from ..core.runnable import Runnable, acknowledge
 from ..events import IterationFailed, RetryScheduled, describe
 from ..instrument import Instrumentation, IterationStart, Outcome, Trigger
@@ -41,6 +40,7 @@ from ..schedule import Schedule
 from . import observe, plan
 from .binding import BINDING, CONFIGURATION
 from .run import LoopRun as Run
+from .sleep import arm, arrived, disarm, yield_once
 
 logger = logging.getLogger("supervised_loops")
 
@@ -62,22 +62,6 @@ _STOPPING, _STOPPED, _CANCELLED, _FAILED = (
     State.CANCELLED,
     State.FAILED,
 )
-
-
-@types.coroutine
-def yield_once() -> Generator[None, None, None]:
-    """Let the event loop run everything else that is ready, once.
-
-    What ``await asyncio.sleep(0)`` does (a bare ``yield`` to the task), without
-    creating ``sleep``'s coroutine each time: a back-to-back loop pays it on
-    every iteration.
-    """
-    yield
-
-
-def _fire(waiter: asyncio.Future[bool]) -> None:
-    if not waiter.done():
-        waiter.set_result(True)
 
 
 class LoopIteration(Runnable):
@@ -111,15 +95,15 @@ class LoopIteration(Runnable):
 
     async def _iterate(self, run: Run) -> None:
         event_loop = asyncio.get_running_loop()
-        time = event_loop.time
+        # event_loop.time() rather than a local bound method: an idle loop
+        # would keep that bound method (64 bytes) alive in this frame.
         clock = get_clock(event_loop)
         body = self._coro
         args = self._body_args(run)
         kwargs = run.kwargs
         count = self._count
         skip_missed = self._missed == "skip"  # configuration: fixed for the run
-        advance = plan.advance
-        plan.plan_first(run, self._schedule, time(), clock, self._wait_first)
+        plan.plan_first(run, self._schedule, event_loop.time(), clock, self._wait_first)
         run.state = _SLEEPING  # set up and planned: a ChangeInterval ack sees the plan
         self._planned(run)
         # How many of run.acks_run_now (the oldest) the iteration about to
@@ -138,7 +122,7 @@ class LoopIteration(Runnable):
                 if run.stop:  # the usual way out; _attend would say the same
                     run.attention = False
                     return
-                if not await self._attend(run, time, clock):
+                if not await self._attend(run, event_loop.time, clock):
                     return
             if run.run_now:
                 run.run_now = False
@@ -154,20 +138,20 @@ class LoopIteration(Runnable):
                 due = run.retry_at
                 if due is None:
                     if run.due_wall is not None:
-                        plan.refresh_wall_due(run, time(), clock)
+                        plan.refresh_wall_due(run, event_loop.time(), clock)
                     due = run.due
-                if due > time():
+                if due > event_loop.time():
                     run.state = _SLEEPING if run.retry_at is None else _RETRYING
-                    waiter = self._arm(run, due)
+                    waiter = arm(run, event_loop, due)
                     try:
                         reached = await waiter
-                    finally:  # _disarm, inlined: a timer is always armed here
+                    finally:
+                        # The timer stays armed: woken by a message, the run
+                        # most often sleeps again towards the same due time
+                        # (arm keeps it then). The runner cancels it at its end.
                         run.waiter = None
-                        timer = run.timer
-                        run.timer = None
-                        timer.cancel()  # type: ignore[union-attr]
                     if not reached or (
-                        run.due_wall is not None and not self._arrived(run, reached, clock)
+                        run.due_wall is not None and not arrived(run, reached, clock)
                     ):
                         continue
                 elif fresh:
@@ -177,13 +161,13 @@ class LoopIteration(Runnable):
                     if run.attention:
                         continue
             run.state = _RUNNING
-            started = time()
+            started = event_loop.time()
             instrumentation = hooks.installed
             if instrumentation is None:
                 try:
                     await body(*args, **kwargs)
                 except BaseException as exc:
-                    if self._schedule_retry(run, exc, time, clock):
+                    if self._schedule_retry(run, exc, event_loop.time, clock):
                         continue
                     raise
             else:
@@ -199,12 +183,12 @@ class LoopIteration(Runnable):
                 try:
                     await body(*args, **kwargs)
                 except BaseException as exc:
-                    retried = self._schedule_retry(run, exc, time, clock)
+                    retried = self._schedule_retry(run, exc, event_loop.time, clock)
                     self._observe_failure(run, instrumentation, begun, exc, retried)
                     if retried:
                         continue
                     raise
-                observe.iteration_ended(instrumentation, begun, "ok", None, time())
+                observe.iteration_ended(instrumentation, begun, "ok", None, event_loop.time())
             if run.trackers:
                 self._recovered(run)
             run.current_loop += 1
@@ -213,22 +197,29 @@ class LoopIteration(Runnable):
             if run.extra:
                 run.extra = False
                 by_request = False
-            elif advance(run, self._schedule, time(), clock, skip_missed):
+            elif plan.advance(run, self._schedule, event_loop.time(), clock, skip_missed):
                 observe.iteration_skipped(self.path, self._name, "missed")
             # Between iterations: the next one is planned. Not RUNNING any
             # more, so next_iteration reads the planned time, not the tick after.
             run.state = _SLEEPING
             finished = count is not None and run.current_loop >= count
             if serving:
-                pending = run.acks_run_now
-                assert pending is not None
-                answered = pending[:serving]
-                del pending[:serving]
+                self._answer_run_now(run, serving, finished)
                 serving = 0
-                upcoming = None if finished else self._next_iteration_of(run)
-                acknowledge(answered, run.current_loop, upcoming)
             if finished:
                 return
+
+    def _answer_run_now(self, run: Run, serving: int, finished: bool) -> None:
+        """Answer the ``serving`` oldest RunNow asks: the iteration run for them is done.
+
+        Apart from `_iterate`: its locals live in every idle loop's frame.
+        """
+        pending = run.acks_run_now
+        assert pending is not None
+        answered = pending[:serving]
+        del pending[:serving]
+        upcoming = None if finished else self._next_iteration_of(run)
+        acknowledge(answered, run.current_loop, upcoming)
 
     def _observe_start(
         self,
@@ -317,53 +308,15 @@ class LoopIteration(Runnable):
         """Wait until ``due`` (monotonic) or a request; True if ``due`` was reached.
 
         Cancellation propagates (it is how ``Cancel`` preempts a busy run).
-        The hot path in `_iterate` does the same with `_arm` and
-        `_arrived` inline, to save a coroutine per sleep.
+        The hot path in `_iterate` does the same inline, to save a
+        coroutine per sleep.
         """
-        waiter = self._arm(run, due)
+        waiter = arm(run, self._event_loop, due)
         try:
             reached = await waiter
         finally:
-            self._disarm(run)
-        return self._arrived(run, reached, clock)
-
-    def _arm(self, run: Run, due: float | None) -> asyncio.Future[bool]:
-        """Prepare a wait: one future, and one timer handle when ``due`` is set.
-
-        A wait for a wall-clock slot is cut into pieces of at most
-        ``WALL_RECHECK_SECONDS`` and confirmed against the wall clock by
-        `_arrived`, so a clock step or a suspend never makes it early,
-        nor late by more than one piece.
-        """
-        event_loop = self._event_loop
-        assert event_loop is not None
-        waiter: asyncio.Future[bool] = event_loop.create_future()
-        run.waiter = waiter
-        run.capped = False
-        if due is not None:
-            if run.due_wall is not None and run.retry_at is None:
-                limit = event_loop.time() + WALL_RECHECK_SECONDS
-                if due > limit:
-                    due = limit
-                    run.capped = True
-            run.timer = event_loop.call_at(due, _fire, waiter)
-        return waiter
-
-    @staticmethod
-    def _disarm(run: Run) -> None:
-        run.waiter = None
-        timer = run.timer
-        if timer is not None:
-            run.timer = None
-            timer.cancel()
-
-    @staticmethod
-    def _arrived(run: Run, reached: bool, clock: Clock) -> bool:
-        """Whether a finished wait reached its due time (not a request, nor a re-check)."""
-        if not reached or run.capped:
-            return False
-        due_wall = run.due_wall
-        return due_wall is None or run.retry_at is not None or clock.wall() >= due_wall
+            disarm(run)
+        return arrived(run, reached, clock)
 
     def _retry_rule(self, error: BaseException) -> RetryRule | None:
         for rule in self._retry_rules:

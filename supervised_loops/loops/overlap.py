@@ -27,8 +27,8 @@ from ..core.runnable import Pending, abandon, acknowledge
 from ..instrument import Trigger
 from ..messages import State
 from . import observe, plan
-from .iteration import yield_once
 from .run import LoopRun
+from .sleep import yield_once
 
 if TYPE_CHECKING:
     from .iteration import LoopIteration

@@ -1,7 +1,7 @@
 """Where a Loop's schedule puts the next iteration: placement, without an event loop.
 
 Small functions of a run's position (`loops.run.LoopRun`: anchor, tick,
-slot, due), the schedule, ``now`` (the event loop's monotonic seconds) and a
+due, due_wall), the schedule, ``now`` (the event loop's monotonic seconds) and a
 clock read only for wall-clock schedules. They start no task, sleep never
 and touch nothing but the position fields, so they are tested with a
 plain record and a fake clock:
@@ -61,7 +61,7 @@ def advance(run: Run, schedule: Schedule, now: float, clock: Clock, skip_missed:
             return 0 < schedule.interval <= now - due
         return False
     wall = clock.wall()
-    slot = schedule.next_after(run.slot if run.slot is not None else wall)
+    slot = schedule.next_after(run.due_wall if run.due_wall is not None else wall)
     skipped = False
     if skip_missed and slot < wall:
         skipped = schedule.next_after(slot) <= wall
@@ -117,7 +117,7 @@ def next_regular_tick(run: Run, schedule: Schedule, now: float, clock: Clock) ->
     if isinstance(schedule, Every):
         return run.anchor + (run.tick + 1) * schedule.interval
     wall = clock.wall()
-    base = run.slot if run.slot is not None else wall
+    base = run.due_wall if run.due_wall is not None else wall
     return now + (schedule.next_after(base) - wall).total_seconds()
 
 
@@ -165,7 +165,7 @@ def stand_in(run: Run, schedule: Schedule, retry_at: float, now: float, clock: C
         return
     wall = clock.wall()
     retry_wall = wall + dt.timedelta(seconds=retry_at - now)
-    slot = run.slot if run.slot is not None else wall
+    slot = run.due_wall if run.due_wall is not None else wall
     upcoming = schedule.next_after(slot)
     while upcoming <= retry_wall:
         slot, upcoming = upcoming, schedule.next_after(upcoming)
@@ -181,10 +181,8 @@ def refresh_wall_due(run: Run, now: float, clock: Clock) -> None:
 def _grid_due(run: Run, schedule: Every) -> None:
     run.due = run.anchor + run.tick * schedule.interval
     run.due_wall = None
-    run.slot = None
 
 
 def _slot_due(run: Run, slot: dt.datetime, now: float, wall: dt.datetime) -> None:
-    run.slot = slot
     run.due_wall = slot
     run.due = now + (slot - wall).total_seconds()

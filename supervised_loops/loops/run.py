@@ -20,9 +20,17 @@ import datetime as dt
 from typing import Any
 
 from ..backoff import BackoffTracker, RetryRule
-from ..core.runnable import Pending, RunRecord
+from ..core.runnable import Pending, Runnable, RunRecord
+from ..messages import State
 
-__all__ = ["LoopRun"]
+__all__ = ["NO_KWARGS", "LoopRun"]
+
+#: The keyword arguments of a run started without any: one shared empty dict
+#: (64 bytes per loop otherwise). Nothing changes a run's ``kwargs`` in
+#: place; a Restart with new ones replaces the dict.
+NO_KWARGS: dict[str, Any] = {}
+
+_STARTING = State.STARTING  # a module constant: an Enum member lookup costs ~70 ns
 
 
 class LoopRun(RunRecord):
@@ -48,7 +56,6 @@ class LoopRun(RunRecord):
         "retry_at",
         "run_now",
         "shown_due",
-        "slot",
         "tick",
         "timer",
         "trackers",
@@ -56,7 +63,29 @@ class LoopRun(RunRecord):
     )
 
     def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, restart: bool) -> None:
-        RunRecord.__init__(self, args, kwargs, restart=restart)
+        # Every field of the shared record and of a Loop's, set here in one
+        # go rather than through RunRecord.__init__: a start is mostly this
+        # record, and the call, its keyword argument and an Enum member
+        # lookup were a third of it. tests/test_loop_run.py checks that every
+        # slot is set, so a field added to RunRecord cannot be missed here.
+        self.args = args
+        self.kwargs = kwargs or NO_KWARGS  # the caller's empty dict is freed
+        self.restart = restart
+        self.run_id = 0
+        self.task: asyncio.Task[None] = None  # type: ignore[assignment]  # set right after
+        self.previous: RunRecord | None = None
+        self.state = _STARTING
+        self.readiness: bool | None = None
+        self.ready: asyncio.Future[bool] | None = None
+        self.began = False
+        self.ended = False
+        self.stop = False
+        self.cancelling = False
+        self.cancel_sent = False
+        self.error: BaseException | None = None
+        self.finishing: float | None = None
+        self.reporting: Runnable | None = None
+        self.acks_end: Pending | None = None
         self.current_loop = 0
         # Requests, set by control handlers and read by the runner.
         self.attention = False  # "look at the flags before going on"
@@ -67,8 +96,9 @@ class LoopRun(RunRecord):
         # Schedule position (see loops.plan).
         self.anchor = 0.0
         self.tick = 0
-        self.slot: dt.datetime | None = None
         self.due = 0.0
+        # The wall-clock slot of a non-interval schedule (None on a grid);
+        # ``due`` is its monotonic reading.
         self.due_wall: dt.datetime | None = None
         self.last_start: float | None = None
         self.retry_at: float | None = None  # when a failed iteration runs again

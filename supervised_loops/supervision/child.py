@@ -36,6 +36,17 @@ from .specs import ChildInfo, ChildSpec, Quarantine, RestartType
 
 __all__ = ["Child", "TimerKind"]
 
+_NO_KWARGS: dict[str, Any] = {}
+
+
+class _Pending(enum.Enum):
+    """A tracked run that has not ended, and nobody waits for its exit yet."""
+
+    PENDING = 0
+
+
+_PENDING = _Pending.PENDING
+
 
 class TimerKind(enum.Enum):
     """What a parked child waits for."""
@@ -54,7 +65,7 @@ class Child:
     __slots__ = (
         "_abandoned",
         "_args",
-        "_exit",
+        "_ended",
         "_failure_count",
         "_handled",
         "_kept_down",
@@ -79,13 +90,16 @@ class Child:
     def __init__(self, spec: ChildSpec, quarantine: Quarantine | None = None) -> None:
         self._spec = spec
         self._args: tuple[Any, ...] = spec.args
-        self._kwargs: dict[str, Any] = dict(spec.kwargs)
+        # A copy of the spec's (set_args replaces it, nothing changes it in
+        # place), or one shared empty dict for the many children without any.
+        self._kwargs: dict[str, Any] = dict(spec.kwargs) if spec.kwargs else _NO_KWARGS
         # Each start gets a number; an exit report carries the number of the
         # run it ends, so a late report about an old run is never mistaken for
         # news about the current one.
         self._run_id = 0
         self._handled = 0  # the latest run whose exit has been dealt with
-        self._exit: asyncio.Future[Exit] | None = None
+        # The tracked run's end (see `_exit`): None while no run is tracked.
+        self._ended: asyncio.Future[Exit] | Exit | _Pending | None = None
         self._last_exit: Exit | None = None
         self._running = False  # a run we know of has not reported its end yet
         self._terminating = False
@@ -204,15 +218,15 @@ class Child:
 
     # -- the supervisor's transitions --------------------------------------------
 
-    def _begin_run(self, run_id: int, ended: asyncio.Future[Exit]) -> None:
-        """The supervisor started run ``run_id``; ``ended`` resolves with its exit."""
+    def _begin_run(self, run_id: int, ended: asyncio.Future[Exit] | None = None) -> None:
+        """The supervisor started run ``run_id``; ``ended`` (or `_exit`) resolves with its exit."""
         self._run_id = run_id
         self._running = True
         self._kept_down = False
         self._last_exit = None
-        self._exit = ended
+        self._ended = _PENDING if ended is None else ended
 
-    def _adopt_run(self, run_id: int, ended: asyncio.Future[Exit]) -> None:
+    def _adopt_run(self, run_id: int, ended: asyncio.Future[Exit] | None = None) -> None:
         """Track run ``run_id``, started by someone else (the child's own Restart).
 
         The exits of the runs before it are old news from now on.
@@ -220,7 +234,32 @@ class Child:
         self._handled = max(self._handled, self._run_id)
         self._run_id = run_id
         self._running = True
-        self._exit = ended
+        self._ended = _PENDING if ended is None else ended
+
+    @property
+    def _exit(self) -> asyncio.Future[Exit] | None:
+        """A future of the tracked run's exit (None: no run tracked), made when first asked for.
+
+        Most runs end without anyone waiting on their exit in between (a
+        tree of idle loops): until then the record keeps the exit itself,
+        not a future per run (about 150 bytes per child). Call it from the
+        event loop.
+        """
+        ended = self._ended
+        if ended is None or isinstance(ended, asyncio.Future):
+            return ended
+        future: asyncio.Future[Exit] = asyncio.get_running_loop().create_future()
+        if isinstance(ended, Exit):
+            future.set_result(ended)
+        self._ended = future
+        return future
+
+    def _has_exited(self) -> bool:
+        """Whether the tracked run has reported its exit."""
+        ended = self._ended
+        if isinstance(ended, asyncio.Future):
+            return ended.done()
+        return isinstance(ended, Exit)
 
     def _exited(self, run_id: int, exit: Exit) -> bool:
         """Run ``run_id`` reported its end; False if it is older than the tracked run."""
@@ -229,9 +268,11 @@ class Child:
         self._run_id = run_id
         self._running = False
         self._last_exit = exit
-        future = self._exit
-        if future is not None and not future.done():
-            future.set_result(exit)
+        ended = self._ended
+        if ended is _PENDING:
+            self._ended = exit
+        elif isinstance(ended, asyncio.Future) and not ended.done():
+            ended.set_result(exit)
         return True
 
     def _is_news(self, run_id: int) -> bool:

@@ -323,7 +323,6 @@ class SupervisorCore(Runnable, Parent):
             return Started.HALTED  # stopping or failing: start nothing more
         await self._settle(record)
         actor = record.actor
-        ended: asyncio.Future[Exit] = asyncio.get_running_loop().create_future()
         try:
             if not isinstance(actor, Runnable):
                 raise TypeError(
@@ -342,10 +341,10 @@ class SupervisorCore(Runnable, Parent):
             run_id = record._run_id + 1  # an actor that cannot run has no ids of its own
             if isinstance(actor, Runnable):
                 run_id = actor._reserve_run_id()
-            record._begin_run(run_id, ended)
+            record._begin_run(run_id)
             self._report(record, run_id, Exit(ExitKind.FAILED, error))
             return Started.ENDED
-        record._begin_run(run_id, ended)
+        record._begin_run(run_id)  # its exit future is made only if someone waits
         if not wait_ready:
             return Started.LAUNCHED
         # Wait on the run's own readiness future: a task for wait_ready()
@@ -361,7 +360,7 @@ class SupervisorCore(Runnable, Parent):
             while not waiting.done():
                 if self._halted():
                     return Started.HALTED
-                if ended.done():
+                if record._has_exited():
                     return Started.ENDED  # ended without ever resolving its readiness
                 await self._idle()
         finally:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import enum
 import math
 import numbers
+import types
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypeAlias
 
@@ -229,7 +230,12 @@ def _args(value: Any) -> tuple[Any, ...]:
 
 
 def _kwargs(value: Any) -> Mapping[str, Any]:
+    if type(value) is dict and not value:
+        return _NO_KWARGS  # most children take none: one read-only mapping for all
     return _validate.keyword_arguments("kwargs", value)
+
+
+_NO_KWARGS: Mapping[str, Any] = types.MappingProxyType({})
 
 
 @attrs.frozen
