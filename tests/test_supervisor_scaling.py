@@ -20,7 +20,17 @@ from typing import Any
 
 import pytest
 
-from supervised_loops import ActorNotRunning, Cancel, Every, Loop, Restart, Supervisor, child
+from supervised_loops import (
+    ActorNotRunning,
+    Cancel,
+    ChildStartFailed,
+    Every,
+    Loop,
+    Restart,
+    State,
+    Supervisor,
+    child,
+)
 from supervised_loops.testing import virtual_time
 
 
@@ -116,6 +126,109 @@ async def test_a_nested_tree_of_plain_loops_starts_in_order_and_in_few_cycles() 
     await asyncio.sleep(0)
     assert journal == [f"body g{g}l{i}" for g in range(10) for i in range(10)]
     await tree.stop()
+
+
+@virtual_time()
+async def test_a_tree_of_plain_loops_is_ready_in_the_call_that_starts_it() -> None:
+    journal: list[str] = []
+    groups = [
+        Supervisor(
+            *(plain(f"g{g}m{m}l{i}", journal) for i in range(3)),
+            name=f"g{g}m{m}",
+        )
+        for g in range(3)
+        for m in range(3)
+    ]
+    middles = [Supervisor(*groups[g * 3 : g * 3 + 3], name=f"g{g}") for g in range(3)]
+    tree = Supervisor(*middles, name="root")
+    tree._launch_tree(restart=False)  # what start() does before it awaits readiness
+    assert await tree.wait_ready()  # already known: every supervisor below was ready at once
+    assert all(group.status().state is State.RUNNING for group in groups)
+    assert journal == []  # ready, first steps still to come, in start order
+    cycles = Cycles()
+    await asyncio.sleep(0)
+    assert cycles.stop() <= 1
+    assert journal == [f"body g{g}m{m}l{i}" for g in range(3) for m in range(3) for i in range(3)]
+    await tree.stop()
+
+
+@virtual_time()
+async def test_start_returns_once_the_tree_has_taken_its_first_steps() -> None:
+    journal: list[str] = []
+    tree = Supervisor(Supervisor(plain("a", journal), name="inner"), name="app")
+    cycles = Cycles()
+    await tree.start()
+    assert cycles.stop() <= 1
+    assert journal == ["body a"]
+    assert tree.status().children[0].children[0].state is State.SLEEPING
+    await tree.stop()
+
+
+@virtual_time()
+async def test_synchronous_readiness_never_starts_a_sibling_before_a_nested_before_loop() -> None:
+    event_loop = asyncio.get_running_loop()
+    journal: list[str] = []
+    timed: list[tuple[float, str]] = []
+    first = Supervisor(
+        plain("a", journal), with_setup("b", journal, setup=5.0), plain("c", journal), name="first"
+    )
+    second = Supervisor(plain("d", journal), name="second")
+    last = plain("e", journal)
+    tree = Supervisor(first, second, last, name="root")
+
+    async def watch() -> None:
+        while not last.is_running():
+            timed.append((event_loop.time(), f"second running={second.is_running()}"))
+            await asyncio.sleep(1)
+
+    watcher = asyncio.create_task(watch())
+    await tree.start()
+    assert event_loop.time() == 5.0
+    await asyncio.sleep(0)
+    await watcher
+    assert journal == ["body a", "setup b", "ready b", "body b", "body c", "body d", "body e"]
+    # Neither the next group nor the last loop started while b was setting up.
+    assert all(note == "second running=False" for at, note in timed if at < 5.0)
+    await tree.stop()
+
+
+@virtual_time()
+async def test_a_before_start_of_the_users_runs_before_any_child_starts() -> None:
+    journal: list[str] = []
+
+    class Prepared(Supervisor):
+        async def before_start(self) -> None:
+            journal.append("before_start")
+            await asyncio.sleep(2)
+            journal.append("prepared")
+
+    tree = Prepared(plain("a", journal), plain("b", journal), name="prepared")
+    task = tree._launch_tree(restart=False)
+    assert tree._run is not None
+    assert tree._run.readiness is None
+    assert not tree._by_name["a"].is_running()
+    assert await tree.wait_ready()
+    await asyncio.sleep(0)
+    assert journal == ["before_start", "prepared", "body a", "body b"]
+    await tree.stop()
+    assert task.done()
+
+
+@virtual_time()
+async def test_a_child_that_cannot_start_at_launch_fails_the_start_as_any() -> None:
+    journal: list[str] = []
+    a = plain("a", journal)
+    busy = plain("busy", journal)
+    busy.start()  # running on its own: a supervisor cannot start it
+    tree = Supervisor(a, busy, plain("c", journal), name="app")
+    with pytest.raises(ChildStartFailed) as failed:
+        await tree.start()
+    assert isinstance(failed.value.__cause__, RuntimeError)
+    assert "already running" in str(failed.value.__cause__)
+    assert not a.is_running()
+    assert not tree.is_running()
+    assert "body c" not in journal  # nothing after it started
+    busy.cancel()
 
 
 # -- forced shutdown in one pass ---------------------------------------------------------------

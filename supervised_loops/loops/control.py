@@ -318,7 +318,10 @@ def _visible_state(run: Run) -> State:
         return state
     if run.stop and state is not State.STARTING:
         return State.STOPPING
-    if run.paused and state in (State.SLEEPING, State.RETRYING):
+    if run.paused and (
+        state in (State.SLEEPING, State.RETRYING)
+        or (state is State.STARTING and run.readiness)  # ready, first step still to come
+    ):
         return State.PAUSED
     return state
 

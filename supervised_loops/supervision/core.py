@@ -322,6 +322,18 @@ class SupervisorCore(Runnable, Parent):
         if self._halted():
             return Started.HALTED  # stopping or failing: start nothing more
         await self._settle(record)
+        if not self._launch_child(record, restart=restart):
+            return Started.ENDED
+        if not wait_ready:
+            return Started.LAUNCHED
+        return await self._await_ready(record)
+
+    def _launch_child(self, record: Child, *, restart: bool) -> bool:
+        """Create the child's new run (its exit not waited for yet); False if it could not start.
+
+        A start that raises counts as a run of its own, failed at once: its
+        exit is reported through the queue as any.
+        """
         actor = record.actor
         try:
             if not isinstance(actor, Runnable):
@@ -337,20 +349,26 @@ class SupervisorCore(Runnable, Parent):
             run_id = actor._start_supervised(record._args, dict(record._kwargs), restart=restart)
         except Exception as error:
             logger.error("could not start child %r", record.path, exc_info=error)
-            # The start that failed counts as a run of its own, ended at once.
             run_id = record._run_id + 1  # an actor that cannot run has no ids of its own
             if isinstance(actor, Runnable):
                 run_id = actor._reserve_run_id()
             record._begin_run(run_id)
             self._report(record, run_id, Exit(ExitKind.FAILED, error))
-            return Started.ENDED
+            return False
         record._begin_run(run_id)  # its exit future is made only if someone waits
-        if not wait_ready:
-            return Started.LAUNCHED
+        return True
+
+    async def _await_ready(self, record: Child) -> Started:
+        """Wait until the child's run just launched is ready (READY), or ended first (ENDED)."""
+        actor = record.actor
+        run = getattr(actor, "_run", None)
+        if run is None or run.run_id != record._run_id:
+            return Started.ENDED  # its start failed: no run of its own (see _launch_child)
+        assert isinstance(actor, Runnable)
         # Wait on the run's own readiness future: a task for wait_ready()
         # would cost two more event-loop cycles per start, which is what a
         # restart costs most under a saturated event loop.
-        known = None if actor._run is None else actor._run.readiness
+        known = run.readiness
         if known is not None:  # ready as it was created (a loop without before_loop)
             return Started.READY if known else Started.ENDED
         waiting = actor._ready_future()
@@ -366,6 +384,34 @@ class SupervisorCore(Runnable, Parent):
         finally:
             waiting.remove_done_callback(self._wake_callback)
         return Started.READY if waiting.result() else Started.ENDED
+
+    def _starts_children_at_launch(self) -> bool:
+        """Whether nothing runs before the first child starts (no ``before_start``)."""
+        return False
+
+    def _start_at_launch(self, run: SupervisorRun) -> None:
+        """Start the children in the call that launches the run, while each is ready at once.
+
+        Children that are ready as soon as they are started (a Loop without
+        ``before_loop``, a supervisor whose children all are) are started
+        here, in order, each after the previous one reported ready; the first
+        child that is not ready at once (or could not start) is the last one
+        started here, and the run's task takes over from it, waiting for its
+        readiness before starting the next (``run.launched`` counts them).
+        When all of them were ready, so is the supervisor, at once: its own
+        parent goes on with the next sibling in the same call.
+        """
+        for record in self._children:
+            if record._running or record._is_news(record._run_id):
+                return  # an exit of an earlier run to deal with first: the task does
+            run.launched += 1
+            if not self._launch_child(record, restart=False):
+                return
+            child_run = getattr(record.actor, "_run", None)
+            if child_run is None or child_run.readiness is not True:
+                return
+        run.state = State.RUNNING  # as the task would set it once its children are ready
+        self._set_ready(run, True)
 
     @staticmethod
     def _latest_run_of(actor: Actor) -> int:
@@ -410,7 +456,8 @@ class SupervisorCore(Runnable, Parent):
             # Its task is done but the exit report (a done callback) is still
             # queued: wait for it, or its failure would never be reported.
             await self._wait_exit(record, None, until_cancel=False)
-        await self._consume_exit(record)
+        if not record._running and record._is_news(record._run_id):  # else nothing unseen
+            await self._consume_exit(record)
 
     async def _consume_exit(self, record: Child) -> None:
         """Deal with an exit not seen yet: count a failure, tell on_child_failure."""
@@ -428,9 +475,10 @@ class SupervisorCore(Runnable, Parent):
         With ``until_cancel``, a Cancel of the supervisor ends the wait early
         (the grace phase gives way to the cancel phase).
         """
+        if record._ended is None or record._has_exited():
+            return True  # (no future made to learn it)
         future = record._exit
-        if future is None or future.done():
-            return True
+        assert future is not None
         event_loop = asyncio.get_running_loop()
         timer = None if deadline is None else event_loop.call_at(deadline, self._wake)
         future.add_done_callback(self._wake_callback)

@@ -80,6 +80,8 @@ class SupervisorEngine(SupervisorRestarts):
         if restart:
             self._restart_count += 1
         run: SupervisorRun = self._launch((), {}, restart=restart)
+        if self._starts_children_at_launch():
+            self._start_at_launch(run)
         return run.task
 
     def _start_supervised(
@@ -124,12 +126,17 @@ class SupervisorEngine(SupervisorRestarts):
         children already started are stopped, and the supervisor fails with
         `ChildStartFailed`.
         """
-        for record in list(self._children):
+        launched = self._rec.launched  # started in the launching call (_start_at_launch)
+        for index, record in enumerate(list(self._children)):
             if self._halted():
                 return
-            if record._removed:
+            if record._removed or index < launched - 1:
                 continue
-            if await self._start(record, restart=False) is Started.ENDED:
+            if index == launched - 1:  # started, maybe not ready: wait for it
+                started = await self._await_ready(record)
+            else:
+                started = await self._start(record, restart=False)
+            if started is Started.ENDED:
                 exit = await self._exit_of(record)
                 if exit is not None and exit.kind is ExitKind.FAILED:
                     await self._consume_exit(record)

@@ -176,6 +176,10 @@ class Supervisor(SupervisorEngine):
         declared: Iterable[ChildSpec | Actor] = source() if callable(source) else source
         return declared
 
+    def _starts_children_at_launch(self) -> bool:  # no before_start of the user's to run first
+        default = type(self).before_start is Supervisor.before_start
+        return default and "before_start" not in vars(self)
+
     async def before_start(self) -> None:
         """Called in the supervisor's task before the first child starts (default: nothing).
 
@@ -263,6 +267,8 @@ class Supervisor(SupervisorEngine):
         task = self._launch_tree(restart=False)
         try:
             ready = await self.wait_ready()
+            if ready and not self._rec.began:  # ready at launch: one cycle for first steps
+                await asyncio.sleep(0)
         except asyncio.CancelledError:
             self.tell(Cancel())
             raise

@@ -16,7 +16,7 @@ import asyncio
 import collections
 import enum
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeAlias
+from typing import Any, NamedTuple, TypeAlias
 
 import attrs
 
@@ -37,9 +37,12 @@ class Started(enum.Enum):
     LAUNCHED = "launched"  #: started; its readiness was not waited for (one_for_one restarts)
 
 
-@attrs.frozen(slots=True)
-class ExitReport:
-    """Queue item: run ``run_id`` of a child ended as ``exit``."""
+class ExitReport(NamedTuple):
+    """Queue item: run ``run_id`` of a child ended as ``exit``.
+
+    A named tuple: one is made per child exit, and a tree of thousands of
+    loops ends with thousands of them (an attrs instance costs 4× as much).
+    """
 
     record: Child
     run_id: int
@@ -81,6 +84,7 @@ class SupervisorRun(RunRecord):
         "forced",
         "in_hook",
         "intensity",
+        "launched",
         "queue",
         "waiter",
     )
@@ -102,4 +106,5 @@ class SupervisorRun(RunRecord):
         self.forced = False  # a forced shutdown: clean-ups in progress are cut at once
         self.cut_short = 0  # clean-ups cut short in this run's subtree
         self.intensity = intensity
+        self.launched = 0  # children started in the call that launched the run
         self.ended_exit: asyncio.Future[Exit] = asyncio.get_running_loop().create_future()
