@@ -50,5 +50,12 @@ def classify_exit(
     if task_error is not None:
         return Exit(ExitKind.FAILED, task_error)
     if task_cancelled:
-        return Exit(ExitKind.CANCELLED, requested=True)
-    return Exit(ExitKind.NORMAL, requested=stop_requested or cancel_requested)
+        return _CANCELLED
+    return _REQUESTED if stop_requested or cancel_requested else _ENDED
+
+
+# Exits are immutable, and all but a failure's are one of these: a tree of
+# thousands of loops ending makes none.
+_CANCELLED = Exit(ExitKind.CANCELLED, requested=True)
+_REQUESTED = Exit(ExitKind.NORMAL, requested=True)
+_ENDED = Exit(ExitKind.NORMAL)

@@ -68,7 +68,11 @@ class LoopEngine(LoopIteration):
             # cycle instead of waiting two for this task's first step; the
             # sibling's task still takes its first step after this one's.
             # A loop with a before_loop reports readiness when it has run.
-            self._set_ready(run, True)
+            # (_set_ready, inlined: a new record has no readiness future yet.)
+            run.readiness = True
+            parent = self._parent
+            if parent is not None:
+                parent._on_child_ready(self)
         return run
 
     def _ends_quietly_on_stop(self) -> bool:

@@ -42,6 +42,8 @@ _MARGIN_CAP = 1.0
 #: is reported unkillable (a cancelled after_loop normally ends at once).
 _CUT_WAIT = 0.1
 
+_STOP = Stop()  # messages are immutable: one for every child a batch stops
+
 
 class SupervisorShutdown(SupervisorCore):
     """Three-phase termination of children (internal layer of a Supervisor)."""
@@ -98,7 +100,7 @@ class SupervisorShutdown(SupervisorCore):
         for record in batch:
             self._track_latest_run(record)
             record._set_terminating(True)
-            record.actor.tell(Stop())
+            record.actor.tell(_STOP)
         try:
             for record in batch:
                 grace = record.spec.shutdown
