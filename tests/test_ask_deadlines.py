@@ -70,3 +70,25 @@ async def test_answered_asks_do_not_accumulate() -> None:
     book = deadlines._by_loop[asyncio.get_running_loop()]
     assert len(book._heap) <= 2 * deadlines._COMPACT_AT_LEAST
     work.cancel()
+
+
+def test_each_event_loop_keeps_its_own_deadlines_one_after_the_other() -> None:
+    # The deadlines of the loop asked last are found without a lookup: a
+    # later event loop must get its own, and its asks still time out on time.
+    failed_at: list[float] = []
+
+    @virtual_time()
+    async def one_loop(timeout: float) -> None:
+        event_loop = asyncio.get_running_loop()
+        work = _silent()
+        work.start()
+        began = event_loop.time()
+        with pytest.raises(AskTimeout):
+            await work.ask(1000.0, timeout=timeout)
+        failed_at.append(event_loop.time() - began)
+        work.cancel()
+
+    one_loop(2.0)
+    one_loop(0.5)
+    one_loop(3.0)
+    assert failed_at == [2.0, 0.5, 3.0]

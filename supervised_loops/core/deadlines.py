@@ -93,13 +93,22 @@ _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Deadlines] = (
 _order = itertools.count()
 
 
+#: The deadlines of the event loop asked last (most processes have one),
+#: weakly: they live as long as their event loop, in ``_by_loop``.
+_last: weakref.ref[_Deadlines] | None = None
+
+
 def expire_after(reply: asyncio.Future[Any], timeout: float, actor: Any, message: Any) -> None:
     """Fail ``reply`` with `AskTimeout` unless it is done within ``timeout`` seconds.
 
     Must be called in the event loop that owns ``reply``.
     """
+    global _last
     event_loop = reply.get_loop()
-    deadlines = _by_loop.get(event_loop)
-    if deadlines is None:
-        deadlines = _by_loop[event_loop] = _Deadlines(event_loop)
+    deadlines = None if _last is None else _last()
+    if deadlines is None or deadlines._event_loop() is not event_loop:
+        deadlines = _by_loop.get(event_loop)
+        if deadlines is None:
+            deadlines = _by_loop[event_loop] = _Deadlines(event_loop)
+        _last = weakref.ref(deadlines)
     deadlines.add((event_loop.time() + timeout, next(_order), reply, actor, message, timeout))
