@@ -231,6 +231,30 @@ async def test_a_child_that_cannot_start_at_launch_fails_the_start_as_any() -> N
     busy.cancel()
 
 
+@virtual_time()
+async def test_a_restarted_supervisor_starts_no_child_before_its_after_stop_ended() -> None:
+    event_loop = asyncio.get_running_loop()
+    journal: list[str] = []
+
+    class Slow(Supervisor):
+        async def after_stop(self) -> None:
+            journal.append("after_stop")
+            await asyncio.sleep(2)
+            journal.append("after_stop done")
+
+    inner = Slow(plain("a", journal), name="inner")
+    tree = Supervisor(inner, name="root")
+    await tree.start()
+    restarted = asyncio.create_task(inner.ask(Restart()))
+    await asyncio.sleep(1)  # its child stopped, after_stop still running
+    assert journal == ["body a", "after_stop"]
+    await restarted  # answered once the new run is ready: in the call after the old run ended
+    assert event_loop.time() == 2.0
+    await asyncio.sleep(0)
+    assert journal == ["body a", "after_stop", "after_stop done", "body a"]
+    await tree.stop()
+
+
 # -- forced shutdown in one pass ---------------------------------------------------------------
 
 

@@ -399,8 +399,12 @@ class SupervisorCore(Runnable, Parent):
         started here, and the run's task takes over from it, waiting for its
         readiness before starting the next (``run.launched`` counts them).
         When all of them were ready, so is the supervisor, at once: its own
-        parent goes on with the next sibling in the same call.
+        parent goes on with the next sibling in the same call. Nothing is
+        started here while a previous run is still ending (a Restart): the
+        new run's task waits for it first, as always.
         """
+        if run.previous is not None:
+            return
         for record in self._children:
             if record._running or record._is_news(record._run_id):
                 return  # an exit of an earlier run to deal with first: the task does
