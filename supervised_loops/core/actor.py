@@ -240,7 +240,8 @@ class Actor:
             AskTimeout: no reply within ``timeout`` seconds.
             Exception: whatever ``handle_message`` raised for a user message.
         """
-        timeout = _validate.optional_seconds("timeout", timeout)
+        if timeout is not DEFAULT_ASK_TIMEOUT:  # the default is known to be valid
+            timeout = _validate.optional_seconds("timeout", timeout)
         reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._deliver(message, reply)
         if reply.done() or timeout is None:

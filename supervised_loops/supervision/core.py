@@ -329,11 +329,7 @@ class SupervisorCore(Runnable, Parent):
         return await self._await_ready(record)
 
     def _launch_child(self, record: Child, *, restart: bool) -> bool:
-        """Create the child's new run (its exit not waited for yet); False if it could not start.
-
-        A start that raises counts as a run of its own, failed at once: its
-        exit is reported through the queue as any.
-        """
+        """Create the child's new run; False if it could not (a run failed at once, reported)."""
         actor = record.actor
         try:
             if not isinstance(actor, Runnable):
@@ -365,9 +361,8 @@ class SupervisorCore(Runnable, Parent):
         if run is None or run.run_id != record._run_id:
             return Started.ENDED  # its start failed: no run of its own (see _launch_child)
         assert isinstance(actor, Runnable)
-        # Wait on the run's own readiness future: a task for wait_ready()
-        # would cost two more event-loop cycles per start, which is what a
-        # restart costs most under a saturated event loop.
+        # The run's own readiness future, not a task for wait_ready() (two
+        # more event-loop cycles per start, the most of a loaded restart).
         known = run.readiness
         if known is not None:  # ready as it was created (a loop without before_loop)
             return Started.READY if known else Started.ENDED
@@ -392,16 +387,12 @@ class SupervisorCore(Runnable, Parent):
     def _start_at_launch(self, run: SupervisorRun) -> None:
         """Start the children in the call that launches the run, while each is ready at once.
 
-        Children that are ready as soon as they are started (a Loop without
-        ``before_loop``, a supervisor whose children all are) are started
-        here, in order, each after the previous one reported ready; the first
-        child that is not ready at once (or could not start) is the last one
-        started here, and the run's task takes over from it, waiting for its
-        readiness before starting the next (``run.launched`` counts them).
-        When all of them were ready, so is the supervisor, at once: its own
-        parent goes on with the next sibling in the same call. Nothing is
-        started here while a previous run is still ending (a Restart): the
-        new run's task waits for it first, as always.
+        In order, each after the previous one reported ready (a Loop without
+        ``before_loop``, a supervisor whose children all are); the first that
+        is not ready at once (or could not start) is the last started here,
+        and the task goes on from it (``run.launched`` counts them). When all
+        were ready, so is the supervisor: its parent goes on in the same call.
+        Nothing starts here while a previous run is still ending.
         """
         if run.previous is not None:
             return
@@ -460,16 +451,21 @@ class SupervisorCore(Runnable, Parent):
             # Its task is done but the exit report (a done callback) is still
             # queued: wait for it, or its failure would never be reported.
             await self._wait_exit(record, None, until_cancel=False)
-        if not record._running and record._is_news(record._run_id):  # else nothing unseen
-            await self._consume_exit(record)
+        exit = record._unseen_exit()  # no coroutine for the common case: nothing failed
+        if exit is not None and exit.kind is ExitKind.FAILED:
+            await self._failure_seen(record, exit)
 
     async def _consume_exit(self, record: Child) -> None:
         """Deal with an exit not seen yet: count a failure, tell on_child_failure."""
         exit = record._unseen_exit()
         if exit is not None and exit.kind is ExitKind.FAILED:
-            assert exit.error is not None
-            record._failed(exit.error)
-            await self._call_hook("on_child_failure", self.on_child_failure, record, exit.error)
+            await self._failure_seen(record, exit)
+
+    async def _failure_seen(self, record: Child, exit: Exit) -> None:
+        """Count the child's failed exit and tell on_child_failure."""
+        assert exit.error is not None
+        record._failed(exit.error)
+        await self._call_hook("on_child_failure", self.on_child_failure, record, exit.error)
 
     async def _wait_exit(
         self, record: Child, deadline: float | None, *, until_cancel: bool
