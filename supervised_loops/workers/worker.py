@@ -73,7 +73,7 @@ from ..core.actor import DEFAULT_MAILBOX_SIZE, Reply
 from ..core.runnable import Runnable, acknowledge_when_ready
 from ..errors import UnhandledMessage
 from ..events import ActorStarted, IterationFailed, RetryScheduled, describe
-from ..leases.gate import Lease, LeaseGate, describe_lease, keeper_of, lease_option
+from ..leases.gate import Lease, LeaseGate, describe_lease, gate_of, keeper_of, lease_option
 from ..leases.keeper import LeaseKeeper
 from ..messages import (
     ActorStatus,
@@ -284,6 +284,10 @@ class Worker(Runnable):
             raise
         except BaseException as exc:
             error = exc
+        gate = gate_of(self._function)
+        if gate is not None:  # the lease is given back before the run reports its end
+            late = await gate.leave(self, run)
+            error = late if error is None else error
         run.ended = True
         self._set_ready(run, False)
         if error is not None:
