@@ -49,7 +49,7 @@ from ..backoff import ExponentialBackoff
 from ..core.actor import Actor
 from ..core.parent import Parent
 from ..core.runnable import Runnable
-from ..events import Escalated, describe
+from ..events import ChildRemoved, Escalated, describe
 from ..messages import Exit, ExitKind, State
 from .child import Child
 from .intensity import RestartWindow
@@ -201,6 +201,7 @@ class SupervisorCore(Runnable, Parent):
     def _remove(self, record: Child) -> None:
         if not record._forget():
             return
+        record.actor._emit(ChildRemoved)  # while its path is still in the tree
         self._children.remove(record)
         del self._by_name[record.name]
         del self._by_actor[record.actor]
