@@ -369,14 +369,31 @@ class Runnable(Actor):
         run only in asyncio's teardown. The supervisor is to be restarted
         first (which starts its children again).
         """
-        parent = self._parent
-        if parent is None or parent._admits_starts():
+        reason = self._orphan_reason()
+        if reason is None:
             return False
-        reason = f"{parent.path} is stopped: restart it first"
         self._dead_letter(message, None, reason)
         if reply is not None and not reply.done():
             reply.set_exception(ActorNotRunning(self.path, message, reason))
         return True
+
+    def _refuse_orphan_start(self, call: str) -> None:
+        """Refuse a direct start (``call``: ``"start()"``) under a supervisor that is not running.
+
+        The same rule and error as a ``Restart`` message (`_refuse_orphan`).
+
+        Raises:
+            ActorNotRunning: the supervisor is stopped; its reason names it.
+        """
+        reason = self._orphan_reason()
+        if reason is not None:
+            raise ActorNotRunning(self.path, call, reason)
+
+    def _orphan_reason(self) -> str | None:
+        parent = self._parent
+        if parent is None or parent._admits_starts():
+            return None
+        return f"{parent.path} is stopped: restart it first"
 
     # -- clean-up that runs to its end -------------------------------------------------
 

@@ -257,9 +257,12 @@ class Supervisor(SupervisorEngine):
 
         Raises:
             RuntimeError: it is already running, or no event loop runs.
+            ActorNotRunning: it is the child of a supervisor that is stopped
+                (it would run outside its tree; restart that supervisor).
             ChildStartFailed: a child failed before it was ready (cause: its error).
             Exception: whatever failed the supervisor while it started.
         """
+        self._refuse_orphan_start("start()")
         task = self._launch_tree(restart=False)
         try:
             ready = await self.wait_ready()

@@ -177,9 +177,16 @@ class Worker(Runnable):
         and the following ones). A new start is accepted once the previous
         run is ending.
 
+        A worker under a supervisor that is stopped is not started: it would
+        run outside its tree (the same rule as a ``Restart`` message); restart
+        the supervisor instead.
+
         Raises:
             RuntimeError: it is already running (and not ending), or no event loop runs.
+            ActorNotRunning: its supervisor is stopped (a ``RuntimeError``
+                too; the reason names the supervisor).
         """
+        self._refuse_orphan_start("start()")
         run = self._run
         if run is not None and not run.task.done() and not run.ending_or_replaced():
             raise RuntimeError(f"worker {self.path!r} is already running; stop() it first")
