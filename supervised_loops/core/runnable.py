@@ -44,6 +44,7 @@ from ..events import ActorEnded, ActorFailed, CutShort, describe
 from ..messages import Ack, Exit, ExitKind, State
 from .actor import Actor
 from .exit import classify_exit
+from .parent import orphan_reason
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
@@ -369,31 +370,13 @@ class Runnable(Actor):
         run only in asyncio's teardown. The supervisor is to be restarted
         first (which starts its children again).
         """
-        reason = self._orphan_reason()
+        reason = orphan_reason(self)
         if reason is None:
             return False
         self._dead_letter(message, None, reason)
         if reply is not None and not reply.done():
             reply.set_exception(ActorNotRunning(self.path, message, reason))
         return True
-
-    def _refuse_orphan_start(self, call: str) -> None:
-        """Refuse a direct start (``call``: ``"start()"``) under a supervisor that is not running.
-
-        The same rule and error as a ``Restart`` message (`_refuse_orphan`).
-
-        Raises:
-            ActorNotRunning: the supervisor is stopped; its reason names it.
-        """
-        reason = self._orphan_reason()
-        if reason is not None:
-            raise ActorNotRunning(self.path, call, reason)
-
-    def _orphan_reason(self) -> str | None:
-        parent = self._parent
-        if parent is None or parent._admits_starts():
-            return None
-        return f"{parent.path} is stopped: restart it first"
 
     # -- clean-up that runs to its end -------------------------------------------------
 

@@ -44,6 +44,7 @@ from ..backoff import (
     retryable,
 )
 from ..core.actor import DEFAULT_MAILBOX_SIZE, Actor
+from ..core.parent import refuse_orphan_start
 from ..leases.gate import Lease, LeaseGate, keeper_of, loop_lease
 from ..leases.keeper import LeaseKeeper
 from ..messages import (
@@ -270,20 +271,15 @@ class Loop(LoopControl, Generic[LF]):
         After ``stop()`` or ``cancel()`` a new start is accepted at once: the
         new run begins as soon as the previous one has ended.
 
-        A loop under a supervisor that is stopped is not started: it would
-        run outside its tree, and nobody would stop it at shutdown (the same
-        rule as a ``Restart`` message); restart the supervisor instead.
-
         Raises:
             RuntimeError: the loop is already running (and not ending), or
                 no event loop is running.
-            ActorNotRunning: its supervisor is stopped (a ``RuntimeError``
-                too; the reason names the supervisor).
+            ActorNotRunning: its supervisor is stopped (it would run outside its tree).
             TypeError: the loop is a method's, taken from the class instead
                 of an instance (``MyCog.printer`` rather than ``cog.printer``).
         """
         self._refuse_unbound_method()
-        self._refuse_orphan_start("start()")
+        refuse_orphan_start(self, "start()")
         run = self._run
         if run is not None and not run.task.done() and not run.ending_or_replaced():
             raise RuntimeError(

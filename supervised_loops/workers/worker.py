@@ -70,6 +70,7 @@ from ..backoff import (
     retryable,
 )
 from ..core.actor import DEFAULT_MAILBOX_SIZE, Reply
+from ..core.parent import refuse_orphan_start
 from ..core.runnable import Runnable, acknowledge_when_ready
 from ..errors import UnhandledMessage
 from ..events import ActorStarted, IterationFailed, RetryScheduled, describe
@@ -177,16 +178,11 @@ class Worker(Runnable):
         and the following ones). A new start is accepted once the previous
         run is ending.
 
-        A worker under a supervisor that is stopped is not started: it would
-        run outside its tree (the same rule as a ``Restart`` message); restart
-        the supervisor instead.
-
         Raises:
             RuntimeError: it is already running (and not ending), or no event loop runs.
-            ActorNotRunning: its supervisor is stopped (a ``RuntimeError``
-                too; the reason names the supervisor).
+            ActorNotRunning: its supervisor is stopped (it would run outside its tree).
         """
-        self._refuse_orphan_start("start()")
+        refuse_orphan_start(self, "start()")
         run = self._run
         if run is not None and not run.task.done() and not run.ending_or_replaced():
             raise RuntimeError(f"worker {self.path!r} is already running; stop() it first")
@@ -291,8 +287,7 @@ class Worker(Runnable):
             raise
         except BaseException as exc:
             error = exc
-        gate = gate_of(self._function)
-        if gate is not None:  # the lease is given back before the run reports its end
+        if (gate := gate_of(self._function)) is not None:  # lease back before the end report
             late = await gate.leave(self, run)
             error = late if error is None else error
         run.ended = True
