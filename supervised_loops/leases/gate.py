@@ -33,6 +33,7 @@ from typing import Any, Literal
 
 import attrs
 
+from .. import _validate
 from .backend import LeaseBackend
 from .errors import LeaseNotHeld
 from .events import LeaseAcquired, LeaseLost
@@ -55,26 +56,32 @@ OnLost = Literal["cancel", "finish"]
 
 
 def _on_lost(value: object) -> OnLost:
-    if value not in ("cancel", "finish"):
-        raise ValueError(f"'on_lost' must be 'cancel' or 'finish' (got {value!r})")
-    return value
+    if not isinstance(value, str):
+        _validate.type_error("on_lost", "'cancel' or 'finish'", value)
+    if value == "cancel":
+        return "cancel"
+    if value == "finish":
+        return "finish"
+    raise ValueError(_validate.message("on_lost", "'cancel' or 'finish'", value))
 
 
 def _optional_name(value: object) -> str | None:
-    if value is not None and (not isinstance(value, str) or not value):
-        raise ValueError(f"'name' must be a non-empty string or None (got {value!r})")
+    if value is not None and not isinstance(value, str):
+        _validate.type_error("name", "a non-empty string or None", value)
+    if value == "":
+        _validate.value_error("name", "a non-empty string or None", value)
     return value
 
 
 def _optional_backend(value: object) -> LeaseBackend | None:
     if value is not None and not isinstance(value, LeaseBackend):
-        raise TypeError(f"'backend' must be a LeaseBackend (got {value!r})")
+        _validate.type_error("backend", "a LeaseBackend", value)
     return value
 
 
 def _settings(value: object) -> LeaseSettings:
     if not isinstance(value, LeaseSettings):
-        raise TypeError(f"'settings' must be a LeaseSettings (got {value!r})")
+        _validate.type_error("settings", "a LeaseSettings", value)
     return value
 
 
@@ -116,7 +123,7 @@ def lease_option(value: object) -> Lease | None:
         return Lease(name=value)
     if isinstance(value, Lease):
         return value
-    raise TypeError(f"'lease' must be a Lease, a lease name, True or None (got {value!r})")
+    raise TypeError(_validate.message("lease", "a Lease, a lease name, True or None", value))
 
 
 class LeaseGate:
@@ -380,7 +387,7 @@ def loop_lease(lease: object, overlap: object) -> Lease | None:
     """
     spec = lease_option(lease)
     if spec is not None and overlap is not False:
-        raise ValueError(f"'lease' needs overlap=False (got overlap={overlap!r})")
+        raise ValueError(f"'lease' needs overlap=False (got overlap={_validate.show(overlap)})")
     return spec
 
 
@@ -396,7 +403,9 @@ def apply_lease(actor: Any, lease: object) -> None:
         return
     use_gate = getattr(actor, "_use_gate", None)
     if use_gate is None:
-        raise TypeError(f"'lease' needs a loop, worker or supervisor child (got {actor!r})")
+        raise TypeError(
+            f"'lease' needs a loop, worker or supervisor child (got {_validate.show(actor)})"
+        )
     use_gate(LeaseGate(spec, actor))
 
 
