@@ -219,3 +219,26 @@ async def test_on_a_real_server_a_standby_gets_the_lease_the_moment_stop_returns
         await tree.stop()
         await ours.aclose()
         await theirs.aclose()
+
+
+@virtual_time()
+async def test_a_supervisors_hard_limit_cuts_a_release_that_hangs_and_says_so(
+    clock: VirtualClock,
+) -> None:
+    from supervised_loops.events import CutShort
+
+    backend = ScriptedBackend(MemoryBackend())
+    body = leased_loop(backend)
+    tree = Supervisor(child(body, shutdown=0.5, cancel_timeout=0.5), name="app")
+    events = tree.events()
+    await tree.start()
+    await clock.sleep(0.5)
+    backend.hang = True
+    stopped_at = clock.monotonic()
+    await tree.stop()
+    # The grace (0.5 s) and the hard limit (0.5 s), not the renew deadline (2 s).
+    assert clock.monotonic() - stopped_at == pytest.approx(1.0)
+    events.close()
+    cut = [event async for event in events if isinstance(event, CutShort)]
+    assert [(event.path, event.waited) for event in cut] == [("app/report", pytest.approx(1.0))]
+    await clock.sleep(SETTINGS.renew_deadline)  # the release goes on, and gives up, by itself
