@@ -44,52 +44,63 @@ _YEAR: Final = 365 * 86_400.0
 #: a ``datetime`` when it is scheduled.
 MAX_SECONDS: Final = 1000 * _YEAR
 
-#: Longest ``<value>`` shown in a message; longer reprs are cut in the middle.
+#: Longest ``<value>`` shown in a message by default; longer reprs are cut in
+#: the middle. A caller whose message goes somewhere narrower (a control reply)
+#: passes its own ``width``.
 _MAX_SHOWN = 200
 
 
-def show(value: Any) -> str:
-    """Return the ``<value>`` part of a message: the repr, kept short.
+def show(value: Any, width: int = _MAX_SHOWN) -> str:
+    """Return the ``<value>`` part of a message: the repr, at most ``width`` characters.
 
     A huge int (``10**400``) or a long list would otherwise flood the message,
-    and a repr that raises must not hide the error being reported.
+    and a repr that raises (an int past the interpreter's digit limit, a list
+    nested ten thousand deep) must not hide the error being reported. A repr
+    longer than ``width`` keeps its start and its end, and says how long it
+    was: ``100000...000 (4001 characters)``.
     """
     try:
         text = repr(value)
     except ValueError:  # an int past the interpreter's digit limit
-        return f"<int of more than {_digit_limit()} digits>"
-    except Exception:
-        return object.__repr__(value)
-    if len(text) <= _MAX_SHOWN:
+        text = f"<int of more than {_digit_limit()} digits>"
+    except Exception:  # RecursionError included: never hide the error reported
+        text = object.__repr__(value)
+    if len(text) <= width:
         return text
-    half = (_MAX_SHOWN - 5) // 2
-    return f"{text[:half]}...{text[-half:]} ({len(text)} characters)"
+    suffix = f" ({len(text)} characters)"
+    room = width - len(suffix) - 3
+    if room < 2:  # too narrow to say the length as well
+        return text[: max(width - 3, 0)] + "..."
+    head = room - room // 2
+    return f"{text[:head]}...{text[len(text) - room // 2 :]}{suffix}"
 
 
 def _digit_limit() -> int:
     return sys.get_int_max_str_digits() or 4300
 
 
-def message(name: str, rule: str, value: Any) -> str:
-    """Return ``'<name>' must be <rule> (got <value>)``."""
-    return f"{name!r} must be {rule} (got {show(value)})"
+def message(name: str, rule: str, value: Any, *, width: int = _MAX_SHOWN) -> str:
+    """Return ``'<name>' must be <rule> (got <value>)``, ``<value>`` as `show` gives it."""
+    return f"{name!r} must be {rule} (got {show(value, width)})"
 
 
-def type_error(name: str, rule: str, value: Any) -> NoReturn:
+def type_error(name: str, rule: str, value: Any, *, width: int = _MAX_SHOWN) -> NoReturn:
     """Raise ``TypeError`` with the shared message shape."""
-    raise TypeError(message(name, rule, value))
+    raise TypeError(message(name, rule, value, width=width))
 
 
-def value_error(name: str, rule: str, value: Any) -> NoReturn:
+def value_error(name: str, rule: str, value: Any, *, width: int = _MAX_SHOWN) -> NoReturn:
     """Raise ``ValueError`` with the shared message shape."""
-    raise ValueError(message(name, rule, value))
+    raise ValueError(message(name, rule, value, width=width))
 
 
 # -- numbers ----------------------------------------------------------------------
 
 
-def number(name: str, value: Any) -> float:
+def number(name: str, value: Any, *, width: int = _MAX_SHOWN) -> float:
     """Return ``value`` as a finite float; it may be negative.
+
+    ``width`` bounds the value shown in a message (see `show`).
 
     Raises:
         TypeError: ``value`` is not a real number (``bool`` is refused too).
@@ -97,25 +108,33 @@ def number(name: str, value: Any) -> float:
             float (which would otherwise raise ``OverflowError``).
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        type_error(name, "a number", value)
+        type_error(name, "a number", value, width=width)
     try:
         result = float(value)
     except OverflowError:
         result = math.inf
     if not math.isfinite(result):
-        value_error(name, "finite", value)
+        value_error(name, "finite", value, width=width)
     return result
 
 
 def seconds(
-    name: str, value: Any, *, allow_zero: bool = True, limit: float | None = MAX_SECONDS
+    name: str,
+    value: Any,
+    *,
+    allow_zero: bool = True,
+    limit: float | None = MAX_SECONDS,
+    unit: float = 1.0,
+    width: int = _MAX_SHOWN,
 ) -> float:
-    """Return ``value`` as a finite, non-negative float number of seconds.
+    """Return ``value`` as a finite, non-negative float number of ``unit`` seconds.
 
-    Durations are bounded by ``limit`` (`MAX_SECONDS`, 1000 years, unless
-    told otherwise): a longer one is no plan but a typo or a stand-in for
-    "never", and added to a date it would leave the range of ``datetime``
-    and fail later, far from the call.
+    Durations are bounded by ``limit`` seconds (`MAX_SECONDS`, 1000 years,
+    unless told otherwise): a longer one is no plan but a typo or a stand-in
+    for "never", and added to a date it would leave the range of ``datetime``
+    and fail later, far from the call. ``unit`` is what one of ``value``
+    counts (60 for ``'minutes'``): the limit is checked, and worded, in that
+    unit. ``width`` bounds the value shown in a message (see `show`).
 
     Raises:
         TypeError: ``value`` is not a real number (``bool`` is refused too).
@@ -127,16 +146,17 @@ def seconds(
     if (kind is not float and kind is not int) and (
         isinstance(value, bool) or not isinstance(value, numbers.Real)
     ):  # (the exact types first: the ABC check costs a microsecond, on every ask)
-        type_error(name, "a number", value)
+        type_error(name, "a number", value, width=width)
     # Comparisons, not float(): an int of any size compares exactly.
     amount = cast(float, value)
     if amount != amount or amount == math.inf or amount == -math.inf:
-        value_error(name, "finite", value)
+        value_error(name, "finite", value, width=width)
     if amount < 0 or (amount == 0 and not allow_zero):
-        value_error(name, ">= 0" if allow_zero else "> 0", value)
-    if limit is not None and amount > limit:
-        value_error(name, f"<= {limit:.0f} ({limit / _YEAR:.0f} years)", value)
-    return number(name, value)
+        value_error(name, ">= 0" if allow_zero else "> 0", value, width=width)
+    if limit is not None and amount > limit / unit:
+        rule = f"<= {limit / unit:.0f} ({limit / _YEAR:.0f} years)"
+        value_error(name, rule, value, width=width)
+    return number(name, value, width=width)
 
 
 def optional_seconds(name: str, value: Any, *, allow_zero: bool = True) -> float | None:

@@ -30,6 +30,7 @@ __all__ = [
     "ActorEnded",
     "ActorFailed",
     "ActorStarted",
+    "ChildRemoved",
     "ChildRestarted",
     "CutShort",
     "DeadLetter",
@@ -115,6 +116,17 @@ class ChildRestarted(Event):
     """A supervisor restarted a child (``path`` is the child's)."""
 
     reason: str
+
+
+@attrs.frozen
+class ChildRemoved(Event):
+    """A supervisor forgot a child (``path`` is the child's, as it was in the tree).
+
+    Published by ``delete_child``, by ``terminate_child`` of a temporary
+    child, when a temporary child ends (it is never restarted), and when
+    ``start_child`` fails. The child and everything below it have left the
+    tree for good: nothing restarts them.
+    """
 
 
 @attrs.frozen

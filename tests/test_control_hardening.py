@@ -24,6 +24,7 @@ import pytest
 from test_control import App, ask, error, exchange, hung_up, short_dir
 
 from supervised_loops import Supervisor, child, loop
+from supervised_loops.messages import ChangeInterval
 from supervised_loops.service.control import (
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS,
@@ -31,6 +32,7 @@ from supervised_loops.service.control import (
     ControlLimits,
     ControlServer,
 )
+from supervised_loops.service.control_protocol import SHOWN_WIDTH, parse_request
 from supervised_loops.testing import virtual_time
 
 __all__ = ["short_dir"]  # the fixture, shared with test_control
@@ -58,7 +60,11 @@ UNANSWERED_ONCE = [
         .encode()
         .replace(b"\n", b"")
         + b"\n",
-        "'seconds' must be at most 1e+09 (got 1" + "0" * 58 + "…)",
+        "'seconds' must be <= 31536000000 (1000 years) (got 1"
+        + "0" * 19
+        + "..."
+        + "0" * 19
+        + " (4001 characters))",
         id="int-of-4000-digits",
     ),
 ]
@@ -195,6 +201,88 @@ async def test_a_path_that_misses_suggests_the_actor_it_probably_meant(
             f"supervisor 'app' has no child {written!r}; did you mean {meant}?",
         )
         assert app.poller.is_running()
+
+
+# -- one copy of the checks: the library's rules, the value cut to the reply's width ----
+
+SAME_AS_LOOP = [
+    pytest.param("seconds", "5", id="string"),
+    pytest.param("minutes", True, id="bool"),
+    pytest.param("hours", [1], id="list"),
+    pytest.param("seconds", -1, id="negative"),
+    pytest.param("minutes", float("nan"), id="nan"),
+    pytest.param("hours", float("-inf"), id="minus-infinity"),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), SAME_AS_LOOP)
+def test_an_interval_part_is_refused_in_the_words_loop_uses(field: str, value: Any) -> None:
+    with pytest.raises((TypeError, ValueError)) as by_loop:
+        loop(**{field: value})
+    with pytest.raises(ValueError) as by_request:
+        parse_request({"command": "change-interval", "path": "app", field: value})
+    assert str(by_request.value) == str(by_loop.value)
+
+
+LIMITS = [
+    pytest.param("seconds", 31_536_000_000, id="seconds"),
+    pytest.param("minutes", 525_600_000, id="minutes"),
+    pytest.param("hours", 8_760_000, id="hours"),
+]
+
+
+@pytest.mark.parametrize(("field", "limit"), LIMITS)
+def test_an_interval_part_may_reach_the_libraries_1000_years_and_no_further(
+    field: str, limit: int
+) -> None:
+    # The request takes what loop() takes: 1000 years, counted in the field's own unit.
+    _, message = parse_request({"command": "change-interval", "path": "app", field: limit})
+    assert message == ChangeInterval(**{field: limit})
+    with pytest.raises(ValueError) as caught:
+        parse_request({"command": "change-interval", "path": "app", field: limit + 1})
+    assert str(caught.value) == f"'{field}' must be <= {limit} (1000 years) (got {limit + 1})"
+
+
+LONG_VALUES = [
+    pytest.param({"command": "x" * 5_000}, "'command' must be one of", 5_002, id="command"),
+    pytest.param(
+        {"command": "stop", "path": "a" * 2_000}, "'path' must be at most", 2_002, id="path"
+    ),
+    pytest.param(
+        {"command": "stop", "path": [list(range(300))]}, "'path' must be a string", 1_392, id="list"
+    ),
+    pytest.param(
+        {"command": "change-interval", "path": "a", "hours": "9" * 900},
+        "'hours' must be a number",
+        902,
+        id="amount",
+    ),
+    pytest.param(
+        {"command": "change-interval", "path": "a", "time": ["9" * 30]},
+        "'time[0]' must be 'HH:MM[:SS]'",
+        32,
+        id="short-time-shown-whole",
+    ),
+    pytest.param(
+        {"command": "events", "types": ["E" * 900]}, "'types' must be event", 902, id="types"
+    ),
+]
+
+
+@pytest.mark.parametrize(("request_", "start", "length"), LONG_VALUES)
+def test_a_long_bad_value_is_shown_in_at_most_60_characters_with_its_length(
+    request_: dict[str, Any], start: str, length: int
+) -> None:
+    with pytest.raises(ValueError) as caught:
+        parse_request(request_)
+    text = str(caught.value)
+    assert text.startswith(start)
+    shown = text[text.index("(got ") + len("(got ") : -1]
+    assert len(shown) <= SHOWN_WIDTH
+    if length > SHOWN_WIDTH:
+        assert shown.endswith(f" ({length} characters)")
+    else:
+        assert len(shown) == length
 
 
 class Exploding:

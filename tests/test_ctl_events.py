@@ -66,7 +66,7 @@ async def test_an_events_request_for_an_unknown_type_or_path_is_an_error_reply(
         reply = await ask(path, {"command": "events", "types": ["Exploded"]})
         assert reply == error(
             "ValueError",
-            f"'types' must name events among {', '.join(EVENT_TYPES)} (got 'Exploded')",
+            f"'types' must be event type names among {', '.join(EVENT_TYPES)} (got 'Exploded')",
         )
         reply = await ask(path, {"command": "events", "types": "ActorEnded"})
         assert reply["error"]["message"].startswith("'types' must be a list of event type names")

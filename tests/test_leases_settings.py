@@ -7,14 +7,19 @@ import os
 import socket
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
 from supervised_loops.leases import (
     Grant,
+    Lease,
     LeaseBackend,
+    LeaseKeeper,
     LeaseSettings,
     MemoryBackend,
+    PostgresBackend,
+    RedisBackend,
     default_holder_id,
 )
 from supervised_loops.testing import VirtualClock, virtual_time
@@ -183,3 +188,54 @@ def test_the_core_imports_neither_redis_nor_asyncpg() -> None:
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+BAD_LEASE_ARGUMENTS = [
+    pytest.param(
+        lambda: Lease(on_lost=5),
+        TypeError,
+        "'on_lost' must be 'cancel' or 'finish' (got 5)",
+        id="on_lost-not-a-str",
+    ),
+    pytest.param(
+        lambda: Lease(name=5),
+        TypeError,
+        "'name' must be a non-empty string or None (got 5)",
+        id="name-not-a-str",
+    ),
+    pytest.param(
+        lambda: Lease(name=10**5000),
+        TypeError,
+        "'name' must be a non-empty string or None (got <int of more than 4300 digits>)",
+        id="name-past-the-digit-limit",
+    ),
+    pytest.param(
+        lambda: LeaseKeeper(["job"] * 1000),
+        TypeError,
+        "'name' must be a string (got ['job', 'job', ",
+        id="keeper-name-long-list",
+    ),
+    pytest.param(
+        lambda: PostgresBackend("postgresql://x", table="t;" * 1000),
+        ValueError,
+        "'table' must be a plain SQL identifier (got 't;t;",
+        id="table-long",
+    ),
+    pytest.param(
+        lambda: RedisBackend(10**5000),
+        TypeError,
+        "'client' must be a redis.asyncio client or a URL (got <int of more than 4300 digits>)",
+        id="redis-client-huge-int",
+    ),
+]
+
+
+@pytest.mark.parametrize(("make", "error", "message"), BAD_LEASE_ARGUMENTS)
+def test_lease_arguments_are_refused_in_the_one_shape_with_a_bounded_value(
+    make: Any, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error) as caught:
+        make()
+    text = str(caught.value)
+    assert text.startswith(message)
+    assert len(text) < 300  # the value is cut short, the message stays readable

@@ -386,3 +386,38 @@ async def test_a_hook_may_stop_its_supervisor_but_not_wait_for_its_end() -> None
     await tree.wait()
     assert refused == ["supervisor 'app' cannot wait for its own end from its own task"]
     assert tree.status().state is State.STOPPED
+
+
+def test_each_hook_is_defined_once_by_the_supervisor_the_machinery_calls_it_through() -> None:
+    # The machinery (core, shutdown, restarts, engine) declares no hook of its
+    # own for the face to override: it calls them through ``_hooks``, which
+    # is the supervisor itself, whose class is their one definition.
+    from supervised_loops.supervision import core, engine, restarts, shutdown
+    from supervised_loops.supervision.hooks import SupervisorHooks
+
+    hooks = [
+        name
+        for name in vars(SupervisorHooks)
+        if callable(vars(SupervisorHooks)[name]) and not name.startswith("__")
+    ]
+    assert sorted(hooks) == [
+        "_declared",
+        "after_stop",
+        "backoff_for",
+        "before_start",
+        "decide",
+        "on_child_exit",
+        "on_child_failure",
+        "should_retry",
+    ]
+    machinery = (
+        core.SupervisorCore,
+        shutdown.SupervisorShutdown,
+        restarts.SupervisorRestarts,
+        engine.SupervisorEngine,
+    )
+    for name in hooks:
+        assert [cls.__name__ for cls in machinery if name in vars(cls)] == []
+        assert name in vars(Supervisor)
+    tree = Supervisor(name="app")
+    assert tree._hooks is tree

@@ -219,17 +219,18 @@ async def test_lifecycle_metrics_from_a_real_tree(sdk: Sdk, virtual_clock: Virtu
         await tree.start()
         await virtual_clock.sleep(1)
         assert runs.count("flaky") == 2
+        # app/inner, a temporary child, failed and was forgotten, app/inner/doomed with it.
+        actors = sdk.points("supervised_loops.actors")
+        assert {k: p.value for k, p in actors.items() if p.value} == {key(state="running"): 2}
         await tree.stop()
     assert {k: p.value for k, p in sdk.points("supervised_loops.child.restarts").items()} == {
         key(path="app/flaky"): 1
     }
     escalations = sdk.points("supervised_loops.supervisor.escalations")
     assert {k: p.value for k, p in escalations.items()} == {key(path="app/inner"): 1}
+    # The root ended for good: the whole tree left the gauge.
     actors = sdk.points("supervised_loops.actors")
-    assert {k: p.value for k, p in actors.items() if p.value} == {
-        key(state="stopped"): 2,
-        key(state="failed"): 2,
-    }
+    assert {k: p.value for k, p in actors.items() if p.value} == {}
     assert actors[key(state="running")].value == 0
     units = {m.name: m.unit for m in sdk.metrics().values()}
     assert units["supervised_loops.child.restarts"] == "{restart}"

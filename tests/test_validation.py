@@ -60,8 +60,9 @@ def exactly(text: str) -> str:
 
 
 def huge_shown() -> str:
-    # 10**400 is 401 characters; messages keep the ends of long reprs.
-    return r"10{96}\.\.\.0{97} \(401 characters\)"
+    # 10**400 is 401 characters; messages keep the ends of long reprs and say
+    # how long they were, in 200 characters at most.
+    return r"10{89}\.\.\.0{90} \(401 characters\)"
 
 
 def call(function: Callable[[], Any]) -> Any:
@@ -137,7 +138,12 @@ def int_cases(name: str, *, minimum: int, none: bool = False) -> list[Case]:
         ("nan", math.nan, TypeError, exactly(f"'{name}' must be an int (got nan)")),
         ("inf", math.inf, TypeError, exactly(f"'{name}' must be an int (got inf)")),
         ("below", minimum - 1, ValueError, exactly(f"'{name}' must be {rule} (got {minimum - 1})")),
-        ("-huge", -HUGE, ValueError, f"^'{name}' must be {re.escape(rule)} \\(got -10{{95}}"),
+        (
+            "-huge",
+            -HUGE,
+            ValueError,
+            f"^'{name}' must be {re.escape(rule)} \\(got -10{{88}}\\.\\.\\.",
+        ),
     ]
     if not none:
         cases.append(("none", None, TypeError, exactly(f"'{name}' must be an int (got None)")))
@@ -560,6 +566,31 @@ def test_an_int_past_the_digit_limit_is_reported_without_its_digits() -> None:
         ValueError, match=r"^'seconds' must be finite \(got <int of more than \d+ digits>\)$"
     ):
         Every(seconds=10**5000)
+
+
+@pytest.mark.parametrize("width", [8, 20, 60, 200])
+@pytest.mark.parametrize(
+    "value",
+    [10**4000, "x" * 5_000, list(range(1_000)), [[[]]] * 500],
+    ids=["int", "str", "list", "nested"],
+)
+def test_a_shown_value_fits_its_width_and_says_how_long_it_was(width: int, value: Any) -> None:
+    from supervised_loops import _validate
+
+    shown = _validate.show(value, width)
+    assert len(shown) <= width
+    assert shown.startswith(repr(value)[:2])
+    if width >= 40:
+        assert shown.endswith(f" ({len(repr(value))} characters)")
+
+
+def test_a_value_nested_past_the_recursion_limit_is_still_reported() -> None:
+    from supervised_loops import _validate
+
+    nested: list[Any] = []
+    for _ in range(100_000):
+        nested = [nested]
+    assert _validate.show(nested).startswith("<list object at 0x")
 
 
 # -- parameters with a rule of their own: one row each ---------------------------------

@@ -24,13 +24,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..errors import ActorNotRunning
 from .actor import Actor
 
 if TYPE_CHECKING:
     from ..backoff import ExponentialBackoff
     from ..messages import Exit
 
-__all__ = ["Parent"]
+__all__ = ["Parent", "orphan_reason", "refuse_orphan_start"]
 
 
 class Parent(Actor):
@@ -55,3 +56,30 @@ class Parent(Actor):
     def _child_backoff(self, child: Actor) -> ExponentialBackoff | None:
         """The retry backoff for ``child`` when it has none of its own (None: the default)."""
         raise NotImplementedError
+
+
+def orphan_reason(actor: Actor) -> str | None:
+    """Why ``actor`` may not start now, or None: its supervisor is not running.
+
+    A child started (by a ``Restart`` message, or a direct ``start()``)
+    while its supervisor is stopped would run outside its tree: nobody would
+    stop it at shutdown, and its after_loop would run only in asyncio's
+    teardown. The supervisor is to be restarted first, which starts its
+    children again.
+    """
+    parent = actor.parent
+    if parent is None or parent._admits_starts():
+        return None
+    return f"{parent.path} is stopped: restart it first"
+
+
+def refuse_orphan_start(actor: Actor, call: str) -> None:
+    """Refuse a direct start (``call``: ``"start()"``) that `orphan_reason` forbids.
+
+    Raises:
+        ActorNotRunning: the supervisor is stopped (the error a ``Restart``
+            message gets, with the same reason).
+    """
+    reason = orphan_reason(actor)
+    if reason is not None:
+        raise ActorNotRunning(actor.path, call, reason)

@@ -44,6 +44,7 @@ from ..events import ActorEnded, ActorFailed, CutShort, describe
 from ..messages import Ack, Exit, ExitKind, State
 from .actor import Actor
 from .exit import classify_exit
+from .parent import orphan_reason
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
@@ -370,10 +371,9 @@ class Runnable(Actor):
         run only in asyncio's teardown. The supervisor is to be restarted
         first (which starts its children again).
         """
-        parent = self._parent
-        if parent is None or parent._admits_starts():
+        reason = orphan_reason(self)
+        if reason is None:
             return False
-        reason = f"{parent.path} is stopped: restart it first"
         self._dead_letter(message, None, reason)
         if reply is not None and not reply.done():
             reply.set_exception(ActorNotRunning(self.path, message, reason))

@@ -9,7 +9,9 @@ counted by the schedule, so nothing is "caught up" later). A worker waits
 in standby until the lease is held, then runs its coroutine. The lease is
 first asked for when a member's run first reaches its work and released
 when the last member's run ends (a graceful stop finishes the iteration
-first, then releases). A sub-supervisor's loops and workers share one gate.
+and ``after_loop`` first, then releases): the run reports its end only once
+the release is done, so a stop that returns has given the lease back (see
+`LeaseGate.leave`). A sub-supervisor's loops and workers share one gate.
 
 On loss, with ``on_lost="cancel"`` (the default) the running bodies are
 cancelled at once: the ``CancelledError`` is absorbed by the gate, so the
@@ -31,6 +33,7 @@ from typing import Any, Literal
 
 import attrs
 
+from .. import _validate
 from .backend import LeaseBackend
 from .errors import LeaseNotHeld
 from .events import LeaseAcquired, LeaseLost
@@ -53,26 +56,32 @@ OnLost = Literal["cancel", "finish"]
 
 
 def _on_lost(value: object) -> OnLost:
-    if value not in ("cancel", "finish"):
-        raise ValueError(f"'on_lost' must be 'cancel' or 'finish' (got {value!r})")
-    return value
+    if not isinstance(value, str):
+        _validate.type_error("on_lost", "'cancel' or 'finish'", value)
+    if value == "cancel":
+        return "cancel"
+    if value == "finish":
+        return "finish"
+    raise ValueError(_validate.message("on_lost", "'cancel' or 'finish'", value))
 
 
 def _optional_name(value: object) -> str | None:
-    if value is not None and (not isinstance(value, str) or not value):
-        raise ValueError(f"'name' must be a non-empty string or None (got {value!r})")
+    if value is not None and not isinstance(value, str):
+        _validate.type_error("name", "a non-empty string or None", value)
+    if value == "":
+        _validate.value_error("name", "a non-empty string or None", value)
     return value
 
 
 def _optional_backend(value: object) -> LeaseBackend | None:
     if value is not None and not isinstance(value, LeaseBackend):
-        raise TypeError(f"'backend' must be a LeaseBackend (got {value!r})")
+        _validate.type_error("backend", "a LeaseBackend", value)
     return value
 
 
 def _settings(value: object) -> LeaseSettings:
     if not isinstance(value, LeaseSettings):
-        raise TypeError(f"'settings' must be a LeaseSettings (got {value!r})")
+        _validate.type_error("settings", "a LeaseSettings", value)
     return value
 
 
@@ -114,7 +123,7 @@ def lease_option(value: object) -> Lease | None:
         return Lease(name=value)
     if isinstance(value, Lease):
         return value
-    raise TypeError(f"'lease' must be a Lease, a lease name, True or None (got {value!r})")
+    raise TypeError(_validate.message("lease", "a Lease, a lease name, True or None", value))
 
 
 class LeaseGate:
@@ -280,9 +289,50 @@ class LeaseGate:
             task.add_done_callback(self._leave)
         return keeper
 
+    async def leave(self, actor: Any, run: Any) -> BaseException | None:
+        """At the end of a member's run, in its task: give the lease back if it is the last run.
+
+        The member's runner awaits this after its clean-up (``after_loop``)
+        and before the run reports its end, so ``await loop.ask(Stop())``,
+        a supervisor's ``stop()`` and its shutdown return only once the
+        lease is released (or the release failed and was logged): a standby
+        replica may take over the moment they return. It is bounded by the
+        lease's own timeouts: an acquire or renewal in flight is given at
+        most ``renew_deadline``, the release as long again, so a dead
+        backend delays a stop by at most ``2 × renew_deadline``.
+
+        The release counts as clean-up (``run.finishing``): a Cancel or a
+        Restart does not interrupt it; a supervisor's hard shutdown limit or
+        a forced shutdown does, and then the release goes on in the
+        background.
+
+        Returns:
+            A ``CancelledError`` nobody asked for (to be reported as the
+            run's failure), else None.
+        """
+        task = run.task
+        if task not in self._runs:
+            return None  # this run never reached its body: it never used the lease
+        self._runs.discard(task)
+        keeper = self._keeper
+        if self._runs or keeper is None or not self._live:
+            return None  # another member still runs under the lease
+        self._live = False
+        if run.finishing is None:
+            run.finishing = task.get_loop().time()
+        try:
+            await keeper.stop()  # bounded by the settings; never raises but for cancellation
+        except asyncio.CancelledError as cancelled:
+            return None if actor._absorb_cancel(run) else cancelled
+        return None
+
     def _leave(self, task: asyncio.Task[Any]) -> None:
-        # A member's run ended (stop, cancel, failure). When it was the last
-        # one, give the lease back now so a standby takes over at once.
+        # A member's run ended without passing through `leave` (its task was
+        # cancelled before its runner's end, say). When it was the last one,
+        # give the lease back now, in the background, so a standby takes
+        # over at once.
+        if task not in self._runs:
+            return
         self._runs.discard(task)
         keeper = self._keeper
         if self._runs or keeper is None or not self._live:
@@ -337,7 +387,7 @@ def loop_lease(lease: object, overlap: object) -> Lease | None:
     """
     spec = lease_option(lease)
     if spec is not None and overlap is not False:
-        raise ValueError(f"'lease' needs overlap=False (got overlap={overlap!r})")
+        raise ValueError(f"'lease' needs overlap=False (got overlap={_validate.show(overlap)})")
     return spec
 
 
@@ -353,7 +403,9 @@ def apply_lease(actor: Any, lease: object) -> None:
         return
     use_gate = getattr(actor, "_use_gate", None)
     if use_gate is None:
-        raise TypeError(f"'lease' needs a loop, worker or supervisor child (got {actor!r})")
+        raise TypeError(
+            f"'lease' needs a loop, worker or supervisor child (got {_validate.show(actor)})"
+        )
     use_gate(LeaseGate(spec, actor))
 
 

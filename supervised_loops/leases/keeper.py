@@ -33,6 +33,7 @@ import random
 from collections.abc import Callable
 from typing import Any, Literal
 
+from .. import _validate
 from .backend import LeaseBackend
 from .errors import LeaseNotHeld
 from .grant import Grant
@@ -84,9 +85,9 @@ class LeaseKeeper:
         if settings is None:
             settings = LeaseSettings()
         elif not isinstance(settings, LeaseSettings):
-            raise TypeError(f"'settings' must be a LeaseSettings (got {settings!r})")
+            _validate.type_error("settings", "a LeaseSettings", settings)
         if backend is not None and not isinstance(backend, LeaseBackend):
-            raise TypeError(f"'backend' must be a LeaseBackend (got {backend!r})")
+            _validate.type_error("backend", "a LeaseBackend", backend)
         self.settings = settings
         self._backend = backend
         self._on_acquired = on_acquired

@@ -44,6 +44,7 @@ from typing import Any, Literal
 
 import asyncpg
 
+from .. import _validate
 from .grant import Grant
 from .settings import LeaseSettings, validate_name
 
@@ -81,13 +82,11 @@ class PostgresBackend:
         connect_kwargs: dict[str, Any] | None = None,
     ) -> None:
         if not isinstance(dsn_or_pool, str | asyncpg.Pool):
-            raise TypeError(
-                f"'dsn_or_pool' must be a DSN string or an asyncpg.Pool (got {dsn_or_pool!r})"
-            )
+            _validate.type_error("dsn_or_pool", "a DSN string or an asyncpg.Pool", dsn_or_pool)
         if not isinstance(table, str) or not _IDENTIFIER.fullmatch(table):
-            raise ValueError(f"'table' must be a plain SQL identifier (got {table!r})")
+            _validate.value_error("table", "a plain SQL identifier", table)
         if mode not in ("lease", "advisory"):
-            raise ValueError(f"'mode' must be 'lease' or 'advisory' (got {mode!r})")
+            _validate.value_error("mode", "'lease' or 'advisory'", mode)
         self._dsn = dsn_or_pool if isinstance(dsn_or_pool, str) else None
         self._pool: asyncpg.Pool | None = None if isinstance(dsn_or_pool, str) else dsn_or_pool
         self._owns_pool = isinstance(dsn_or_pool, str)

@@ -31,6 +31,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from .. import _validate
 from .grant import Grant
 from .settings import LeaseSettings, validate_name
 
@@ -85,9 +86,9 @@ class RedisBackend:
             self._client = client
             self._owns_client = False
         else:
-            raise TypeError(f"'client' must be a redis.asyncio client or a URL (got {client!r})")
+            _validate.type_error("client", "a redis.asyncio client or a URL", client)
         if not isinstance(prefix, str):
-            raise TypeError(f"'prefix' must be a string (got {prefix!r})")
+            _validate.type_error("prefix", "a string", prefix)
         self.prefix = prefix
         self._acquire = self._client.register_script(_ACQUIRE)
         self._renew = self._client.register_script(_RENEW)

@@ -49,9 +49,9 @@ def validate_name(argument: str, value: object) -> str:
         ValueError: ``value`` is empty.
     """
     if not isinstance(value, str):
-        raise TypeError(f"{argument!r} must be a string (got {value!r})")
+        _validate.type_error(argument, "a string", value)
     if not value:
-        raise ValueError(f"{argument!r} must be a non-empty string (got {value!r})")
+        _validate.value_error(argument, "a non-empty string", value)
     return value
 
 

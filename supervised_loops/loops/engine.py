@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 
 from ..core.runnable import abandon, acknowledge
 from ..events import ActorStarted
+from ..leases.gate import gate_of
 from ..messages import Exit
 from .iteration import (
     _CANCELLED,
@@ -162,6 +163,10 @@ class LoopEngine(LoopIteration):
             if after_error is not None:
                 after_error = await self._escalate(run, after_error)
                 error = after_error if error is None else error
+        gate = gate_of(self._coro)
+        if gate is not None:  # the lease is given back before the run reports its end
+            late = await gate.leave(self, run)
+            error = late if error is None else error
         run.error = error
         run.ended = True
         if not ready:

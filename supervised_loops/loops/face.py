@@ -44,6 +44,7 @@ from ..backoff import (
     retryable,
 )
 from ..core.actor import DEFAULT_MAILBOX_SIZE, Actor
+from ..core.parent import refuse_orphan_start
 from ..leases.gate import Lease, LeaseGate, keeper_of, loop_lease
 from ..leases.keeper import LeaseKeeper
 from ..messages import (
@@ -273,11 +274,12 @@ class Loop(LoopControl, Generic[LF]):
         Raises:
             RuntimeError: the loop is already running (and not ending), or
                 no event loop is running.
+            ActorNotRunning: its supervisor is stopped (it would run outside its tree).
             TypeError: the loop is a method's, taken from the class instead
                 of an instance (``MyCog.printer`` rather than ``cog.printer``).
         """
-        if self._attr_name is not None:
-            self._refuse_unbound_method()
+        self._refuse_unbound_method()
+        refuse_orphan_start(self, "start()")
         run = self._run
         if run is not None and not run.task.done() and not run.ending_or_replaced():
             raise RuntimeError(

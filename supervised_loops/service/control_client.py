@@ -39,30 +39,8 @@ class ControlClient:
         Cancelled, the connection is closed; the request may still take
         effect in the service.
         """
-        try:
-            reader, writer = await asyncio.open_unix_connection(
-                str(self._path), limit=MAX_REPLY_BYTES
-            )
-        except (FileNotFoundError, ConnectionRefusedError) as error:
-            raise ConnectionError(f"no service listens on {str(self._path)!r}") from error
-        try:
-            writer.write(json.dumps(dict(request)).encode() + b"\n")
-            await writer.drain()
-            try:
-                line = await asyncio.wait_for(reader.readline(), self._timeout)
-            except TimeoutError:
-                raise TimeoutError(
-                    f"no reply from {str(self._path)!r} within {self._timeout} seconds"
-                ) from None
-        except ConnectionError as error:  # reset or broken pipe: it hung up
-            raise ConnectionError("the service closed the connection without replying") from error
-        finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-        if not line:
-            raise ConnectionError("the service closed the connection without replying")
-        return _decoded(line)
+        async with self._connection(request) as reader:
+            return await self._reply(reader)
 
     async def stream(self, request: Mapping[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """Send a streaming request (``events``); yield its reply, then each item.
@@ -78,6 +56,21 @@ class ControlClient:
         Closing or cancelling the iteration closes the connection, which
         ends the stream in the service.
         """
+        async with self._connection(request) as reader:
+            reply = await self._reply(reader)
+            yield reply
+            if not reply.get("ok"):
+                return
+            while line := await reader.readline():
+                yield _decoded(line)
+
+    @contextlib.asynccontextmanager
+    async def _connection(self, request: Mapping[str, Any]) -> AsyncIterator[asyncio.StreamReader]:
+        """Connect, send ``request``, give the reader; close the connection on the way out.
+
+        A reset or a broken pipe while talking becomes the one
+        `ConnectionError` a caller sees for a service that hung up.
+        """
         try:
             reader, writer = await asyncio.open_unix_connection(
                 str(self._path), limit=MAX_REPLY_BYTES
@@ -87,19 +80,27 @@ class ControlClient:
         try:
             writer.write(json.dumps(dict(request)).encode() + b"\n")
             await writer.drain()
-            line = await asyncio.wait_for(reader.readline(), self._timeout)
-            if not line:
-                raise ConnectionError("the service closed the connection without replying")
-            reply = _decoded(line)
-            yield reply
-            if not reply.get("ok"):
-                return
-            while line := await reader.readline():
-                yield _decoded(line)
+            yield reader
+        except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError) as error:
+            raise ConnectionError(_HUNG_UP) from error
         finally:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+    async def _reply(self, reader: asyncio.StreamReader) -> dict[str, Any]:
+        try:
+            line = await asyncio.wait_for(reader.readline(), self._timeout)
+        except TimeoutError:
+            raise TimeoutError(
+                f"no reply from {str(self._path)!r} within {self._timeout} seconds"
+            ) from None
+        if not line:
+            raise ConnectionError(_HUNG_UP)
+        return _decoded(line)
+
+
+_HUNG_UP = "the service closed the connection without replying"
 
 
 def _decoded(line: bytes) -> dict[str, Any]:

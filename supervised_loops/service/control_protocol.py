@@ -5,8 +5,12 @@ value, `parse_request` validates it into a target path and a message, and
 `to_json` / `error_reply` build the replies. The server (`control_server`)
 and the client (`control_client`) share them, and the fuzz tests drive them
 directly. Every check raises ``ValueError`` with a message that names the
-field and shows the bad value (cut short when it is long), in the shape
-``'<field>' must be <rule> (got <value>)``.
+field and shows the bad value, in the library's one message shape,
+``'<field>' must be <rule> (got <value>)``, built by ``_validate``: the value
+is cut to `SHOWN_WIDTH` characters, and the amounts of ``change-interval``
+obey the same rules (and the same 1000-year limit) as ``loop(seconds=...)``.
+A wrong type in a request is a wrong value of the request, so the protocol
+raises ``ValueError`` for both.
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
-import math
 import os
 import re
 import tempfile
@@ -25,6 +28,7 @@ from typing import Any
 
 import attrs
 
+from .. import _validate
 from .. import events as events_module
 from ..messages import (
     Ack,
@@ -48,6 +52,7 @@ __all__ = [
     "MAX_REQUEST_BYTES",
     "REQUEST_TIMEOUT",
     "ROOT",
+    "SHOWN_WIDTH",
     "CheckHealth",
     "StreamEvents",
     "decode_request",
@@ -55,7 +60,6 @@ __all__ = [
     "error_reply",
     "event_to_json",
     "parse_request",
-    "shown",
     "suggest_paths",
     "to_json",
 ]
@@ -79,8 +83,9 @@ MAX_ZONE_LENGTH = 64
 #: Most times of day one ``change-interval`` may carry (one a minute).
 MAX_TIMES = 1440
 
-#: Largest relative interval accepted in each unit: about 31 years.
-MAX_INTERVAL_SECONDS = 1e9
+#: Longest bad value an error reply shows, in characters: a request may hold
+#: a string of 64 KiB or an int of 4 000 digits, and a reply names it, briefly.
+SHOWN_WIDTH = 60
 
 #: What `parse_request` returns as the path of a request that names no actor.
 ROOT = ""
@@ -144,20 +149,13 @@ def default_socket_path(name: str) -> Path:
     return base / f"{name}.sock"
 
 
-def shown(value: Any, width: int = 60) -> str:
-    """``repr(value)`` for an error message: bounded, and never raising.
+def _must(name: str, rule: str, value: Any) -> ValueError:
+    # The one message shape, the value cut to the reply's width.
+    return ValueError(_validate.message(name, rule, value, width=SHOWN_WIDTH))
 
-    A request may hold a list nested ten thousand deep or an int of four
-    thousand digits, whose ``repr`` raises (RecursionError, ValueError) or
-    fills a screen; an error message shows at most ``width`` characters.
-    """
-    try:
-        text = repr(value)
-    except (RecursionError, ValueError):
-        text = f"<{type(value).__name__}>"
-    if len(text) > width:
-        text = text[: width - 1] + "…"
-    return text
+
+def _show(value: Any) -> str:
+    return _validate.show(value, SHOWN_WIDTH)
 
 
 def decode_request(line: bytes) -> Any:
@@ -195,13 +193,12 @@ def check_path(path: Any) -> str:
             empty name in it.
     """
     if not isinstance(path, str):
-        raise ValueError(f"'path' must be a string (got {shown(path)})")
+        raise _must("path", "a string", path)
     if len(path) > MAX_PATH_LENGTH:
-        raise ValueError(f"'path' must be at most {MAX_PATH_LENGTH} characters (got {shown(path)})")
+        raise _must("path", f"at most {MAX_PATH_LENGTH} characters", path)
     if not path or "" in path.split("/"):
-        raise ValueError(
-            f"'path' must be names joined by '/', with no empty name; "
-            f"leave it out for the root (got {shown(path)})"
+        raise _must(
+            "path", "names joined by '/', with no empty name; leave it out for the root", path
         )
     return path
 
@@ -220,7 +217,7 @@ def parse_request(request: Any) -> tuple[str, ControlMessage | CheckHealth | Str
         raise ValueError(f"a request must be a JSON object (got {type(request).__name__})")
     command = request.get("command")
     if not isinstance(command, str) or command not in COMMANDS:
-        raise ValueError(f"'command' must be one of {', '.join(COMMANDS)} (got {shown(command)})")
+        raise _must("command", f"one of {', '.join(COMMANDS)}", command)
     path = check_path(request["path"]) if "path" in request else ROOT
     allowed = {"command", "path"} | ({*_UNITS, "time"} if command == "change-interval" else set())
     if command == "events":
@@ -259,12 +256,10 @@ def _change_interval(request: Mapping[str, Any]) -> ChangeInterval:
 
 def _event_types(types: Any) -> frozenset[str]:
     if not isinstance(types, list) or not all(isinstance(name, str) for name in types):
-        raise ValueError(f"'types' must be a list of event type names (got {shown(types)})")
+        raise _must("types", "a list of event type names", types)
     unknown = [name for name in types if name not in EVENT_TYPES]
     if unknown:
-        raise ValueError(
-            f"'types' must name events among {', '.join(EVENT_TYPES)} (got {shown(unknown[0])})"
-        )
+        raise _must("types", f"event type names among {', '.join(EVENT_TYPES)}", unknown[0])
     return frozenset(types)
 
 
@@ -285,52 +280,44 @@ def _names(fields: set[str]) -> str:
 
 
 def _amount(field: str, value: Any, unit: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{field!r} must be a number (got {shown(value)})")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{field!r} must be finite (got {shown(value)})")
+    # The library's own check of a duration, in the field's unit.
     try:
-        number = float(value)
-    except OverflowError:  # an int too large for a float
-        number = math.inf if value > 0 else -math.inf
-    if number < 0:
-        raise ValueError(f"{field!r} must be >= 0 (got {shown(value)})")
-    if number * unit > MAX_INTERVAL_SECONDS:
-        limit = f"{MAX_INTERVAL_SECONDS / unit:g}"
-        raise ValueError(f"{field!r} must be at most {limit} (got {shown(value)})")
-    return number
+        return _validate.seconds(field, value, unit=unit, width=SHOWN_WIDTH)
+    except TypeError as error:
+        raise ValueError(str(error)) from None
 
 
 def _zone(where: str, zone: Any) -> dt.tzinfo:
     if not isinstance(zone, str):
-        raise ValueError(f"{where} 'tz' must be a zone name (got {shown(zone)})")
+        raise ValueError(f"{where} 'tz' must be a zone name (got {_show(zone)})")
     if len(zone) > MAX_ZONE_LENGTH or not _ZONE_NAME.fullmatch(zone):
-        raise ValueError(f"{where}: unknown time zone {shown(zone)}")
+        raise ValueError(f"{where}: unknown time zone {_show(zone)}")
     try:
         return zoneinfo.ZoneInfo(zone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
         # OSError: a directory of the zone database ("Europe"), a name the
         # file system refuses.
-        raise ValueError(f"{where}: unknown time zone {shown(zone)}") from None
+        raise ValueError(f"{where}: unknown time zone {_show(zone)}") from None
 
 
 def _time_of_day(index: int, item: Any) -> dt.time:
-    where = f"'time[{index}]'"
+    name = f"time[{index}]"
+    where = repr(name)
     tz: dt.tzinfo = dt.UTC
     if isinstance(item, dict):
         unknown = set(item) - {"time", "tz"}
         if unknown:
             raise ValueError(
-                f"{where} has unknown fields {[name[:30] for name in sorted(unknown)[:5]]}"
+                f"{where} has unknown fields {[field[:30] for field in sorted(unknown)[:5]]}"
             )
         tz = _zone(where, item.get("tz"))
         item = item.get("time")
     if not isinstance(item, str) or len(item) > 32:
-        raise ValueError(f"{where} must be 'HH:MM[:SS]' (got {shown(item)})")
+        raise _must(name, "'HH:MM[:SS]'", item)
     try:
         parsed = dt.time.fromisoformat(item)
     except ValueError:
-        raise ValueError(f"{where} must be 'HH:MM[:SS]' (got {shown(item)})") from None
+        raise _must(name, "'HH:MM[:SS]'", item) from None
     return parsed.replace(tzinfo=tz) if parsed.tzinfo is None else parsed
 
 

@@ -9,7 +9,9 @@ waiting and cancellation, starting one child, exit bookkeeping);
 `supervision.shutdown` (stopping children in three phases);
 `supervision.restarts` (carrying out what an exit means); and
 `supervision.engine` (the task that runs it all).
-`supervision.face.Supervisor` is the public face on top.
+`supervision.face.Supervisor` is the public face on top, and the one
+definition of the hooks the machinery calls (`supervision.hooks`), reached
+through ``SupervisorCore._hooks``.
 
 One task per supervisor does everything that changes the tree: starting
 children, reacting to their exits, running the dynamic verbs
@@ -34,14 +36,14 @@ ended (the child's own run id), so a report about an older run is never
 taken for news about the current one.
 
 May import: ``core``, ``supervision.specs``, ``supervision.child``,
-``supervision.intensity`` and the pure top-level modules.
+``supervision.hooks``, ``supervision.intensity`` and the pure top-level modules.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 from .. import _validate
@@ -49,14 +51,18 @@ from ..backoff import ExponentialBackoff
 from ..core.actor import Actor
 from ..core.parent import Parent
 from ..core.runnable import Runnable
-from ..events import Escalated, describe
+from ..events import ChildRemoved, Escalated, describe
 from ..messages import Exit, ExitKind, State
 from .child import Child
+from .hooks import SupervisorHooks
 from .intensity import RestartWindow
 from .run import ExitReport, Started, SupervisorRun
-from .specs import AutoShutdown, ChildSpec, Directive, Quarantine, Strategy
+from .specs import AutoShutdown, ChildSpec, Quarantine, Strategy
 
 logger = logging.getLogger("supervised_loops")
+
+#: The module of `Supervisor`, whose ``before_start`` does nothing.
+_FACE = __name__.rsplit(".", 1)[0] + ".face"
 
 
 def _as_spec(value: ChildSpec | Actor) -> ChildSpec:
@@ -90,7 +96,10 @@ class SupervisorCore(Runnable, Parent):
     _kind: ClassVar[str] = "supervisor"
     _run: SupervisorRun | None
 
-    def _reset_engine(self) -> None:
+    def _reset_engine(self, hooks: SupervisorHooks) -> None:
+        # The hooks are called through this reference, never as methods of
+        # the machinery: `Supervisor` passes itself (supervision/hooks.py).
+        self._hooks = hooks
         self._children: list[Child] = []
         self._by_name: dict[str, Child] = {}
         self._by_actor: dict[Actor, Child] = {}
@@ -113,32 +122,6 @@ class SupervisorCore(Runnable, Parent):
     def _state_now(self) -> State:
         run = self._run
         return State.IDLE if run is None else run.state
-
-    # -- what the public face provides (hooks; see supervisor.py) ------------------------------
-
-    def _declared(self) -> Iterable[ChildSpec | Actor]:
-        raise NotImplementedError
-
-    async def before_start(self) -> None:
-        raise NotImplementedError
-
-    async def after_stop(self) -> None:
-        raise NotImplementedError
-
-    def should_retry(self, child: Child, error: BaseException, attempt: int) -> bool | None:
-        raise NotImplementedError
-
-    def backoff_for(self, child: Child) -> ExponentialBackoff | None:
-        raise NotImplementedError
-
-    async def on_child_failure(self, child: Child, error: BaseException) -> None:
-        raise NotImplementedError
-
-    async def on_child_exit(self, child: Child, exit: Exit) -> None:
-        raise NotImplementedError
-
-    def decide(self, child: Child, error: BaseException) -> Directive | str | None:
-        raise NotImplementedError
 
     # -- children: adoption --------------------------------------------------------------------
 
@@ -178,7 +161,7 @@ class SupervisorCore(Runnable, Parent):
 
     def _adopt_declared(self) -> None:
         """Rebuild the child list from the declaration (at each start, as OTP's init)."""
-        specs = [_as_spec(item) for item in self._declared()]
+        specs = [_as_spec(item) for item in self._hooks._declared()]
         taken: dict[str, Child | ChildSpec] = {}
         actors: set[Actor] = set()
         for spec in specs:
@@ -201,6 +184,7 @@ class SupervisorCore(Runnable, Parent):
     def _remove(self, record: Child) -> None:
         if not record._forget():
             return
+        record.actor._emit(ChildRemoved)  # while its path is still in the tree
         self._children.remove(record)
         del self._by_name[record.name]
         del self._by_actor[record.actor]
@@ -381,8 +365,18 @@ class SupervisorCore(Runnable, Parent):
         return Started.READY if waiting.result() else Started.ENDED
 
     def _starts_children_at_launch(self) -> bool:
-        """Whether nothing runs before the first child starts (no ``before_start``)."""
-        return False
+        """Whether nothing runs before the first child starts: no ``before_start`` of the user's."""
+        hook = type(self._hooks).before_start
+        default = hook.__module__ == _FACE and hook.__qualname__ == "Supervisor.before_start"
+        return default and "before_start" not in getattr(self._hooks, "__dict__", {})
+
+    async def wait_ready(self) -> bool:
+        ready = await super().wait_ready()
+        if ready and not self._rec.began:
+            # Ready in the call that launched it (every child was): one cycle
+            # lets the tree's tasks take their first step before returning.
+            await asyncio.sleep(0)
+        return ready
 
     def _start_at_launch(self, run: SupervisorRun) -> None:
         """Start the children in the call that launches the run, while each is ready at once.
@@ -465,7 +459,7 @@ class SupervisorCore(Runnable, Parent):
         """Count the child's failed exit and tell on_child_failure."""
         assert exit.error is not None
         record._failed(exit.error)
-        await self._call_hook("on_child_failure", self.on_child_failure, record, exit.error)
+        await self._call_hook("on_child_failure", self._hooks.on_child_failure, record, exit.error)
 
     async def _wait_exit(
         self, record: Child, deadline: float | None, *, until_cancel: bool

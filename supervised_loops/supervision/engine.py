@@ -95,7 +95,7 @@ class SupervisorEngine(SupervisorRestarts):
         self._emit(ActorStarted)
         try:
             if not self._halted():
-                await self._call_hook("before_start", self.before_start)
+                await self._call_hook("before_start", self._hooks.before_start)
             if not self._halted():
                 await self._start_initial()
             if not self._halted():
@@ -107,7 +107,7 @@ class SupervisorEngine(SupervisorRestarts):
         self._set_ready(run, False)
         run.state = State.STOPPING
         await self._shutdown_children()
-        await self._call_hook("after_stop", self.after_stop)
+        await self._call_hook("after_stop", self._hooks.after_stop)
         self._end_run()
         failure = run.error
         if failure is not None:

@@ -28,6 +28,7 @@ from typing import Any
 from .. import _validate
 from ..backoff import ExponentialBackoff
 from ..core.actor import DEFAULT_ASK_TIMEOUT, DEFAULT_MAILBOX_SIZE, Actor, dead_letters
+from ..core.parent import refuse_orphan_start
 from ..errors import (
     ActorNotRunning,
     ChildNotFound,
@@ -151,7 +152,7 @@ class Supervisor(SupervisorEngine):
         self.backoff = self._backoff_default
         self.quarantine = self._quarantine_default
         self._given = tuple(_as_spec(item) for item in children)
-        self._reset_engine()
+        self._reset_engine(hooks=self)  # the hooks below are the machinery's
         if self._given:
             # Adopt at once: paths, lookup and status work before the start,
             # and a bad tree fails here, where it is written.
@@ -175,10 +176,6 @@ class Supervisor(SupervisorEngine):
         source: Any = self.children
         declared: Iterable[ChildSpec | Actor] = source() if callable(source) else source
         return declared
-
-    def _starts_children_at_launch(self) -> bool:  # no before_start of the user's to run first
-        default = type(self).before_start is Supervisor.before_start
-        return default and "before_start" not in vars(self)
 
     async def before_start(self) -> None:
         """Called in the supervisor's task before the first child starts (default: nothing).
@@ -261,14 +258,15 @@ class Supervisor(SupervisorEngine):
 
         Raises:
             RuntimeError: it is already running, or no event loop runs.
+            ActorNotRunning: it is the child of a supervisor that is stopped
+                (it would run outside its tree; restart that supervisor).
             ChildStartFailed: a child failed before it was ready (cause: its error).
             Exception: whatever failed the supervisor while it started.
         """
+        refuse_orphan_start(self, "start()")
         task = self._launch_tree(restart=False)
         try:
             ready = await self.wait_ready()
-            if ready and not self._rec.began:  # ready at launch: one cycle for first steps
-                await asyncio.sleep(0)
         except asyncio.CancelledError:
             self.tell(Cancel())
             raise

@@ -52,7 +52,9 @@ class SupervisorRestarts(SupervisorShutdown):
         if failed:
             assert exit.error is not None
             record._failed(exit.error)
-            await self._call_hook("on_child_failure", self.on_child_failure, record, exit.error)
+            await self._call_hook(
+                "on_child_failure", self._hooks.on_child_failure, record, exit.error
+            )
         if latest > run_id:
             # A later run exists, started by someone else (the child's own
             # Restart message): this exit is superseded (a failure is still
@@ -60,14 +62,14 @@ class SupervisorRestarts(SupervisorShutdown):
             if latest > record._run_id:
                 record._adopt_run(latest, asyncio.get_running_loop().create_future())
             return
-        await self._call_hook("on_child_exit", self.on_child_exit, record, exit)
+        await self._call_hook("on_child_exit", self._hooks.on_child_exit, record, exit)
         if self._halted() or record._removed or actor.is_running():
             return  # a hook stopped, deleted or restarted it
         decided: Directive | None = None
         if failed:
             assert exit.error is not None
             try:
-                answer = self.decide(record, exit.error)
+                answer = self._hooks.decide(record, exit.error)
                 decided = None if answer is None else Directive.parse("decide()", answer)
             except Exception as error:
                 self._hook_failed("decide", error)
@@ -266,7 +268,7 @@ class SupervisorRestarts(SupervisorShutdown):
         if record is None:
             return default
         try:
-            answer = self.should_retry(record, error, attempt)
+            answer = self._hooks.should_retry(record, error, attempt)
         except Exception as hook_error:
             self._hook_failed("should_retry", hook_error)
             return False
@@ -278,7 +280,7 @@ class SupervisorRestarts(SupervisorShutdown):
 
     def _backoff_of(self, record: Child) -> ExponentialBackoff | None:
         try:
-            chosen = self.backoff_for(record)
+            chosen = self._hooks.backoff_for(record)
         except Exception as error:
             self._hook_failed("backoff_for", error)
             return None

@@ -9,8 +9,16 @@ on a `LifecycleSink`, so the core needs no hook of its own for them.
 The state of each actor is tracked in coarse lifecycle terms (``running``
 from its start to its end, whatever it does in between; then ``stopped``,
 ``cancelled``, ``failed`` or ``quarantined``), because those are the
-changes that are events. An actor that ended keeps counting in its final
-state until it starts again.
+changes that are events.
+
+Which actors are counted (see docs/observability.md, "Which actors are
+counted"): an actor enters at its first start, and an actor that ended but
+may still be started again by its supervisor (a stopped, failed or
+quarantined child it keeps) goes on counting in its final state. An actor
+that ended *for good* leaves, together with everything below it: an actor
+with no supervisor (a standalone loop, the root of the tree) whose run
+ended, and a child its supervisor forgot (`ChildRemoved`: ``delete_child``,
+a temporary child). Started again, it enters again.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from ..events import (
     ActorEnded,
     ActorFailed,
     ActorStarted,
+    ChildRemoved,
     ChildRestarted,
     Escalated,
     Event,
@@ -62,6 +71,9 @@ class LifecycleSink(Protocol):
 
     def actor_moved(self, path: str, old: str | None, new: str) -> None:
         """The actor at ``path`` went from lifecycle state ``old`` (None: unseen) to ``new``."""
+
+    def actor_left(self, path: str, old: str) -> None:
+        """The actor at ``path``, last in state ``old``, ended for good: it is no longer counted."""
 
     def child_restarted(self, path: str, reason: str) -> None:
         """A supervisor restarted the child at ``path`` (``reason`` is free text)."""
@@ -101,21 +113,31 @@ class LifecycleWatcher:
     # -- the state of the tree now -------------------------------------------------
 
     def seed(self) -> None:
-        """Take every actor's state from the tree's status, reporting each change."""
+        """Take every actor's state from the tree's status, reporting each change.
+
+        An actor counted before and no longer in the tree (or in a tree whose
+        root ended for good) leaves.
+        """
         states = dict(self.states)
         running: dict[str, Actor] = {}
-        for status in _walk(self._tree.status()):
-            new = coarse_state(status.state)
-            if new is None:
-                continue
-            old = states.get(status.path)
-            if old != new:
-                states[status.path] = new
-                self._sink.actor_moved(status.path, old, new)
-            if new == "running":
-                actor = self._find(status.path)
-                if actor is not None:
-                    running[status.path] = actor
+        present: set[str] = set()
+        root = self._tree.status()
+        if coarse_state(root.state) == "running" or self._tree.parent is not None:
+            for status in _walk(root):
+                new = coarse_state(status.state)
+                if new is None:
+                    continue
+                present.add(status.path)
+                old = states.get(status.path)
+                if old != new:
+                    states[status.path] = new
+                    self._sink.actor_moved(status.path, old, new)
+                if new == "running":
+                    actor = self._find(status.path)
+                    if actor is not None:
+                        running[status.path] = actor
+        for path in [path for path in states if path not in present]:
+            self._sink.actor_left(path, states.pop(path))
         self.states = states
         self.running = running
 
@@ -138,9 +160,11 @@ class LifecycleWatcher:
         if isinstance(event, ActorStarted):
             self._move(event.path, "running")
         elif isinstance(event, ActorEnded):
-            self._move(event.path, "cancelled" if event.cancelled else "stopped")
+            self._end(event.path, "cancelled" if event.cancelled else "stopped")
         elif isinstance(event, ActorFailed):
-            self._move(event.path, "failed")
+            self._end(event.path, "failed")
+        elif isinstance(event, ChildRemoved):
+            self._leave(event.path)
         elif isinstance(event, Quarantined):
             self._move(event.path, "quarantined")
         elif isinstance(event, ChildRestarted):
@@ -156,6 +180,28 @@ class LifecycleWatcher:
         elif isinstance(event, EventsDropped):
             # Some changes were lost: the status is the truth.
             self.seed()
+
+    def _end(self, path: str, new: str) -> None:
+        self._move(path, new)
+        if path == self._tree.path and self._tree.parent is None:
+            # Nothing starts the root again by itself: it and its subtree leave.
+            self._leave(path)
+
+    def _leave(self, path: str) -> None:
+        """The actor at ``path`` ended for good: it and everything below it leave."""
+        below = path + "/"
+        gone = [p for p in self.states if p == path or p.startswith(below)]
+        if not gone:
+            return
+        for left in gone:
+            if left in self.leases:
+                self.leases.discard(left)
+                self._sink.lease_changed(left, False, "released")
+        before = self.states
+        self.states = {p: s for p, s in before.items() if p not in gone}
+        self.running = {p: a for p, a in self.running.items() if p not in gone}
+        for left in gone:
+            self._sink.actor_left(left, before[left])
 
     def _move(self, path: str, new: str) -> None:
         if new != "running" and path in self.leases:

@@ -340,6 +340,9 @@ class OpenTelemetry:
             self._actors.add(-1, {c.STATE: old})
         self._actors.add(1, {c.STATE: new})
 
+    def actor_left(self, path: str, old: str) -> None:
+        self._actors.add(-1, {c.STATE: old})
+
     def child_restarted(self, path: str, reason: str) -> None:
         self._restarts.add(1, {c.PATH: path})
         if self._tracing:

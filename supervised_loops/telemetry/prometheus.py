@@ -202,6 +202,9 @@ class PrometheusMetrics:
             self._actors.labels(old).dec()
         self._actors.labels(new).inc()
 
+    def actor_left(self, path: str, old: str) -> None:
+        self._actors.labels(old).dec()
+
     def child_restarted(self, path: str, reason: str) -> None:
         self._restarts.labels(path).inc()
 

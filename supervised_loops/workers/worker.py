@@ -70,10 +70,11 @@ from ..backoff import (
     retryable,
 )
 from ..core.actor import DEFAULT_MAILBOX_SIZE, Reply
+from ..core.parent import refuse_orphan_start
 from ..core.runnable import Runnable, acknowledge_when_ready
 from ..errors import UnhandledMessage
 from ..events import ActorStarted, IterationFailed, RetryScheduled, describe
-from ..leases.gate import Lease, LeaseGate, describe_lease, keeper_of, lease_option
+from ..leases.gate import Lease, LeaseGate, describe_lease, gate_of, keeper_of, lease_option
 from ..leases.keeper import LeaseKeeper
 from ..messages import (
     ActorStatus,
@@ -179,7 +180,9 @@ class Worker(Runnable):
 
         Raises:
             RuntimeError: it is already running (and not ending), or no event loop runs.
+            ActorNotRunning: its supervisor is stopped (it would run outside its tree).
         """
+        refuse_orphan_start(self, "start()")
         run = self._run
         if run is not None and not run.task.done() and not run.ending_or_replaced():
             raise RuntimeError(f"worker {self.path!r} is already running; stop() it first")
@@ -284,6 +287,9 @@ class Worker(Runnable):
             raise
         except BaseException as exc:
             error = exc
+        if (gate := gate_of(self._function)) is not None:  # lease back before the end report
+            late = await gate.leave(self, run)
+            error = late if error is None else error
         run.ended = True
         self._set_ready(run, False)
         if error is not None:
