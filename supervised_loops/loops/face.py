@@ -279,7 +279,8 @@ class Loop(LoopControl, Generic[LF]):
                 of an instance (``MyCog.printer`` rather than ``cog.printer``).
         """
         self._refuse_unbound_method()
-        refuse_orphan_start(self, "start()")
+        if self._parent is not None:  # a standalone loop has no supervisor to be stopped
+            refuse_orphan_start(self, "start()")
         run = self._run
         if run is not None and not run.task.done() and not run.ending_or_replaced():
             raise RuntimeError(
@@ -297,9 +298,8 @@ class Loop(LoopControl, Generic[LF]):
         return run.run_id
 
     def _refuse_unbound_method(self) -> None:
-        # A loop defined in a class body and taken from the class has no
-        # instance to pass as `self`: say so now, not as a TypeError from
-        # before_loop or the body once it runs.
+        # A loop defined in a class body and taken from the class has no instance
+        # to pass as `self`: say so now, not as a TypeError once it runs.
         if self._attr_name is None or self._instance is not None:
             return
         parameters = list(inspect.signature(self._coro).parameters)
