@@ -42,7 +42,6 @@ import tracemalloc
 from typing import Any
 
 from supervised_loops import Supervisor, instrument, loop
-from supervised_loops.instrument import IterationStart
 from supervised_loops.service.dashboard import Dashboard, History
 
 
@@ -114,9 +113,14 @@ async def measure(args: argparse.Namespace, dashboard_open: bool, driver: Any) -
 
 
 class NoOp:
-    """An instrumentation that does nothing: what the engine's side of the hook costs."""
+    """An instrumentation that does nothing: what the engine's side of the hook costs.
 
-    def iteration_started(self, start: IterationStart) -> object:
+    Like the history, it observes ends only (one call per iteration).
+    """
+
+    observes_starts = False
+
+    def iteration_started(self, *args: object) -> object:
         return None
 
     def iteration_ended(self, *args: object) -> None:
@@ -172,18 +176,10 @@ def history_memory(loops: int) -> float:
     except ConnectionError as error:
         failure = error
     for index in range(loops):
-        begun = IterationStart(
-            path=f"bench/s{index // 100}/l{index % 100}",
-            name="l",
-            iteration=1,
-            scheduled=0.0,
-            started=0.001,
-            trigger="schedule",
-            attempt=1,
-        )
+        begun = (f"bench/s{index // 100}/l{index % 100}", "l", 1, "schedule", 1, 0.0, 0.001)
         for _ in range(ITERATIONS_KEPT):
-            history.iteration_ended(begun, None, "ok", None, 0.002)
-        history.iteration_ended(begun, None, "retried", failure, 0.002)
+            history.iteration_ended(*begun, 0.002, "ok", None, None)  # type: ignore[arg-type]
+        history.iteration_ended(*begun, 0.002, "retried", failure, None)  # type: ignore[arg-type]
     used = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
     del history

@@ -29,7 +29,6 @@ from typing import Any
 import pytest
 
 from supervised_loops import Supervisor, instrument, serve
-from supervised_loops.instrument import IterationStart
 from supervised_loops.messages import Stop
 
 selenium = pytest.importorskip("selenium")
@@ -199,7 +198,9 @@ def countdown_seconds(text: str) -> float:
         return 0.0
     words = text.split()
     units = {"h": 3600.0, "min": 60.0, "s": 1.0}
-    return sum(float(amount) * units[unit] for amount, unit in zip(words[::2], words[1::2]))
+    return sum(
+        float(amount) * units[unit] for amount, unit in zip(words[::2], words[1::2], strict=False)
+    )
 
 
 def seconds_until_next_1800_utc() -> float:
@@ -280,19 +281,12 @@ def _fail_an_iteration(demo: Service, path: str) -> None:
     def report() -> None:
         hook = instrument.current()
         assert hook is not None
-        begun = IterationStart(
-            path=path,
-            name="poller",
-            iteration=99,
-            scheduled=0.0,
-            started=0.1,
-            trigger="schedule",
-            attempt=1,
-        )
+        begun = (path, "poller", 99, "schedule", 1, 0.0, 0.1)
         try:
             raise ConnectionError('source unavailable <b id="injected">as markup</b>')
         except ConnectionError as error:
-            hook.iteration_ended(begun, hook.iteration_started(begun), "retried", error, 0.2)
+            token = hook.iteration_started(*begun) if hook.observes_starts else None
+            hook.iteration_ended(*begun, 0.2, "retried", error, token)
 
     demo.call(report)
 

@@ -114,6 +114,19 @@ class SupervisorCore(Runnable, Parent):
         run = self._run
         return State.IDLE if run is None else run.state
 
+    def _own_state(self) -> State:
+        """The state its status reports, without the status of its subtree.
+
+        ``stopping`` from the moment a stop, a failure or an auto-shutdown
+        halts it (its children are being stopped) until it has ended. The
+        dashboard shows a supervisor's row from this: a status would walk
+        every child below it.
+        """
+        state = self._state_now()
+        if state in (State.STARTING, State.RUNNING) and self._halted():
+            return State.STOPPING
+        return state
+
     # -- what the public face provides (hooks; see supervisor.py) ------------------------------
 
     def _declared(self) -> Iterable[ChildSpec | Actor]:
@@ -166,6 +179,9 @@ class SupervisorCore(Runnable, Parent):
                 "auto_shutdown='never'; set auto_shutdown to 'any_significant' or "
                 "'all_significant'"
             )
+
+    def _tree_children(self) -> Iterable[Actor]:
+        return [record.actor for record in self._children]
 
     def _adopt(self, spec: ChildSpec) -> Child:
         record = Child(spec, spec.quarantine or self._quarantine_default)
