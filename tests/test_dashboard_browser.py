@@ -427,3 +427,37 @@ def test_the_page_fits_a_desktop_and_a_phone_without_sideways_scrolling(
         assert driver.find_elements(By.CSS_SELECTOR, "[data-command]") == []
     finally:
         driver.quit()
+
+
+def test_every_state_has_its_own_colour_stopping_included(page: WebDriver) -> None:
+    states = [
+        "idle",
+        "starting",
+        "running",
+        "sleeping",
+        "retrying",
+        "paused",
+        "stopping",
+        "stopped",
+        "cancelled",
+        "failed",
+        "quarantined",
+    ]
+    colours = page.execute_script(
+        """
+        return arguments[0].map((state) => {
+          const badge = document.createElement("span");
+          badge.className = "state " + state;
+          document.body.append(badge);
+          const colour = getComputedStyle(badge).backgroundColor;
+          badge.remove();
+          return colour;
+        });
+        """,
+        states,
+    )
+    shown = dict(zip(states, colours, strict=True))
+    # Ended states share grey; every other state, stopping included, has a colour of its own.
+    assert shown["idle"] == shown["stopped"] == shown["cancelled"]
+    distinct = [shown[state] for state in states if state not in ("idle", "cancelled")]
+    assert len(set(distinct)) == len(distinct), shown
