@@ -4,6 +4,7 @@
     python bench/bench_dashboard.py --quick         # 1 000 loops, 2 rounds
     python bench/bench_dashboard.py --hook-cost     # nothing / a no-op / the history in the hook
     python bench/bench_dashboard.py --toggle        # closed / history / open on one running tree
+    python bench/bench_dashboard.py --record-cost   # the history's method alone, hot and cold
 
 Three conditions, interleaved round by round (the order rotates), each in
 a fresh event loop with the same tree: ``loops / 100`` supervisors of 100
@@ -251,6 +252,45 @@ def toggle(args: argparse.Namespace) -> None:
         )
 
 
+def record_cost(args: argparse.Namespace) -> None:
+    """The history's method alone: one loop over and over, many in turns, and with cold caches.
+
+    What recording an iteration costs in Python, and what it costs when each
+    loop's history has left the CPU caches since its last iteration (as with
+    ``--loops`` loops taking turns, the engine's own data in between: here
+    16 MiB are written between batches of 100 records).
+    """
+    history = History()
+    paths = [f"bench/s{index // 100}/l{index % 100}" for index in range(args.loops)]
+    record = history.iteration_ended
+    flush = bytearray(16 * 1024 * 1024)
+
+    def timed(order: list[str], *, cold: bool) -> float:
+        spent, count = 0.0, 0
+        for start in range(0, len(order), 100):
+            if cold:
+                flush[::64] = bytes(len(flush[::64]))  # a write to every cache line
+            began = time.process_time()
+            for path in order[start : start + 100]:
+                record(path, "l", 1, "schedule", 1, 1.0, 1.5, 2.0, "ok", None, None)
+            spent += time.process_time() - began
+            count += min(100, len(order) - start)
+        return spent / count * 1e9
+
+    cases = {
+        "one loop, over and over": [paths[0]] * len(paths),
+        f"{args.loops} loops in turns": paths,
+    }
+    timed(paths, cold=False)  # every loop's history made
+    print("| recording an iteration in the history | ns, median of the rounds |")
+    print("|---|---|")
+    for name, order in cases.items():
+        hot = statistics.median(timed(order, cold=False) for _ in range(args.rounds))
+        print(f"| {name} | {hot:.0f} |")
+    cold = statistics.median(timed(paths, cold=True) for _ in range(args.rounds))
+    print(f"| {args.loops} loops in turns, caches flushed between batches of 100 | {cold:.0f} |")
+
+
 def history_memory(loops: int) -> float:
     """Bytes of history per loop once every loop has a full ring and a traceback."""
     from supervised_loops.service.dashboard.history import ITERATIONS_KEPT
@@ -291,6 +331,11 @@ def main() -> None:
         action="store_true",
         help="instead: closed / history / open (no browser) in turns on one running tree",
     )
+    parser.add_argument(
+        "--record-cost",
+        action="store_true",
+        help="instead: the history's method alone, hot and with cold caches",
+    )
     parser.add_argument("--windows", type=int, default=8, help="--toggle: windows per condition")
     parser.add_argument("--window", type=float, default=2.0, help="--toggle: seconds per window")
     args = parser.parse_args()
@@ -301,6 +346,9 @@ def main() -> None:
         return
     if args.toggle:
         toggle(args)
+        return
+    if args.record_cost:
+        record_cost(args)
         return
     print(
         f"# {args.loops} loops every {args.interval} s; {args.rounds} rounds of {args.seconds} s;"

@@ -388,3 +388,29 @@ def test_install_refuses_an_object_that_is_not_an_instrumentation() -> None:
     ):
         instrument.install(Unsaid())
     assert instrument.installed is None
+
+
+@virtual_time()
+async def test_a_broken_instrumentation_installed_again_is_logged_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Broken(EndsOnly):
+        def iteration_ended(self, *values: object) -> None:
+            raise ValueError("exporter down")
+
+    broken = Broken()
+    previous = instrument.install(broken)
+    try:
+
+        @loop(seconds=1, count=2)
+        async def work() -> None:
+            pass
+
+        with caplog.at_level(logging.ERROR, logger="supervised_loops"):
+            await work.start()
+            instrument.install(broken)  # put back, as after a fix of its exporter
+            await work.start()
+        assert len(caplog.records) == 2
+        assert instrument.installed is None
+    finally:
+        instrument.install(previous)

@@ -36,14 +36,22 @@ _failed: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def broken(instrumentation: Instrumentation, error: Exception) -> None:
-    """``instrumentation`` raised ``error``: uninstall it (if in force) and log it, once."""
+    """``instrumentation`` raised ``error``: uninstall it (if in force) and log it.
+
+    Logged when it is uninstalled, and not again for the iterations it saw
+    begin and still gets the ends of (installed anew, it is logged anew).
+    """
     if instrument.installed is instrumentation:
         instrument.install(None)
+    else:
+        try:
+            if instrumentation in _failed:
+                return
+        except TypeError:  # not weakly referenceable: logged each time it raises
+            pass
     try:
-        if instrumentation in _failed:
-            return
         _failed.add(instrumentation)
-    except TypeError:  # not weakly referenceable: logged each time it raises
+    except TypeError:
         pass
     logger.error("instrumentation %r raised; it is uninstalled", instrumentation, exc_info=error)
 

@@ -109,12 +109,18 @@ class Fanout:
 
 
 def _drop(member: Instrumentation) -> None:
-    detach(member)
+    """Detach ``member``, which raised; logged when detached, not again for its late ends."""
+    if any(present is member for present in members()):
+        detach(member)
+    else:
+        try:
+            if member in _failed:
+                return
+        except TypeError:  # not weakly referenceable: logged each time it raises
+            pass
     try:
-        if member in _failed:
-            return
         _failed.add(member)
-    except TypeError:  # not weakly referenceable: logged each time it raises
+    except TypeError:
         pass
     logger.exception("instrumentation %r raised: it is uninstalled", member)
 
