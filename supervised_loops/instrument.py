@@ -9,8 +9,19 @@ its outcome), so the loop engine calls the one process-wide
 
 The contract for the hot path: when nothing is installed, an iteration costs
 one module-attribute read and an ``is None`` test, and allocates nothing.
-When something is installed, each iteration allocates one `IterationStart`
-(a named tuple).
+When something is installed, the engine allocates nothing for it either: it
+passes the iteration's values as plain arguments (a record object per
+iteration cost more than the rest of the hook together), and it makes one
+call per iteration, at its end, unless the instrumentation asks to be told
+of starts too (`Instrumentation.observes_starts`: a tracer that opens a span
+around the body does).
+
+Which instrumentation hears of an iteration: the one installed when the
+iteration began, start and end alike. One installed while an iteration runs
+hears of the iterations that begin after it; one replaced while an iteration
+runs still gets that iteration's end (its span ended, its context detached).
+One that raised is uninstalled and hears nothing more of the iteration it
+raised in.
 
 This module is a leaf of the package: it imports nothing from
 supervised_loops, so the core can call it and the telemetry extras (which
@@ -19,11 +30,10 @@ sit above everything) can implement it.
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple, Protocol
+from typing import Literal, Protocol
 
 __all__ = [
     "Instrumentation",
-    "IterationStart",
     "Outcome",
     "SkipReason",
     "Trigger",
@@ -44,34 +54,7 @@ SkipReason = Literal["overlap", "missed", "paused", "standby"]
 was missed and the policy is to skip; the loop is paused; the loop's lease
 is held elsewhere."""
 
-
-class IterationStart(NamedTuple):
-    """What is known of an iteration when its body is called.
-
-    A named tuple, not an attrs class: one is made for every observed
-    iteration, and a tuple is built in a third of the time.
-
-    Attributes:
-        path: the actor's path in its tree (``"app/ingest/poller"``).
-        name: the loop's name (the body's ``__qualname__`` unless named).
-        iteration: the loop's iteration counter for this call (``current_loop``).
-        scheduled: when it was due, in seconds on the event loop's clock
-            (``loop.time()``, virtual under virtual time).
-        started: when the body was called, same clock; ``started - scheduled``
-            is the lag.
-        trigger: what started it (see `Trigger`).
-        attempt: 1 for a first try, 2 and more for retries of the same slot.
-        message: the control message that triggered it (a RunNow), or None.
-    """
-
-    path: str
-    name: str
-    iteration: int
-    scheduled: float
-    started: float
-    trigger: Trigger
-    attempt: int
-    message: object | None = None
+_METHODS = ("iteration_started", "iteration_ended", "iteration_skipped")
 
 
 class Instrumentation(Protocol):
@@ -80,20 +63,68 @@ class Instrumentation(Protocol):
     Implementations must be fast and must not raise: an exception raised here
     is logged by the engine and the instrumentation is uninstalled, so a
     broken exporter can never break the loops it observes.
+
+    The engine passes every argument positionally, in the order below (an
+    implementation may name its parameters as it likes). An iteration is
+    described by the same values at its start and its end:
+
+    * ``path``: the actor's path in its tree (``"app/ingest/poller"``);
+    * ``name``: the loop's name (the body's ``__qualname__`` unless named);
+    * ``iteration``: the loop's iteration counter for this call (``current_loop``);
+    * ``trigger``: what started it (see `Trigger`);
+    * ``attempt``: 1 for a first try, 2 and more for retries of the same slot;
+    * ``scheduled``: when it was due, in seconds on the event loop's clock
+      (``loop.time()``, virtual under virtual time);
+    * ``started``: when the body was called, same clock; ``started -
+      scheduled`` is the lag.
     """
 
-    def iteration_started(self, start: IterationStart) -> object:
-        """An iteration's body is about to be called; returns a token (a span, say)."""
+    @property
+    def observes_starts(self) -> bool:
+        """Whether the engine calls `iteration_started` before each body.
+
+        False saves a call per iteration, for an instrumentation that only
+        records ended iterations (``started`` and ``scheduled`` are passed
+        to `iteration_ended` too): the engine then passes None as the token.
+        A class attribute is the usual way to say it.
+        """
+
+    def iteration_started(
+        self,
+        path: str,
+        name: str,
+        iteration: int,
+        trigger: Trigger,
+        attempt: int,
+        scheduled: float,
+        started: float,
+    ) -> object:
+        """An iteration's body is about to be called; returns a token (a span, say).
+
+        Called only when `observes_starts` is true, in the task that runs the
+        body, just before it: a context made current here is current in the body.
+        """
 
     def iteration_ended(
         self,
-        start: IterationStart,
-        token: object,
+        path: str,
+        name: str,
+        iteration: int,
+        trigger: Trigger,
+        attempt: int,
+        scheduled: float,
+        started: float,
+        ended: float,
         outcome: Outcome,
         error: BaseException | None,
-        ended: float,
+        token: object,
     ) -> None:
-        """The iteration ended (``ended`` on the event loop's clock)."""
+        """The iteration ended (``ended`` on the event loop's clock).
+
+        ``token`` is what `iteration_started` returned for it (None when
+        starts are not observed). ``error`` is what the body raised, None
+        for ``"ok"``. Called in the body's task, just after it.
+        """
 
     def iteration_skipped(self, path: str, name: str, reason: SkipReason) -> None:
         """A due iteration did not run, for ``reason``."""
@@ -106,9 +137,25 @@ installed: Instrumentation | None = None
 def install(instrumentation: Instrumentation | None) -> Instrumentation | None:
     """Put ``instrumentation`` in force for the whole process; None removes it.
 
-    Returns the one it replaces, so a test can put it back.
+    Returns the one it replaces, so a test can put it back. Iterations
+    already running are still reported to the one they began with.
+
+    Raises:
+        TypeError: ``instrumentation`` lacks a method of the protocol, or
+            its ``observes_starts`` is not a bool (checked here, once, so
+            that the engine never meets a half-made instrumentation).
     """
     global installed
+    if instrumentation is not None:
+        missing = [m for m in _METHODS if not callable(getattr(instrumentation, m, None))]
+        if missing:
+            raise TypeError(
+                f"'instrumentation' must have the methods {', '.join(_METHODS)}"
+                f" (got {instrumentation!r}, without {', '.join(missing)})"
+            )
+        observes = getattr(instrumentation, "observes_starts", None)
+        if not isinstance(observes, bool):
+            raise TypeError(f"'instrumentation.observes_starts' must be a bool (got {observes!r})")
     previous = installed
     installed = instrumentation
     return previous

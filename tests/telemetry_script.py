@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import asyncio
 
-from supervised_loops import RunNow, Supervisor, child, instrument, loop
-from supervised_loops.instrument import IterationStart
+from supervised_loops import Supervisor, child, instrument, loop
 
 PATH = "app/poll"
 NAME = "poll"
@@ -26,28 +25,18 @@ async def _iteration(
     *,
     trigger: instrument.Trigger = "schedule",
     attempt: int = 1,
-    message: object | None = None,
     runs_for: float,
     error: BaseException | None = None,
     outcome: instrument.Outcome = "ok",
 ) -> None:
     event_loop = asyncio.get_running_loop()
     await asyncio.sleep(max(0.0, scheduled - event_loop.time()))
-    start = IterationStart(
-        path=PATH,
-        name=NAME,
-        iteration=iteration,
-        scheduled=scheduled,
-        started=event_loop.time(),
-        trigger=trigger,
-        attempt=attempt,
-        message=message,
-    )
+    begun = (PATH, NAME, iteration, trigger, attempt, scheduled, event_loop.time())
     hooks = instrument.installed
     assert hooks is not None
-    token = hooks.iteration_started(start)
+    token = hooks.iteration_started(*begun) if hooks.observes_starts else None
     await asyncio.sleep(runs_for)
-    hooks.iteration_ended(start, token, outcome, error, event_loop.time())
+    hooks.iteration_ended(*begun, event_loop.time(), outcome, error, token)
 
 
 async def drive_iterations() -> None:
@@ -62,7 +51,7 @@ async def drive_iterations() -> None:
         outcome="retried",
     )
     await _iteration(1, 2.0, trigger="retry", attempt=2, runs_for=0.1)
-    await _iteration(2, 5.0, trigger="run-now", message=RunNow(), runs_for=0.2)
+    await _iteration(2, 5.0, trigger="run-now", runs_for=0.2)
     await _iteration(3, 10.0, runs_for=1.0, error=asyncio.CancelledError(), outcome="cancelled")
     hooks = instrument.installed
     assert hooks is not None
@@ -103,9 +92,9 @@ def failing_tree() -> tuple[Supervisor, list[str]]:
 async def run_one(body: object) -> None:
     """One scheduled iteration of ``app/poll`` whose body is ``body()`` (a coroutine function)."""
     event_loop = asyncio.get_running_loop()
-    start = IterationStart(PATH, NAME, 0, event_loop.time(), event_loop.time(), "schedule", 1)
+    begun = (PATH, NAME, 0, "schedule", 1, event_loop.time(), event_loop.time())
     hooks = instrument.installed
     assert hooks is not None
-    token = hooks.iteration_started(start)
+    token = hooks.iteration_started(*begun) if hooks.observes_starts else None
     await body()  # type: ignore[operator]
-    hooks.iteration_ended(start, token, "ok", None, event_loop.time())
+    hooks.iteration_ended(*begun, event_loop.time(), "ok", None, token)

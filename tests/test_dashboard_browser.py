@@ -29,7 +29,6 @@ from typing import Any
 import pytest
 
 from supervised_loops import Supervisor, instrument, serve
-from supervised_loops.instrument import IterationStart
 from supervised_loops.messages import Stop
 
 selenium = pytest.importorskip("selenium")
@@ -281,19 +280,12 @@ def _fail_an_iteration(demo: Service, path: str) -> None:
     def report() -> None:
         hook = instrument.current()
         assert hook is not None
-        begun = IterationStart(
-            path=path,
-            name="poller",
-            iteration=99,
-            scheduled=0.0,
-            started=0.1,
-            trigger="schedule",
-            attempt=1,
-        )
+        begun = (path, "poller", 99, "schedule", 1, 0.0, 0.1)
         try:
             raise ConnectionError('source unavailable <b id="injected">as markup</b>')
         except ConnectionError as error:
-            hook.iteration_ended(begun, hook.iteration_started(begun), "retried", error, 0.2)
+            token = hook.iteration_started(*begun) if hook.observes_starts else None
+            hook.iteration_ended(*begun, 0.2, "retried", error, token)
 
     demo.call(report)
 
@@ -434,3 +426,37 @@ def test_the_page_fits_a_desktop_and_a_phone_without_sideways_scrolling(
         assert driver.find_elements(By.CSS_SELECTOR, "[data-command]") == []
     finally:
         driver.quit()
+
+
+def test_every_state_has_its_own_colour_stopping_included(page: WebDriver) -> None:
+    states = [
+        "idle",
+        "starting",
+        "running",
+        "sleeping",
+        "retrying",
+        "paused",
+        "stopping",
+        "stopped",
+        "cancelled",
+        "failed",
+        "quarantined",
+    ]
+    colours = page.execute_script(
+        """
+        return arguments[0].map((state) => {
+          const badge = document.createElement("span");
+          badge.className = "state " + state;
+          document.body.append(badge);
+          const colour = getComputedStyle(badge).backgroundColor;
+          badge.remove();
+          return colour;
+        });
+        """,
+        states,
+    )
+    shown = dict(zip(states, colours, strict=True))
+    # Ended states share grey; every other state, stopping included, has a colour of its own.
+    assert shown["idle"] == shown["stopped"] == shown["cancelled"]
+    distinct = [shown[state] for state in states if state not in ("idle", "cancelled")]
+    assert len(set(distinct)) == len(distinct), shown

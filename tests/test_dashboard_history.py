@@ -7,12 +7,13 @@ hook's interface is driven directly, with the values the engine passes.
 from __future__ import annotations
 
 import datetime as dt
+from typing import NamedTuple
 
 import pytest
 
 from supervised_loops import instrument
 from supervised_loops.events import ActorStarted, ChildRestarted, IterationFailed
-from supervised_loops.instrument import IterationStart
+from supervised_loops.instrument import Trigger
 from supervised_loops.service.dashboard import History, history
 from supervised_loops.service.dashboard.history import ITERATIONS_KEPT
 from supervised_loops.telemetry.fanout import Fanout, attach, detach
@@ -20,30 +21,35 @@ from supervised_loops.telemetry.fanout import Fanout, attach, detach
 AT = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 
 
+class Start(NamedTuple):
+    """An iteration's values, in the order the engine passes them."""
+
+    path: str
+    name: str
+    iteration: int
+    trigger: Trigger
+    attempt: int
+    scheduled: float
+    started: float
+
+
 def start(
     path: str = "app/poller", iteration: int = 1, scheduled: float = 10.0, started: float = 10.5
-) -> IterationStart:
-    return IterationStart(
-        path=path,
-        name="poller",
-        iteration=iteration,
-        scheduled=scheduled,
-        started=started,
-        trigger="schedule",
-        attempt=1,
-    )
+) -> Start:
+    return Start(path, "poller", iteration, "schedule", 1, scheduled, started)
 
 
 def end(
     recorder: History,
-    begun: IterationStart,
+    begun: Start,
     outcome: str,
     *,
     took: float = 0.25,
     error: BaseException | None = None,
 ) -> None:
-    token = recorder.iteration_started(begun)
-    recorder.iteration_ended(begun, token, outcome, error, begun.started + took)  # type: ignore[arg-type]
+    """One iteration, reported as the engine does: the history observes ends only."""
+    assert recorder.observes_starts is False
+    recorder.iteration_ended(*begun, begun.started + took, outcome, error, None)  # type: ignore[arg-type]
 
 
 def raised(error: BaseException) -> BaseException:
@@ -174,25 +180,21 @@ def test_attach_alone_installs_the_history_itself_and_detach_removes_it() -> Non
 
 
 class Recorder:
+    observes_starts = True
+
     def __init__(self, *, broken: bool = False) -> None:
         self.seen: list[tuple[str, object]] = []
         self.broken = broken
 
-    def iteration_started(self, start: IterationStart) -> object:
+    def iteration_started(self, *begun: object) -> object:
         if self.broken:
             raise RuntimeError("exporter down")
-        self.seen.append(("started", start.iteration))
-        return f"token-{start.iteration}"
+        iteration = Start(*begun).iteration  # type: ignore[arg-type]
+        self.seen.append(("started", iteration))
+        return f"token-{iteration}"
 
-    def iteration_ended(
-        self,
-        start: IterationStart,
-        token: object,
-        outcome: str,
-        error: BaseException | None,
-        ended: float,
-    ) -> None:
-        self.seen.append(("ended", token))
+    def iteration_ended(self, *values: object) -> None:
+        self.seen.append(("ended", values[-1]))
 
     def iteration_skipped(self, path: str, name: str, reason: str) -> None:
         self.seen.append(("skipped", reason))
@@ -207,8 +209,9 @@ def test_beside_another_instrumentation_both_see_every_iteration_with_their_own_
         hook = instrument.current()
         assert isinstance(hook, Fanout)
         begun = start(iteration=7)
-        token = hook.iteration_started(begun)
-        hook.iteration_ended(begun, token, "ok", None, 11.0)
+        assert hook.observes_starts  # one member does
+        token = hook.iteration_started(*begun)
+        hook.iteration_ended(*begun, 11.0, "ok", None, token)
         hook.iteration_skipped("app/poller", "poller", "missed")
         assert exporter.seen == [("started", 7), ("ended", "token-7"), ("skipped", "missed")]
         assert recorder.loops["app/poller"].count == 1

@@ -358,3 +358,66 @@ def test_the_cli_reports_dashboard_mistakes_as_usage_errors(
         status = exit.code
     assert status == 2
     assert message in capsys.readouterr().err
+
+
+async def test_a_supervisor_stopping_its_children_shows_stopping_until_it_has_stopped() -> None:
+    release = asyncio.Event()
+
+    @loop(seconds=60)
+    async def held() -> None:
+        pass
+
+    @held.after_loop
+    async def clean_up() -> None:
+        await release.wait()  # a slow clean-up: the shutdown waits for it
+
+    inner = Supervisor(held, name="inner")
+    tree = Supervisor(inner, name="app")
+    async with Dashboard(tree, "127.0.0.1:0", interval=0.1) as dashboard:
+        await tree.start()
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(dashboard.url + "api/events") as response,
+        ):
+            events = Stream(response)
+            await events.until(
+                lambda kind, data: (
+                    kind == "rows" and data["rows"]["app/inner"]["state"] == "running"
+                )
+            )
+            stopping = asyncio.create_task(inner.stop())
+            await events.until(
+                lambda kind, data: (
+                    kind == "rows" and data["rows"].get("app/inner", {}).get("state") == "stopping"
+                )
+            )
+            assert inner.status().state.value == "stopping"  # the row says what the status says
+            assert not stopping.done()
+            release.set()
+            await stopping
+            await events.until(
+                lambda kind, data: (
+                    data["rows"].get("app/inner", {}).get("state") == "stopped"
+                    if kind == "rows"
+                    else data["event"]["path"] == "app/inner"
+                    and data["rows"].get("app/inner", {}).get("state") == "stopped"
+                )
+            )
+    await tree.stop()
+
+
+async def test_a_childs_event_also_refreshes_its_supervisors_row() -> None:
+    tree = make_tree()
+    history = History()
+    await tree.start()
+    try:
+        history.seed(tree.status())
+        view = View(tree, history, lambda _path: None)
+        assert set(view.rows()) == {"app", "app/inner", "app/inner/tick", "app/inner/slow"}
+        inner = tree.lookup("inner")
+        tick = tree.lookup("inner/tick")
+        assert set(view.row(tick)) == {"app/inner/tick", "app/inner"}
+        assert set(view.row(inner)) == {"app/inner", "app"}
+        assert set(view.row(tree)) == {"app"}
+    finally:
+        await tree.stop()

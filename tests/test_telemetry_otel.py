@@ -273,11 +273,8 @@ async def test_without_an_sdk_nothing_is_recorded_nor_traced() -> None:
     try:
         telemetry = OpenTelemetry()  # the API's global, unconfigured providers
         telemetry.install()
-        from supervised_loops.instrument import IterationStart
-
-        start = IterationStart("a", "a", 0, 0.0, 0.0, "schedule", 1)
-        assert telemetry.iteration_started(start) is None
-        telemetry.iteration_ended(start, None, "ok", None, 0.0)
+        assert telemetry.iteration_started("a", "a", 0, "schedule", 1, 0.0, 0.0) is None
+        telemetry.iteration_ended("a", "a", 0, "schedule", 1, 0.0, 0.0, 0.0, "ok", None, None)
     finally:
         instrument.install(previous)
 

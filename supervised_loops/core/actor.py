@@ -38,7 +38,7 @@ import collections
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeAlias, overload
 
 from .. import _validate
@@ -119,12 +119,14 @@ class Actor:
         "_mailbox_size",
         "_name",
         "_parent",
+        "_path",
     )
 
     def __init__(self, name: str, *, mailbox_size: int = DEFAULT_MAILBOX_SIZE) -> None:
         self._name = _validate.actor_name("name", name)
         self._mailbox_size = _validate.positive_int("mailbox_size", mailbox_size)
         self._parent: Parent | None = None
+        self._path = self._name  # kept by _attach and _detach, see _repath
         self._hub: EventHub | None = None
         # Created on the first user message: most actors only ever get control
         # messages, and an empty deque costs ~760 bytes per actor.
@@ -141,9 +143,7 @@ class Actor:
     @property
     def path(self) -> str:
         """The ``/``-separated names from the root of the tree to this actor."""
-        if self._parent is None:
-            return self._name
-        return f"{self._parent.path}/{self._name}"
+        return self._path
 
     @property
     def parent(self) -> Actor | None:
@@ -160,11 +160,32 @@ class Actor:
         """Become ``parent``'s child, named ``name`` (the tree link; supervisors call it)."""
         self._parent = parent
         self._name = name
+        self._repath()
 
     def _detach(self, parent: Parent) -> None:
         """Leave ``parent`` (nothing happens if it is not this actor's parent)."""
         if self._parent is parent:
             self._parent = None
+            self._repath()
+
+    def _repath(self) -> None:
+        """Recompute the path of this actor and of its whole subtree.
+
+        The path is read on every observed iteration (and in every log line
+        and event), so it is kept, not rebuilt from the parents each time:
+        the tree links change only here (`_attach`, `_detach`), and each
+        change renames the subtree below it.
+        """
+        stack: list[Actor] = [self]
+        while stack:
+            actor = stack.pop()
+            parent = actor._parent
+            actor._path = actor._name if parent is None else f"{parent._path}/{actor._name}"
+            stack.extend(actor._tree_children())
+
+    def _tree_children(self) -> Iterable[Actor]:
+        """The actors attached below this one (none; a supervisor has its children)."""
+        return ()
 
     # -- what subclasses provide ------------------------------------------
 

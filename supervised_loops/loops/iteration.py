@@ -34,7 +34,7 @@ from ..backoff import ExponentialBackoff, RetryRule, retry_delay
 from ..clock import Clock, get_clock
 from ..core.runnable import Runnable, acknowledge
 from ..events import IterationFailed, RetryScheduled, describe
-from ..instrument import Instrumentation, IterationStart, Outcome, Trigger
+from ..instrument import Outcome, Trigger
 from ..messages import State
 from ..schedule import Schedule
 from . import observe, plan
@@ -178,17 +178,36 @@ class LoopIteration(Runnable):
                 elif by_request:
                     trigger, scheduled = "run-now", started
                 by_request = False
+                # The path, name and iteration are read again at the end, not
+                # kept: locals live in every idle loop's frame. They do not
+                # change while the body runs.
                 attempt = run.consecutive_failures + 1
-                begun = self._observe_start(run, instrumentation, trigger, scheduled, attempt)
+                token = None
+                if instrumentation.observes_starts:
+                    token = observe.iteration_started(
+                        instrumentation, self._path, self._name, run.current_loop, trigger,
+                        attempt, scheduled, started,
+                    )  # fmt: skip
                 try:
                     await body(*args, **kwargs)
                 except BaseException as exc:
                     retried = self._schedule_retry(run, exc, event_loop.time, clock)
-                    self._observe_failure(run, instrumentation, begun, exc, retried)
+                    observe.iteration_ended(
+                        instrumentation, self._path, self._name, run.current_loop, trigger,
+                        attempt, scheduled, started, event_loop.time(),
+                        self._outcome(run, exc, retried), exc, token,
+                    )  # fmt: skip
                     if retried:
                         continue
                     raise
-                observe.iteration_ended(instrumentation, begun, "ok", None, event_loop.time())
+                if token is not observe.BROKEN:
+                    try:  # observe.iteration_ended, inlined: the hottest call of the hook
+                        instrumentation.iteration_ended(
+                            self._path, self._name, run.current_loop, trigger, attempt,
+                            scheduled, started, event_loop.time(), "ok", None, token,
+                        )  # fmt: skip
+                    except Exception as error:
+                        observe.broken(instrumentation, error)
             if run.trackers:
                 self._recovered(run)
             run.current_loop += 1
@@ -198,7 +217,7 @@ class LoopIteration(Runnable):
                 run.extra = False
                 by_request = False
             elif plan.advance(run, self._schedule, event_loop.time(), clock, skip_missed):
-                observe.iteration_skipped(self.path, self._name, "missed")
+                observe.iteration_skipped(self._path, self._name, "missed")
             # Between iterations: the next one is planned. Not RUNNING any
             # more, so next_iteration reads the planned time, not the tick after.
             run.state = _SLEEPING
@@ -221,48 +240,17 @@ class LoopIteration(Runnable):
         upcoming = None if finished else self._next_iteration_of(run)
         acknowledge(answered, run.current_loop, upcoming)
 
-    def _observe_start(
-        self,
-        run: Run,
-        instrumentation: Instrumentation,
-        trigger: Trigger,
-        scheduled: float,
-        attempt: int,
-    ) -> tuple[IterationStart, object] | None:
-        """Tell the instrumentation an iteration starts (see `loops.observe`)."""
-        event_loop = self._event_loop
-        assert event_loop is not None
-        return observe.iteration_started(
-            instrumentation,
-            self.path,
-            self._name,
-            run.current_loop,
-            scheduled,
-            event_loop.time(),
-            trigger,
-            attempt,
-        )
-
-    def _observe_failure(
-        self,
-        run: Run,
-        instrumentation: Instrumentation,
-        begun: tuple[IterationStart, object] | None,
-        error: BaseException,
-        retried: bool,
-    ) -> None:
-        """Tell the instrumentation how an iteration that raised ``error`` ended."""
-        outcome: Outcome = "failed"
+    @staticmethod
+    def _outcome(run: Run, error: BaseException, retried: bool) -> Outcome:
+        """How an iteration that raised ``error`` ended, for the instrumentation."""
         if retried:
             # A retry abandoned because the run is stopping is not a failure.
-            outcome = "retried" if run.retry_at is not None else "cancelled"
-        elif isinstance(error, asyncio.CancelledError):
+            return "retried" if run.retry_at is not None else "cancelled"
+        if isinstance(error, asyncio.CancelledError):
             task = asyncio.current_task()
             if task is not None and task.cancelling():
-                outcome = "cancelled"  # asked for; one nobody asked for is a failure
-        event_loop = self._event_loop
-        assert event_loop is not None
-        observe.iteration_ended(instrumentation, begun, outcome, error, event_loop.time())
+                return "cancelled"  # asked for; one nobody asked for is a failure
+        return "failed"
 
     async def _call_body(self, run: Run) -> None:
         if self._instance is None:
@@ -284,7 +272,7 @@ class LoopIteration(Runnable):
                 run.resumed = False
                 run.retry_at = None
                 if plan.resume(run, self._schedule, time(), clock):
-                    observe.iteration_skipped(self.path, self._name, "paused")
+                    observe.iteration_skipped(self._path, self._name, "paused")
             if run.rescheduled:
                 run.rescheduled = False
                 plan.replan(run, self._schedule, time(), clock)

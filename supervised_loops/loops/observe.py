@@ -2,9 +2,14 @@
 
 The iteration paths test ``instrument.installed is None`` themselves (one
 attribute read, no allocation) and come here only when something is
-installed. An exception raised by the instrumentation is logged once and the
-instrumentation is uninstalled: a broken exporter never breaks the loops it
-observes.
+installed; the end of a successful iteration, the hottest call, is made
+inline by the iteration paths with `broken` as its handler. An exception
+raised by the instrumentation is logged once and the instrumentation is
+uninstalled: a broken exporter never breaks the loops it observes.
+
+An iteration's end goes to the instrumentation that was installed when it
+began (the one that saw its start), even if another was installed meanwhile;
+not if it raised at the start (`BROKEN` is then the token).
 
 May import: ``instrument`` (a leaf) and the standard library.
 """
@@ -12,19 +17,43 @@ May import: ``instrument`` (a leaf) and the standard library.
 from __future__ import annotations
 
 import logging
+import weakref
+from typing import Any, Final
 
 from .. import instrument
-from ..instrument import Instrumentation, IterationStart, Outcome, SkipReason, Trigger
+from ..instrument import Instrumentation, Outcome, SkipReason, Trigger
 
-__all__ = ["iteration_ended", "iteration_skipped", "iteration_started"]
+__all__ = ["BROKEN", "broken", "iteration_ended", "iteration_skipped", "iteration_started"]
 
 logger = logging.getLogger("supervised_loops")
 
+BROKEN: Final = object()
+"""The token of an iteration whose instrumentation raised at its start: no end is sent."""
 
-def _broken(instrumentation: Instrumentation, error: Exception) -> None:
-    logger.error("instrumentation %r raised; it is uninstalled", instrumentation, exc_info=error)
+# Instrumentations that raised, so that one with several iterations in
+# flight is logged once, not once per iteration (weakly: forgotten with them).
+_failed: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def broken(instrumentation: Instrumentation, error: Exception) -> None:
+    """``instrumentation`` raised ``error``: uninstall it (if in force) and log it.
+
+    Logged when it is uninstalled, and not again for the iterations it saw
+    begin and still gets the ends of (installed anew, it is logged anew).
+    """
     if instrument.installed is instrumentation:
         instrument.install(None)
+    else:
+        try:
+            if instrumentation in _failed:
+                return
+        except TypeError:  # not weakly referenceable: logged each time it raises
+            pass
+    try:
+        _failed.add(instrumentation)
+    except TypeError:
+        pass
+    logger.error("instrumentation %r raised; it is uninstalled", instrumentation, exc_info=error)
 
 
 def iteration_started(
@@ -32,37 +61,54 @@ def iteration_started(
     path: str,
     name: str,
     iteration: int,
-    scheduled: float,
-    started: float,
     trigger: Trigger,
     attempt: int,
-) -> tuple[IterationStart, object] | None:
-    """Tell ``instrumentation`` an iteration starts; None if it raised (it is uninstalled)."""
-    # Positional: a named tuple is built fastest so (this runs per iteration).
-    start = IterationStart(path, name, iteration, scheduled, started, trigger, attempt)
+    scheduled: float,
+    started: float,
+) -> object:
+    """Tell ``instrumentation`` an iteration starts; its token, or `BROKEN` if it raised."""
     try:
-        token = instrumentation.iteration_started(start)
+        return instrumentation.iteration_started(
+            path, name, iteration, trigger, attempt, scheduled, started
+        )
     except Exception as error:
-        _broken(instrumentation, error)
-        return None
-    return start, token
+        broken(instrumentation, error)
+        return BROKEN
 
 
 def iteration_ended(
     instrumentation: Instrumentation,
-    begun: tuple[IterationStart, object] | None,
+    path: str,
+    name: str,
+    iteration: int,
+    trigger: Trigger,
+    attempt: int,
+    scheduled: float,
+    started: float,
+    ended: float,
     outcome: Outcome,
     error: BaseException | None,
-    ended: float,
+    token: object,
 ) -> None:
-    """Tell ``instrumentation`` how the iteration it saw start has ended."""
-    if begun is None or instrument.installed is not instrumentation:
-        return  # it broke at the start, or was replaced meanwhile
-    start, token = begun
+    """Tell ``instrumentation`` how the iteration it saw begin has ended."""
+    if token is BROKEN:
+        return  # it raised at the start, and was uninstalled
     try:
-        instrumentation.iteration_ended(start, token, outcome, error, ended)
+        instrumentation.iteration_ended(
+            path,
+            name,
+            iteration,
+            trigger,
+            attempt,
+            scheduled,
+            started,
+            ended,
+            outcome,
+            error,
+            token,
+        )
     except Exception as failure:
-        _broken(instrumentation, failure)
+        broken(instrumentation, failure)
 
 
 def iteration_skipped(path: str, name: str, reason: SkipReason) -> None:
@@ -73,4 +119,4 @@ def iteration_skipped(path: str, name: str, reason: SkipReason) -> None:
     try:
         instrumentation.iteration_skipped(path, name, reason)
     except Exception as error:
-        _broken(instrumentation, error)
+        broken(instrumentation, error)

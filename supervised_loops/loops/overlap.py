@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from .. import instrument
 from ..clock import get_clock
 from ..core.runnable import Pending, abandon, acknowledge
-from ..instrument import Trigger
+from ..instrument import Outcome, Trigger
 from ..messages import State
 from . import observe, plan
 from .run import LoopRun
@@ -141,7 +141,7 @@ async def iterate_overlapping(loop: LoopIteration, run: LoopRun) -> None:
                     continue
                 if held_back != run.due:
                     held_back = run.due
-                    observe.iteration_skipped(loop.path, loop._name, "overlap")
+                    observe.iteration_skipped(loop._path, loop._name, "overlap")
                 await loop._wait(run, None, clock)
                 continue
             extra = run.run_now
@@ -173,7 +173,7 @@ async def iterate_overlapping(loop: LoopIteration, run: LoopRun) -> None:
             pool.launch(_one(loop, run, pool, claimed, extra, run.due))
             run.last_start = time()
             if not extra and plan.advance(run, loop._schedule, time(), clock, skip_missed):
-                observe.iteration_skipped(loop.path, loop._name, "missed")
+                observe.iteration_skipped(loop._path, loop._name, "missed")
         while pool.running and pool.failure is None:
             run.state = State.STOPPING
             if run.stop:
@@ -236,17 +236,29 @@ async def _attempts(
                     raise
                 retried = True
         else:
-            begun = loop._observe_start(run, instrumentation, trigger, scheduled, attempt)
+            path, name, iteration = loop._path, loop._name, run.current_loop
+            started = event_loop.time()
+            token = None
+            if instrumentation.observes_starts:
+                token = observe.iteration_started(
+                    instrumentation, path, name, iteration, trigger, attempt, scheduled, started
+                )
+            outcome: Outcome = "failed"
+            error: BaseException | None = None
             try:
                 await loop._call_body(run)
-                retried = False
+                retried, outcome = False, "ok"
             except BaseException as exc:
+                error = exc
                 retried = loop._schedule_retry(run, exc, event_loop.time, clock)
-                loop._observe_failure(run, instrumentation, begun, exc, retried)
+                outcome = loop._outcome(run, exc, retried)
                 if not retried:
                     raise
-            else:
-                observe.iteration_ended(instrumentation, begun, "ok", None, event_loop.time())
+            finally:  # this iteration's end, to the instrumentation that saw it begin
+                observe.iteration_ended(
+                    instrumentation, path, name, iteration, trigger, attempt, scheduled, started,
+                    event_loop.time(), outcome, error, token,
+                )  # fmt: skip
         if retried:
             retry_at = run.retry_at
             if retry_at is None or run.stop:

@@ -8,10 +8,9 @@ this core (the run record, the typed queue items, adoption of children,
 waiting and cancellation, starting one child, exit bookkeeping);
 `supervision.shutdown` (stopping children in three phases);
 `supervision.restarts` (carrying out what an exit means); and
-`supervision.engine` (the task that runs it all).
-`supervision.face.Supervisor` is the public face on top, and the one
-definition of the hooks the machinery calls (`supervision.hooks`), reached
-through ``SupervisorCore._hooks``.
+`supervision.engine` (the task that runs it all). `supervision.face.Supervisor`
+is the public face, and implements the hooks (`supervision.hooks`) the
+machinery reaches through ``SupervisorCore._hooks``.
 
 One task per supervisor does everything that changes the tree: starting
 children, reacting to their exits, running the dynamic verbs
@@ -29,11 +28,9 @@ the task still ends cancelled: shutdown order and budgets hold even for a
 stray ``task.cancel()``.
 
 Exit reports: a child reports the end of each run from its task's done
-callback. Between the moment its task is done (``is_running()`` is false)
-and that callback, the report is on its way; `SupervisorCore._settle`
-waits for it, so no failure is ever missed. Each report names the run that
-ended (the child's own run id), so a report about an older run is never
-taken for news about the current one.
+callback; `SupervisorCore._settle` waits for a report still on its way, so
+no failure is missed. Each names the run that ended (the child's own run
+id): a report about an older run is never news about the current one.
 
 May import: ``core``, ``supervision.specs``, ``supervision.child``,
 ``supervision.hooks``, ``supervision.intensity`` and the pure top-level modules.
@@ -43,7 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, ClassVar
 
 from .. import _validate
@@ -123,6 +120,16 @@ class SupervisorCore(Runnable, Parent):
         run = self._run
         return State.IDLE if run is None else run.state
 
+    def _own_state(self) -> State:
+        """Its status's state without walking its subtree (the dashboard's rows).
+
+        ``stopping`` once a stop, a failure or an auto-shutdown halts it.
+        """
+        state = self._state_now()
+        if state in (State.STARTING, State.RUNNING) and self._halted():
+            return State.STOPPING
+        return state
+
     # -- children: adoption --------------------------------------------------------------------
 
     def _check_spec(self, spec: ChildSpec, taken: dict[str, Child | ChildSpec]) -> None:
@@ -149,6 +156,9 @@ class SupervisorCore(Runnable, Parent):
                 "auto_shutdown='never'; set auto_shutdown to 'any_significant' or "
                 "'all_significant'"
             )
+
+    def _tree_children(self) -> Iterable[Actor]:
+        return [record.actor for record in self._children]
 
     def _adopt(self, spec: ChildSpec) -> Child:
         record = Child(spec, spec.quarantine or self._quarantine_default)

@@ -226,9 +226,7 @@ class SupervisorEngine(SupervisorRestarts):
 
     def status(self) -> ActorStatus:
         """A frozen snapshot of the supervisor and, recursively, its children."""
-        state = self._state_now()
-        if state in (State.STARTING, State.RUNNING) and self._halted():
-            state = State.STOPPING
+        state = self._own_state()
         error = self._last_error
         gate: LeaseGate | None = getattr(self, "_lease_gate", None)  # child(sup, lease=...)
         return ActorStatus(

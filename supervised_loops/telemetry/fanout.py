@@ -6,50 +6,97 @@ exports both OpenTelemetry and Prometheus needs two: `attach` puts a
 `Fanout` in the slot when a second one arrives, and `detach` takes it
 apart again. A member that raises is logged and dropped, so one broken
 exporter never silences the others, nor the loops.
+
+An iteration's end goes to the members that were attached when it began:
+the engine sends it to the `Fanout` that was installed then (see
+`supervised_loops.instrument`), and a `Fanout` never changes its members
+(attaching or detaching installs a new one).
 """
 
 from __future__ import annotations
 
 import logging
+import weakref
+from typing import Any, Final
 
 from .. import instrument
-from ..instrument import Instrumentation, IterationStart, Outcome, SkipReason
+from ..instrument import Instrumentation, Outcome, SkipReason, Trigger
 
 __all__ = ["Fanout", "attach", "detach", "members"]
 
 logger = logging.getLogger("supervised_loops.telemetry")
 
+_RAISED: Final = object()
+"""A member's token when it raised at the start: it is not told the end."""
+
+# Members that raised, so that one is logged once, not for each iteration in flight.
+_failed: weakref.WeakSet[Any] = weakref.WeakSet()
+
 
 class Fanout:
-    """Calls each member in turn; `iteration_started` returns their tokens."""
+    """Calls each member in turn; `iteration_started` returns their tokens.
 
-    __slots__ = ("members",)
+    It observes starts when any member does (and calls only those members
+    at a start); the others are told the end alone, with None as the token.
+    """
+
+    __slots__ = ("__weakref__", "_starters", "members", "observes_starts")
 
     def __init__(self, members: tuple[Instrumentation, ...]) -> None:
         self.members = members
+        self._starters = tuple(member.observes_starts for member in members)
+        self.observes_starts = any(self._starters)
 
-    def iteration_started(self, start: IterationStart) -> object:
+    def iteration_started(
+        self,
+        path: str,
+        name: str,
+        iteration: int,
+        trigger: Trigger,
+        attempt: int,
+        scheduled: float,
+        started: float,
+    ) -> object:
         tokens: list[object] = []
-        for member in self.members:
-            try:
-                tokens.append(member.iteration_started(start))
-            except Exception:
+        for member, starts in zip(self.members, self._starters, strict=True):
+            if not starts:
                 tokens.append(None)
+                continue
+            try:
+                tokens.append(
+                    member.iteration_started(
+                        path, name, iteration, trigger, attempt, scheduled, started
+                    )
+                )
+            except Exception:
+                tokens.append(_RAISED)
                 _drop(member)
         return tokens
 
     def iteration_ended(
         self,
-        start: IterationStart,
-        token: object,
+        path: str,
+        name: str,
+        iteration: int,
+        trigger: Trigger,
+        attempt: int,
+        scheduled: float,
+        started: float,
+        ended: float,
         outcome: Outcome,
         error: BaseException | None,
-        ended: float,
+        token: object,
     ) -> None:
-        tokens = token if isinstance(token, list) else [None] * len(self.members)
-        for member, own in zip(self.members, tokens, strict=False):
+        members = self.members
+        tokens = token if isinstance(token, list) else (None,) * len(members)
+        for member, own in zip(members, tokens, strict=True):
+            if own is _RAISED:
+                continue
             try:
-                member.iteration_ended(start, own, outcome, error, ended)
+                member.iteration_ended(
+                    path, name, iteration, trigger, attempt, scheduled, started, ended, outcome,
+                    error, own,
+                )  # fmt: skip
             except Exception:
                 _drop(member)
 
@@ -62,8 +109,20 @@ class Fanout:
 
 
 def _drop(member: Instrumentation) -> None:
+    """Detach ``member``, which raised; logged when detached, not again for its late ends."""
+    if any(present is member for present in members()):
+        detach(member)
+    else:
+        try:
+            if member in _failed:
+                return
+        except TypeError:  # not weakly referenceable: logged each time it raises
+            pass
+    try:
+        _failed.add(member)
+    except TypeError:
+        pass
     logger.exception("instrumentation %r raised: it is uninstalled", member)
-    detach(member)
 
 
 def members() -> tuple[Instrumentation, ...]:

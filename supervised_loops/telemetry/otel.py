@@ -55,7 +55,7 @@ except ImportError as error:  # pragma: no cover - exercised without the extra
 from .. import __version__
 from ..clock import get_clock
 from ..core.actor import Actor
-from ..instrument import IterationStart, Outcome, SkipReason
+from ..instrument import Outcome, SkipReason, Trigger
 from . import catalogue as c
 from . import fanout
 from .lifecycle import Watchers
@@ -241,41 +241,51 @@ class OpenTelemetry:
         self._metering = self._metering or _metrics_configured()
         self._tracing = self._tracing or _tracing_configured()
 
-    def iteration_started(self, start: IterationStart) -> object:
-        if not (self._metering and self._tracing) and start.started >= self._recheck_at:
-            self._refresh(start.started)
+    #: A span opens before each body (and is current in it): starts are observed.
+    observes_starts = True
+
+    def iteration_started(
+        self,
+        path: str,
+        name: str,
+        iteration: int,
+        trigger: Trigger,
+        attempt: int,
+        scheduled: float,
+        started: float,
+    ) -> object:
+        if not (self._metering and self._tracing) and started >= self._recheck_at:
+            self._refresh(started)
         metering = self._metering
         tracing = self._tracing
         if not (metering or tracing):
             return None
-        lag = max(0.0, start.started - start.scheduled)
+        lag = max(0.0, started - scheduled)
         if metering:
-            self._lag.record(lag, {c.PATH: start.path, c.TRIGGER: start.trigger})
+            self._lag.record(lag, {c.PATH: path, c.TRIGGER: trigger})
         if not tracing:
             return None
         event_loop = asyncio.get_running_loop()
         wall = get_clock(event_loop).wall().timestamp()
-        started_wall = wall - (event_loop.time() - start.started)
+        started_wall = wall - (event_loop.time() - started)
         attributes: dict[str, Any] = {
-            c.PATH: start.path,
-            ITERATION_NUMBER: start.iteration,
+            c.PATH: path,
+            ITERATION_NUMBER: iteration,
             SCHEDULED: _iso(started_wall - lag),
             LAG: lag,
-            c.TRIGGER: start.trigger,
-            ATTEMPT: start.attempt,
+            c.TRIGGER: trigger,
+            ATTEMPT: attempt,
         }
-        if start.message is not None:
-            attributes[TRIGGER_MESSAGE] = type(start.message).__name__
-        elif start.trigger == "run-now":
+        if trigger == "run-now":
             attributes[TRIGGER_MESSAGE] = "RunNow"  # the only message that runs an iteration
         links: list[Link] = []
-        if start.trigger == "retry":
-            failed = self._retried.pop(start.path, None)
+        if trigger == "retry":
+            failed = self._retried.pop(path, None)
             if failed is not None:
-                links.append(Link(failed, {ATTEMPT: start.attempt - 1}))
+                links.append(Link(failed, {ATTEMPT: attempt - 1}))
         start_ns = _ns(started_wall)
         span = self._tracer.start_span(
-            start.name,
+            name,
             # A root span: the loop's task may carry the context of whoever
             # started it (a request being handled), which is not a parent of
             # every iteration to come.
@@ -285,7 +295,7 @@ class OpenTelemetry:
             links=links,
             start_time=start_ns,
         )
-        reason = self._restarted.pop(start.path, None)
+        reason = self._restarted.pop(path, None)
         if reason is not None:
             span.add_event(RESTART_EVENT, {RESTART_REASON: reason}, timestamp=start_ns)
         # Current while the body runs (the engine calls both hooks in the
@@ -295,23 +305,29 @@ class OpenTelemetry:
 
     def iteration_ended(
         self,
-        start: IterationStart,
-        token: object,
+        path: str,
+        name: str,
+        iteration: int,
+        trigger: Trigger,
+        attempt: int,
+        scheduled: float,
+        started: float,
+        ended: float,
         outcome: Outcome,
         error: BaseException | None,
-        ended: float,
+        token: object,
     ) -> None:
-        duration = max(0.0, ended - start.started)
+        duration = max(0.0, ended - started)
         failed = error is not None and outcome in ("retried", "failed")
         if self._metering:
-            attributes = {c.PATH: start.path, c.OUTCOME: outcome}
+            attributes = {c.PATH: path, c.OUTCOME: outcome}
             if failed:
                 assert error is not None
                 attributes[c.ERROR_TYPE] = c.error_type(error)
             self._duration.record(duration, attributes)
             if outcome == "ok":
                 wall = get_clock(asyncio.get_running_loop()).wall().timestamp()
-                self._last_success.set(wall, {c.PATH: start.path})
+                self._last_success.set(wall, {c.PATH: path})
         if not isinstance(token, _Traced):
             return
         otel_context.detach(token.attached)
@@ -325,8 +341,8 @@ class OpenTelemetry:
             span.record_exception(error, timestamp=end_ns, escaped=True)
             span.set_status(Status(StatusCode.ERROR, kind))
         if outcome == "retried":
-            span.add_event(RETRY_EVENT, {ATTEMPT: start.attempt + 1}, timestamp=end_ns)
-            self._retried[start.path] = span.get_span_context()
+            span.add_event(RETRY_EVENT, {ATTEMPT: attempt + 1}, timestamp=end_ns)
+            self._retried[path] = span.get_span_context()
         span.end(end_time=end_ns)
 
     def iteration_skipped(self, path: str, name: str, reason: SkipReason) -> None:

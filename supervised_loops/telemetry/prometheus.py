@@ -36,7 +36,7 @@ except ImportError as error:  # pragma: no cover - exercised without the extra
 
 from ..clock import get_clock
 from ..core.actor import Actor
-from ..instrument import IterationStart, Outcome, SkipReason
+from ..instrument import Outcome, SkipReason, Trigger
 from . import catalogue as c
 from . import fanout
 from .lifecycle import Watchers
@@ -160,36 +160,54 @@ class PrometheusMetrics:
 
     # -- iterations ------------------------------------------------------------------
 
-    def iteration_started(self, start: IterationStart) -> object:
-        lag = max(0.0, start.started - start.scheduled)
-        labels = (start.path, start.trigger)
-        child = self._children.get(labels)
-        if child is None:
-            child = self._children[labels] = self._lag.labels(*labels)
-        child.observe(lag)
-        return None
+    #: Lag and duration are both known at the end: one call per iteration.
+    observes_starts = False
+
+    def iteration_started(
+        self,
+        path: str,
+        name: str,
+        iteration: int,
+        trigger: Trigger,
+        attempt: int,
+        scheduled: float,
+        started: float,
+    ) -> object:
+        return None  # not called: observes_starts is False
 
     def iteration_ended(
         self,
-        start: IterationStart,
-        token: object,
+        path: str,
+        name: str,
+        iteration: int,
+        trigger: Trigger,
+        attempt: int,
+        scheduled: float,
+        started: float,
+        ended: float,
         outcome: Outcome,
         error: BaseException | None,
-        ended: float,
+        token: object,
     ) -> None:
+        children = self._children
+        labels: tuple[str, ...] = (path, trigger)
+        child = children.get(labels)
+        if child is None:
+            child = children[labels] = self._lag.labels(*labels)
+        child.observe(max(0.0, started - scheduled))
         kind = ""
         if error is not None and outcome in ("retried", "failed"):
             kind = c.error_type(error)
-        labels = (start.path, outcome, kind)
-        child = self._children.get(labels)
+        labels = (path, outcome, kind)
+        child = children.get(labels)
         if child is None:
-            child = self._children[labels] = self._duration.labels(*labels)
-        child.observe(max(0.0, ended - start.started))
+            child = children[labels] = self._duration.labels(*labels)
+        child.observe(max(0.0, ended - started))
         if outcome == "ok":
             wall = get_clock(asyncio.get_running_loop()).wall().timestamp()
-            last = self._last_children.get(start.path)
+            last = self._last_children.get(path)
             if last is None:
-                last = self._last_children[start.path] = self._last_success.labels(start.path)
+                last = self._last_children[path] = self._last_success.labels(path)
             last.set(wall)
 
     def iteration_skipped(self, path: str, name: str, reason: SkipReason) -> None:

@@ -20,8 +20,10 @@ Memory is bounded whatever runs, for however long:
 A tree of 10 000 loops therefore holds about 21 MiB of history
 (``bench/bench_dashboard.py`` measures it).
 
-Recording an iteration does no allocation beyond the hook's own and no I/O:
-it writes three consecutive slots of one array. Everything here runs on the event loop's thread.
+Recording an iteration allocates nothing and does no I/O: it is one call
+per iteration, at its end, with plain values (`observes_starts` is False),
+and it writes three consecutive slots of one array of floats and a counter.
+Everything here runs on the event loop's thread.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from ...events import (
     Event,
     Quarantined,
 )
-from ...instrument import IterationStart, Outcome, SkipReason
+from ...instrument import Outcome, SkipReason, Trigger
 from ...messages import ActorStatus
 from ...supervision.intensity import RestartWindow
 
@@ -71,8 +73,7 @@ LOOPS_KEPT = 100_000
 #: Longest traceback kept per loop (its end, where the error is, is kept).
 TRACEBACK_CHARS = 16_000
 
-_CODES: dict[str, float] = {"ok": 0.0, "retried": 1.0, "failed": 2.0}
-_CANCELLED = 3.0
+_CODES: dict[str, float] = {"ok": 0.0, "retried": 1.0, "failed": 2.0, "cancelled": 3.0}
 _LETTERS = "orfc"
 
 
@@ -90,7 +91,6 @@ class LoopHistory:
         "skipped",
         "traceback",
         "traceback_iteration",
-        "version",
     )
 
     def __init__(self) -> None:
@@ -103,18 +103,25 @@ class LoopHistory:
         self.traceback: str | None = None
         #: The iteration number that traceback belongs to.
         self.traceback_iteration = 0
-        #: Changes whenever anything above does (lets readers skip unchanged loops).
-        self.version = 0
 
-    def add(self, duration: float, lateness: float, outcome: str) -> None:
+    @property
+    def version(self) -> int:
+        """Changes whenever anything above does (lets readers skip unchanged loops).
+
+        Derived, not stored: both counts only grow, and a traceback comes
+        with a counted iteration, so recording an iteration writes one
+        counter less.
+        """
+        return self.count + self.skipped
+
+    def add(self, duration: float, lateness: float, outcome: Outcome) -> None:
         """Record one ended iteration."""
         ring = self._ring
         slot = 3 * (self.count % ITERATIONS_KEPT)
         ring[slot] = duration
         ring[slot + 1] = lateness
-        ring[slot + 2] = _CODES.get(outcome, _CANCELLED)
+        ring[slot + 2] = _CODES[outcome]
         self.count += 1
-        self.version += 1
 
     def recent(self) -> dict[str, Any]:
         """The remembered iterations, oldest first, as JSON-ready lists.
@@ -205,37 +212,53 @@ class History:
 
     # The Instrumentation protocol: called by the loop engine, must not raise.
 
-    def iteration_started(self, start: IterationStart) -> object:
-        return None
+    #: Everything it keeps is known at an iteration's end: one call per iteration.
+    observes_starts = False
+
+    def iteration_started(
+        self,
+        path: str,
+        name: str,
+        iteration: int,
+        trigger: Trigger,
+        attempt: int,
+        scheduled: float,
+        started: float,
+    ) -> object:
+        return None  # not called: observes_starts is False
 
     def iteration_ended(
         self,
-        start: IterationStart,
-        token: object,
+        path: str,
+        name: str,
+        iteration: int,
+        trigger: Trigger,
+        attempt: int,
+        scheduled: float,
+        started: float,
+        ended: float,
         outcome: Outcome,
         error: BaseException | None,
-        ended: float,
+        token: object,
     ) -> None:
-        found = self.loops.get(start.path)
+        found = self.loops.get(path)
         if found is None:
-            found = self.loop(start.path)
+            found = self.loop(path)
         # LoopHistory.add, inlined: this runs for every iteration of every loop.
         ring = found._ring
-        slot = 3 * (found.count % ITERATIONS_KEPT)
-        began = start.started
-        ring[slot] = ended - began
-        ring[slot + 1] = began - start.scheduled
-        ring[slot + 2] = _CODES.get(outcome, _CANCELLED)
-        found.count += 1
-        found.version += 1
+        count = found.count
+        slot = 3 * (count % ITERATIONS_KEPT)
+        ring[slot] = ended - started
+        ring[slot + 1] = started - scheduled
+        ring[slot + 2] = _CODES[outcome]
+        found.count = count + 1
         if error is not None and outcome != "cancelled":
             found.traceback = _format(error)
-            found.traceback_iteration = start.iteration
+            found.traceback_iteration = iteration
 
     def iteration_skipped(self, path: str, name: str, reason: SkipReason) -> None:
         found = self.loop(path)
         found.skipped += 1
-        found.version += 1
 
     # Lifecycle events.
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from ...clock import get_clock
 from ...core.actor import Actor
-from ...messages import ActorStatus
+from ...messages import ActorStatus, State
 from ...supervision.face import Supervisor
 from .history import History
 
@@ -135,11 +135,18 @@ class View:
         return rows
 
     def row(self, actor: Actor) -> dict[str, Row]:
-        """The row of one actor, if the browser saw it at the last update (else none)."""
-        if actor.path not in self._visible:
-            return {}
+        """The rows an event about ``actor`` may change, among those the browser saw last.
+
+        Its own row, and its parent's: a child's event can change its
+        supervisor's state (the first child to end during a shutdown shows
+        the supervisor ``stopping``).
+        """
         rows: dict[str, Row] = {}
-        self._add(actor, rows, deep=False)
+        if actor.path in self._visible:
+            self._add(actor, rows, deep=False)
+        parent = actor.parent
+        if parent is not None and parent.path in self._visible:
+            self._add(parent, rows, deep=False)
         return rows
 
     def _add(self, actor: Actor, rows: dict[str, Row], *, deep: bool = True) -> None:
@@ -147,17 +154,23 @@ class View:
         if not isinstance(actor, Supervisor):
             rows[path] = row_of_status(actor.status(), self._history, self._limits)
             return
-        children = list(self._history.children.get(path, ()))
+        known = self._history.children.get(path, {})
         is_open = (
             path == self._tree.path
             or path in self._opened
-            or (path not in self._closed and len(children) <= FOLD_ABOVE)
+            or (path not in self._closed and len(known) <= FOLD_ABOVE)
         )
+        children = list(known) if is_open else None
         record = self._history.actor(path)
+        state = record.state
+        # The transient state no event announces, from the supervisor itself
+        # (its own state is one attribute read; its status would walk its subtree).
+        if actor._own_state() is State.STOPPING:
+            state = State.STOPPING.value
         rows[path] = {
             "name": actor.name,
             "kind": "supervisor",
-            "state": record.state,
+            "state": state,
             "iteration": 0,
             "next": None,
             "failures": record.failures,
@@ -165,10 +178,10 @@ class View:
             "error": record.error,
             "schedule": None,
             "intensity": _intensity(path, self._history, self._limits),
-            "count": len(children),
-            "children": children if is_open else None,
+            "count": len(known),
+            "children": children,
         }
-        if not (is_open and deep):
+        if children is None or not deep:
             return
         for child_path in children:
             try:
