@@ -1,8 +1,9 @@
 """An actor's path: kept as the tree links change, not rebuilt on every read.
 
 The path is read on every observed iteration, in every event and log line;
-it is computed when an actor is attached to or detached from a supervisor,
-for its whole subtree. These tests check it always says where the actor is.
+it is made on first use and kept, and attaching an actor to a supervisor or
+detaching it drops the kept paths of its whole subtree. These tests check it
+always says where the actor is, whether it was read before a change or not.
 """
 
 from __future__ import annotations
@@ -39,6 +40,23 @@ def test_a_nested_tree_built_bottom_up_renames_the_subtree_it_joins() -> None:
         "app/middle/inner",
         "app/middle/inner/leaf",
     )
+
+
+def test_a_path_first_read_after_the_tree_is_built_is_right_from_the_leaf_up() -> None:
+    leaf = make_loop("leaf")
+    inner = Supervisor(leaf, name="inner")
+    root = Supervisor(Supervisor(inner, name="middle"), name="app")
+    assert leaf.path == "app/middle/inner/leaf"  # no path read before: all made now
+    assert (root.path, inner.path) == ("app", "app/middle/inner")
+
+
+def test_a_kept_path_of_a_leaf_changes_when_an_ancestor_above_its_parent_moves() -> None:
+    leaf = make_loop("leaf")
+    inner = Supervisor(leaf, name="inner")
+    middle = Supervisor(inner, name="middle")
+    assert leaf.path == "middle/inner/leaf"  # kept now, for leaf, inner and middle
+    Supervisor(middle, name="app")
+    assert leaf.path == "app/middle/inner/leaf"
 
 
 def test_a_child_specs_name_is_the_childs_name_in_paths() -> None:

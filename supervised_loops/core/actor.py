@@ -126,7 +126,7 @@ class Actor:
         self._name = _validate.actor_name("name", name)
         self._mailbox_size = _validate.positive_int("mailbox_size", mailbox_size)
         self._parent: Parent | None = None
-        self._path = self._name  # kept by _attach and _detach, see _repath
+        self._path: str | None = None  # made on first use, dropped by _repath
         self._hub: EventHub | None = None
         # Created on the first user message: most actors only ever get control
         # messages, and an empty deque costs ~760 bytes per actor.
@@ -143,7 +143,20 @@ class Actor:
     @property
     def path(self) -> str:
         """The ``/``-separated names from the root of the tree to this actor."""
-        return self._path
+        path = self._path
+        if path is None:
+            parent = self._parent
+            path = self._name if parent is None else f"{parent.path}/{self._name}"
+            self._path = path
+        return path
+
+    def _path_uncached(self) -> str:
+        """The path, made without keeping it (for a one-off use such as a task's name)."""
+        path = self._path
+        if path is None:
+            parent = self._parent
+            path = self._name if parent is None else f"{parent._path_uncached()}/{self._name}"
+        return path
 
     @property
     def parent(self) -> Actor | None:
@@ -169,19 +182,20 @@ class Actor:
             self._repath()
 
     def _repath(self) -> None:
-        """Recompute the path of this actor and of its whole subtree.
+        """Forget the path of this actor and of its whole subtree.
 
         The path is read on every observed iteration (and in every log line
-        and event), so it is kept, not rebuilt from the parents each time:
-        the tree links change only here (`_attach`, `_detach`), and each
-        change renames the subtree below it.
+        and event), so it is kept once made, not rebuilt from the parents
+        each time; it is made on first use (an idle tree nobody observes
+        keeps no path strings). The tree links change only in `_attach` and
+        `_detach`, and each change drops the paths of the subtree below.
         """
         stack: list[Actor] = [self]
         while stack:
             actor = stack.pop()
-            parent = actor._parent
-            actor._path = actor._name if parent is None else f"{parent._path}/{actor._name}"
-            stack.extend(actor._tree_children())
+            if actor._path is not None:
+                actor._path = None
+                stack.extend(actor._tree_children())
 
     def _tree_children(self) -> Iterable[Actor]:
         """The actors attached below this one (none; a supervisor has its children)."""

@@ -237,8 +237,7 @@ class Runnable(Actor):
     def _launch(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, restart: bool) -> Any:
         """Create a run, with a new run id, and its task; it begins once the previous run ended.
 
-        Raises:
-            RuntimeError: no event loop is running.
+        Raises ``RuntimeError`` if no event loop is running.
         """
         event_loop = asyncio.get_running_loop()
         previous = self._run
@@ -249,7 +248,8 @@ class Runnable(Actor):
             run.previous = previous
         self._run = run
         self._event_loop = event_loop
-        run.task = event_loop.create_task(self._runner(run), name=f"{self._kind}:{self.path}")
+        name = f"{self._kind}:{self._path_uncached()}"  # keeps no path for an idle actor
+        run.task = event_loop.create_task(self._runner(run), name=name)
         if self._always_report or self._parent is not None or self._hub is not None:
             self._report_when_done(run)
         return run

@@ -34,7 +34,7 @@ from ..backoff import ExponentialBackoff, RetryRule, retry_delay
 from ..clock import Clock, get_clock
 from ..core.runnable import Runnable, acknowledge
 from ..events import IterationFailed, RetryScheduled, describe
-from ..instrument import Outcome, Trigger
+from ..instrument import Instrumentation, Outcome, Trigger
 from ..messages import State
 from ..schedule import Schedule
 from . import observe, plan
@@ -45,6 +45,9 @@ from .sleep import arm, arrived, disarm, yield_once
 logger = logging.getLogger("supervised_loops")
 
 CoroFunction = Callable[..., Awaitable[Any]]
+# What an observed iteration's end repeats of its start: the instrumentation
+# that saw it begin, trigger, attempt, scheduled and start times, token.
+Begun = tuple[Instrumentation, Trigger, int, float, float, object]
 
 
 # Enum member lookups cost ~70 ns each; the runner sets states on every
@@ -171,43 +174,20 @@ class LoopIteration(Runnable):
                         continue
                     raise
             else:
-                trigger: Trigger = "schedule"
-                scheduled = run.due
-                if run.retry_at is not None:
-                    trigger, scheduled = "retry", run.retry_at
-                elif by_request:
-                    trigger, scheduled = "run-now", started
+                # Apart from _iterate, with one tuple for what the end repeats:
+                # a suspended _iterate keeps its locals and its evaluation
+                # stack (sized by its widest call) in every idle loop's frame.
+                begun = self._observe_start(run, instrumentation, by_request, started)
                 by_request = False
-                # The path, name and iteration are read again at the end, not
-                # kept: locals live in every idle loop's frame. They do not
-                # change while the body runs.
-                attempt = run.consecutive_failures + 1
-                token = None
-                if instrumentation.observes_starts:
-                    token = observe.iteration_started(
-                        instrumentation, self._path, self._name, run.current_loop, trigger,
-                        attempt, scheduled, started,
-                    )  # fmt: skip
                 try:
                     await body(*args, **kwargs)
                 except BaseException as exc:
                     retried = self._schedule_retry(run, exc, event_loop.time, clock)
-                    observe.iteration_ended(
-                        instrumentation, self._path, self._name, run.current_loop, trigger,
-                        attempt, scheduled, started, event_loop.time(),
-                        self._outcome(run, exc, retried), exc, token,
-                    )  # fmt: skip
+                    self._observe_end(run, begun, self._outcome(run, exc, retried), exc)
                     if retried:
                         continue
                     raise
-                if token is not observe.BROKEN:
-                    try:  # observe.iteration_ended, inlined: the hottest call of the hook
-                        instrumentation.iteration_ended(
-                            self._path, self._name, run.current_loop, trigger, attempt,
-                            scheduled, started, event_loop.time(), "ok", None, token,
-                        )  # fmt: skip
-                    except Exception as error:
-                        observe.broken(instrumentation, error)
+                self._observe_end(run, begun, "ok", None)
             if run.trackers:
                 self._recovered(run)
             run.current_loop += 1
@@ -217,7 +197,7 @@ class LoopIteration(Runnable):
                 run.extra = False
                 by_request = False
             elif plan.advance(run, self._schedule, event_loop.time(), clock, skip_missed):
-                observe.iteration_skipped(self._path, self._name, "missed")
+                observe.iteration_skipped(self.path, self._name, "missed")
             # Between iterations: the next one is planned. Not RUNNING any
             # more, so next_iteration reads the planned time, not the tick after.
             run.state = _SLEEPING
@@ -239,6 +219,42 @@ class LoopIteration(Runnable):
         del pending[:serving]
         upcoming = None if finished else self._next_iteration_of(run)
         acknowledge(answered, run.current_loop, upcoming)
+
+    def _observe_start(
+        self, run: Run, instrumentation: Instrumentation, by_request: bool, started: float
+    ) -> Begun:
+        """Tell the instrumentation an iteration starts (see `loops.observe`)."""
+        trigger: Trigger = "schedule"
+        scheduled = run.due
+        if run.retry_at is not None:
+            trigger, scheduled = "retry", run.retry_at
+        elif by_request:
+            trigger, scheduled = "run-now", started
+        attempt = run.consecutive_failures + 1
+        token = None
+        if instrumentation.observes_starts:
+            token = observe.iteration_started(
+                instrumentation, self._path or self.path, self._name, run.current_loop, trigger,
+                attempt, scheduled, started,
+            )  # fmt: skip
+        return instrumentation, trigger, attempt, scheduled, started, token
+
+    def _observe_end(
+        self, run: Run, begun: Begun, outcome: Outcome, error: BaseException | None
+    ) -> None:
+        """Tell the instrumentation that saw the iteration begin how it ended."""
+        instrumentation, trigger, attempt, scheduled, started, token = begun
+        if token is observe.BROKEN:
+            return
+        event_loop = self._event_loop
+        assert event_loop is not None
+        try:
+            instrumentation.iteration_ended(
+                self._path or self.path, self._name, run.current_loop, trigger, attempt,
+                scheduled, started, event_loop.time(), outcome, error, token,
+            )  # fmt: skip
+        except Exception as failure:
+            observe.broken(instrumentation, failure)
 
     @staticmethod
     def _outcome(run: Run, error: BaseException, retried: bool) -> Outcome:
@@ -272,7 +288,7 @@ class LoopIteration(Runnable):
                 run.resumed = False
                 run.retry_at = None
                 if plan.resume(run, self._schedule, time(), clock):
-                    observe.iteration_skipped(self._path, self._name, "paused")
+                    observe.iteration_skipped(self.path, self._name, "paused")
             if run.rescheduled:
                 run.rescheduled = False
                 plan.replan(run, self._schedule, time(), clock)

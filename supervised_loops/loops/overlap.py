@@ -141,7 +141,7 @@ async def iterate_overlapping(loop: LoopIteration, run: LoopRun) -> None:
                     continue
                 if held_back != run.due:
                     held_back = run.due
-                    observe.iteration_skipped(loop._path, loop._name, "overlap")
+                    observe.iteration_skipped(loop.path, loop._name, "overlap")
                 await loop._wait(run, None, clock)
                 continue
             extra = run.run_now
@@ -173,7 +173,7 @@ async def iterate_overlapping(loop: LoopIteration, run: LoopRun) -> None:
             pool.launch(_one(loop, run, pool, claimed, extra, run.due))
             run.last_start = time()
             if not extra and plan.advance(run, loop._schedule, time(), clock, skip_missed):
-                observe.iteration_skipped(loop._path, loop._name, "missed")
+                observe.iteration_skipped(loop.path, loop._name, "missed")
         while pool.running and pool.failure is None:
             run.state = State.STOPPING
             if run.stop:
@@ -236,7 +236,7 @@ async def _attempts(
                     raise
                 retried = True
         else:
-            path, name, iteration = loop._path, loop._name, run.current_loop
+            path, name, iteration = loop.path, loop._name, run.current_loop
             started = event_loop.time()
             token = None
             if instrumentation.observes_starts:
