@@ -19,17 +19,21 @@ that is here, once:
   ``CancelledError`` raised by library code, ``Task.cancelling() == 0``) is
   a failure.
 * **Readiness** (`Runnable._set_ready`, `Runnable.wait_ready`).
-* **The exit report** (`Runnable._finished`): from the task's done callback,
-  `core.exit.classify_exit` turns the run's outcome into an `Exit`, pending
-  replies are answered, and the parent is told which run ended and how.
+* **The exit report** (`Runnable._end_in_task`): from the run's last step,
+  `core.exit.classify_exit` turns how the runner is about to end into an
+  `Exit`, replies are answered, the parent is told which run ended and how:
+  its step comes in the next event-loop cycle (a restart reaches the new
+  run's body in two cycles, not three). The task's done callback
+  (`Runnable._finished`) reports what a runner could not (a task cancelled
+  before its first step, ``KeyboardInterrupt``), from the task's outcome.
 
 Seams for later kinds of gating (a run that only proceeds while it holds a
 lease, say) belong in the kind's runner, between `_await_previous` and its
 work; a lost permit ends or pauses the work with a requested cancellation,
 which this module already reports as a requested end, not a failure.
 
-May import: ``core.actor``, ``core.parent``, ``core.exit`` and the pure
-top-level modules (``messages``, ``events``, ``backoff``, ``errors``).
+May import: ``core.actor``, ``core.parent``, ``core.exit``, ``core.replies``
+and the pure top-level modules (``messages``, ``events``, ``backoff``, ``errors``).
 """
 
 from __future__ import annotations
@@ -39,11 +43,12 @@ import logging
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..backoff import ExponentialBackoff
-from ..errors import ActorNotRunning, ActorStopped
+from ..errors import ActorNotRunning
 from ..events import ActorEnded, ActorFailed, CutShort, describe
-from ..messages import Ack, Exit, ExitKind, State
+from ..messages import Exit, ExitKind, State
 from .actor import Actor
 from .exit import classify_exit
+from .replies import Pending, abandon, acknowledge, acknowledge_when_ready
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
@@ -60,50 +65,13 @@ __all__ = [
 
 logger = logging.getLogger("supervised_loops")
 
+#: `RunRecord.reporting` flags: the done callback is registered; the end is reported.
+_CALLBACK = 1
+_REPORTED = 2
+
 #: The retry backoff of an actor with none of its own and no supervisor's:
 #: discord.ext.tasks' (full jitter over 1 × 2^k seconds, capped at 2^10).
 DEFAULT_BACKOFF = ExponentialBackoff()
-
-Pending = list[tuple[Any, "asyncio.Future[Any]"]]
-
-
-def acknowledge(pending: Pending | None, iteration: int, upcoming: Any) -> None:
-    """Answer every ask in ``pending`` with an `Ack`, and empty it."""
-    if not pending:
-        return
-    for message, future in pending:
-        if not future.done():
-            future.set_result(Ack(message, iteration, upcoming))
-    pending.clear()
-
-
-def acknowledge_when_ready(
-    ready: asyncio.Future[bool], message: Any, reply: Any, path: str
-) -> None:
-    """Answer ``reply`` once ``ready`` resolves: ``Ack(message, 0, None)``, or `ActorStopped`.
-
-    The acknowledgement of a Restart of a kind with no schedule (a worker,
-    a supervisor): the new run is ready, or it ended first.
-    """
-
-    def answer(_future: asyncio.Future[bool]) -> None:
-        if not reply.done():
-            if ready.result():
-                reply.set_result(Ack(message, 0, None))
-            else:
-                reply.set_exception(ActorStopped(path, message))
-
-    ready.add_done_callback(answer)
-
-
-def abandon(pending: Pending | None, path: str) -> None:
-    """Answer every ask in ``pending`` with `ActorStopped`, and empty it."""
-    if not pending:
-        return
-    for message, future in pending:
-        if not future.done():
-            future.set_exception(ActorStopped(path, message))
-    pending.clear()
 
 
 class RunRecord:
@@ -123,7 +91,9 @@ class RunRecord:
         cancel_sent: the task was cancelled by the actor itself (to preempt
             it), so its cancellation is to be absorbed, not propagated.
         error: the error the run escalated, if any.
-        reporting: the exit report is registered to run once the task is done.
+        reporting: what is arranged for the exit report: `_CALLBACK` (the
+            done callback is registered), `_REPORTED` (the runner reported
+            from its last step; the callback only retrieves the outcome).
         finishing: when (event-loop time) the run's clean-up began (a Loop's
             ``after_loop``, a worker's coroutine unwinding after its Stop), or
             None: from then on requests no longer interrupt it, only
@@ -169,7 +139,7 @@ class RunRecord:
         self.cancel_sent = False
         self.error: BaseException | None = None
         self.finishing: float | None = None
-        self.reporting = False
+        self.reporting = 0
         self.acks_end: Pending | None = None
 
     @property
@@ -274,8 +244,8 @@ class Runnable(Actor):
 
     def _report_when_done(self, run: RunRecord) -> None:
         """Have `_finished` run once the run's task is done (once)."""
-        if not run.reporting:
-            run.reporting = True
+        if not run.reporting & _CALLBACK:
+            run.reporting |= _CALLBACK
             run.task.add_done_callback(lambda _task: self._finished(run))
 
     async def _await_previous(self, run: RunRecord) -> None:
@@ -420,9 +390,39 @@ class Runnable(Actor):
 
     # -- the end of a run ---------------------------------------------------------------
 
+    def _end_in_task(
+        self, run: RunRecord, error: BaseException | None, *, cancelled: bool = False
+    ) -> None:
+        """Report the end of ``run`` from its task's last step: classify, answer, tell the parent.
+
+        The runner then raises ``error``, ends cancelled (``cancelled``) or
+        returns, awaiting nothing: whoever the report wakes (the parent's
+        task, an ask's caller) runs in a later step and finds the task done.
+        """
+        run.reporting |= _REPORTED
+        run.ended = True
+        exit = classify_exit(
+            escalated=error,
+            task_error=None,
+            task_cancelled=cancelled,
+            stop_requested=run.stop,
+            cancel_requested=run.cancelling,
+        )
+        if error is not None:
+            self._report_when_done(run)  # only to retrieve the exception the task ends with
+        self._close_run(run, exit)
+
     def _finished(self, run: RunRecord) -> None:
-        """After the task has ended: classify, answer, clean up, tell the parent."""
+        """After the task has ended: classify, answer, clean up, tell the parent.
+
+        A run its runner has already reported (`_end_in_task`) only has the
+        task's exception retrieved here.
+        """
         task = run.task
+        if run.reporting & _REPORTED:
+            if not task.cancelled():
+                task.exception()  # marks it retrieved: the report has told the parent
+            return
         run.ended = True
         cancelled = task.cancelled()
         exit = classify_exit(
@@ -434,6 +434,10 @@ class Runnable(Actor):
         )
         if cancelled and not run.began:  # cancelled from outside before its first step
             run.state = State.CANCELLED
+        self._close_run(run, exit)
+
+    def _close_run(self, run: RunRecord, exit: Exit) -> None:
+        """Answer what waits on the ended run, publish its end, tell the parent (last)."""
         self._set_ready(run, False)
         # Each step is skipped when it has nothing to do: ending thousands of
         # loops at once (a shutdown) should cost little more than their tasks.
@@ -442,14 +446,6 @@ class Runnable(Actor):
         self._run_ended(run, exit)
         if self._inbox and self._run is run:
             self._discard_inbox()
-        self._report_exit(run, exit)
-
-    def _iteration_of(self, run: Any) -> int:
-        """The iteration count an end acknowledgement carries (Loops override)."""
-        return 0
-
-    def _report_exit(self, run: RunRecord, exit: Exit) -> None:
-        """Publish how run ``run`` ended, then tell the parent (the last step of every run)."""
         if exit.kind is ExitKind.FAILED:
             assert exit.error is not None
             self._emit(ActorFailed, error=describe(exit.error))
@@ -458,6 +454,10 @@ class Runnable(Actor):
         parent = self._parent
         if parent is not None:
             parent._on_child_exit(self, run.run_id, exit)
+
+    def _iteration_of(self, run: Any) -> int:
+        """The iteration count an end acknowledgement carries (Loops override)."""
+        return 0
 
     # -- queries -----------------------------------------------------------------------
 

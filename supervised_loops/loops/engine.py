@@ -160,30 +160,33 @@ class LoopEngine(LoopIteration):
         run.ended = True
         if not ready:
             self._set_ready(run, False)
+        # The end is reported from this last step (no await follows), so the
+        # supervisor acts on it in the next event-loop cycle.
         if error is not None:
             run.state = _FAILED
-            self._report_when_done(run)  # _finished also retrieves the task's exception
+            self._end_in_task(run, error)
             raise error
         if run.cancelling:
             run.state = _CANCELLED
-            self._report_if_needed(run)
+            if self._report_needed(run):
+                self._end_in_task(run, None, cancelled=True)
             # End cancelled without unwinding an exception through the frames:
             # a task cancelled during its last step is cancelled when it returns.
             run.task.cancel()
             return
         run.state = _STOPPED
-        self._report_if_needed(run)
+        if self._report_needed(run):
+            self._end_in_task(run, None)
 
-    def _report_if_needed(self, run: Run) -> None:
-        """On a clean end, ask for the end report if anything waits for it.
+    def _report_needed(self, run: Run) -> bool:
+        """On a clean end, whether anything waits for the end report.
 
-        ``_finished`` answers pending asks, turns queued messages into dead
-        letters, publishes the stopped event and tells the parent. Called on
-        the runner's last step, with no await after it, so nothing can change
-        the answer before the task is done. (A standalone loop has no
+        The report answers pending asks, turns queued messages into dead
+        letters, publishes the stopped event and tells the parent; a plain
+        standalone loop nobody listens to skips it. (A standalone loop has no
         ancestors, so its own hub is the only place a listener could be.)
         """
-        if (
+        return bool(
             self._parent is not None
             or self._hub is not None
             or run.acks_end
@@ -191,8 +194,7 @@ class LoopEngine(LoopIteration):
             or run.acks_run_now
             or run.acks_begin
             or self._inbox
-        ):
-            self._report_when_done(run)
+        )
 
     def _begin(self, run: Run) -> None:
         # The Restart asks (acks_begin) are answered once the new run has

@@ -77,11 +77,14 @@ class SupervisorRun(RunRecord):
         "auto_stop",
         "cancel_deadline",
         "cut_short",
+        "cut_until",
         "ended_exit",
         "forced",
         "in_hook",
         "intensity",
         "queue",
+        "restart_after",
+        "swept_at",
         "waiter",
     )
 
@@ -101,5 +104,11 @@ class SupervisorRun(RunRecord):
         self.cancel_deadline: float | None = None
         self.forced = False  # a forced shutdown: clean-ups in progress are cut at once
         self.cut_short = 0  # clean-ups cut short in this run's subtree
+        # The one-pass cancel of the subtree: when it was made (the hard limits
+        # count from then), and the children whose clean-up it cut, with the
+        # time they have to end.
+        self.swept_at: float | None = None
+        self.cut_until: dict[Child, float] | None = None
+        self.restart_after = False  # a Restart message starts a new run once the task is done
         self.intensity = intensity
         self.ended_exit: asyncio.Future[Exit] = asyncio.get_running_loop().create_future()

@@ -291,11 +291,14 @@ class Worker(Runnable):
             self._note(error)
             logger.error("worker %r failed", self.path, exc_info=error)
             run.state = State.FAILED
+            self._end_in_task(run, error)  # reported from this last step: one cycle sooner
             raise error
         if run.cancelling:
             run.state = State.CANCELLED
+            self._end_in_task(run, None, cancelled=True)
             raise asyncio.CancelledError
         run.state = State.STOPPED
+        self._end_in_task(run, None)
 
     def _answer_failure(
         self, run: WorkerRun, error: BaseException
