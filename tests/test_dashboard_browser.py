@@ -199,7 +199,9 @@ def countdown_seconds(text: str) -> float:
         return 0.0
     words = text.split()
     units = {"h": 3600.0, "min": 60.0, "s": 1.0}
-    return sum(float(amount) * units[unit] for amount, unit in zip(words[::2], words[1::2]))
+    return sum(
+        float(amount) * units[unit] for amount, unit in zip(words[::2], words[1::2], strict=False)
+    )
 
 
 def seconds_until_next_1800_utc() -> float:
