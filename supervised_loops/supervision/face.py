@@ -43,6 +43,7 @@ from . import verbs
 from .child import Child
 from .core import _as_spec
 from .engine import SupervisorEngine
+from .restarts import default_hook
 from .specs import (
     AutoShutdown,
     ChildCounts,
@@ -213,6 +214,7 @@ class Supervisor(SupervisorEngine):
         """
         return child.spec.backoff or self._backoff_default
 
+    @default_hook
     async def on_child_failure(self, child: Child, error: BaseException) -> None:
         """React to a child's run ending with an escalated error (default: nothing).
 
@@ -222,6 +224,7 @@ class Supervisor(SupervisorEngine):
         A Cancel of the supervisor while it awaits cancels it there.
         """
 
+    @default_hook
     async def on_child_exit(self, child: Child, exit: Exit) -> None:
         """React to a child's run ending by itself (default: nothing).
 
@@ -229,6 +232,7 @@ class Supervisor(SupervisorEngine):
         did not cause (normal, cancelled or failed), before `decide`.
         """
 
+    @default_hook
     def decide(self, child: Child, error: BaseException) -> Directive | str | None:
         """Decide what a child's failure means: a `Directive`.
 
