@@ -26,7 +26,8 @@ nobody announced with ``Cancel`` is re-raised once the children are down, so
 the task still ends cancelled: shutdown order and budgets hold even for a
 stray ``task.cancel()``.
 
-Exit reports: a child reports the end of each run from its task's done
+Exit reports: a child reports the end of each run from the run's last step
+(`core.runnable.Runnable._end_in_task`), or else from its task's done
 callback. Between the moment its task is done (``is_running()`` is false)
 and that callback, the report is on its way; `SupervisorCore._settle`
 waits for it, so no failure is ever missed. Each report names the run that
@@ -388,7 +389,7 @@ class SupervisorCore(Runnable, Parent):
         return future.result()
 
     def _on_child_exit(self, child: Actor, run_id: int, exit: Exit) -> None:
-        """Run ``run_id`` of a child ended (called from its task's done callback)."""
+        """Run ``run_id`` of a child ended (from its last step or its task's done callback)."""
         record = self._by_actor.get(child)
         if record is None:
             return

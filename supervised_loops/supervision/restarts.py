@@ -142,7 +142,9 @@ class SupervisorRestarts(SupervisorShutdown):
             on_probation=record.is_on_probation(),
             now=asyncio.get_running_loop().time(),
             index=self._children.index(record),
-            active=self._active_flags(),
+            # one_for_one takes no sibling along: asking each of them whether it
+            # runs would cost a restart in a supervisor of 100 children ~30 µs.
+            active=() if self._strategy is Strategy.ONE_FOR_ONE else self._active_flags(),
             decided=decided,
         )
 
