@@ -216,15 +216,24 @@ async def serve(
         finally:
             stopping.cancel()
         if not ended.done():
+
+            def too_long() -> None:
+                if root.is_running():
+                    logger.error(
+                        "shutdown of %r took longer than %s seconds: cancelling",
+                        root.name,
+                        shutdown_timeout,
+                    )
+                    force()
+
+            # A timer, not wait_for around stop(): the forced pass is made the
+            # moment the budget is spent, not cycles later once wait_for has
+            # unwound (each cycle can take half a second on a saturated loop).
+            timer = event_loop.call_later(shutdown_timeout, too_long)
             try:
-                await asyncio.wait_for(root.stop(), shutdown_timeout)
-            except TimeoutError:
-                logger.error(
-                    "shutdown of %r took longer than %s seconds: cancelling",
-                    root.name,
-                    shutdown_timeout,
-                )
-                force()
+                await root.stop()
+            finally:
+                timer.cancel()
             await asyncio.wait((ended,))
         try:
             ended.result()
