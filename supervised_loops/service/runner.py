@@ -40,7 +40,7 @@ from typing import Any
 
 from .. import _validate
 from ..core.actor import Actor
-from ..messages import Cancel
+from ..messages import Cancel, Stop
 from ..supervision.face import Supervisor, child
 from .control import ControlLimits, ControlServer, default_socket_path
 
@@ -157,11 +157,33 @@ async def serve(
             forced = True
             root._force_cancel()  # Cancel, and cut short every after_loop in progress
 
+    def too_long() -> None:
+        if root.is_running():
+            logger.error(
+                "shutdown of %r took longer than %s seconds: cancelling",
+                root.name,
+                shutdown_timeout,
+            )
+            force()
+
+    budget: list[asyncio.TimerHandle] = []
+    tree_started = False
+
+    def begin_shutdown() -> None:
+        # Stop goes out and the budget counts from the signal itself: on a
+        # saturated event loop, this task's next step comes cycles later. A
+        # timer, not wait_for around stop(): the forced pass is made the
+        # moment the budget is spent, not once wait_for has unwound.
+        if tree_started and not budget and root.is_running():
+            budget.append(event_loop.call_later(shutdown_timeout, too_long))
+            root.tell(Stop())
+
     def on_signal(signum: int) -> None:
         signals_seen.append(signum)
         if len(signals_seen) == 1:
             logger.warning("%s received: shutting down %r", signal.Signals(signum).name, root.name)
             stop_requested.set()
+            begin_shutdown()
         else:
             logger.warning("second signal: cancelling %r now", root.name)
             force()
@@ -204,6 +226,7 @@ async def serve(
             return 0
         try:
             await root.start()
+            tree_started = True
         except Exception as error:
             logger.error("%r failed to start: %s", root.name, error, exc_info=error)
             return 1
@@ -216,24 +239,8 @@ async def serve(
         finally:
             stopping.cancel()
         if not ended.done():
-
-            def too_long() -> None:
-                if root.is_running():
-                    logger.error(
-                        "shutdown of %r took longer than %s seconds: cancelling",
-                        root.name,
-                        shutdown_timeout,
-                    )
-                    force()
-
-            # A timer, not wait_for around stop(): the forced pass is made the
-            # moment the budget is spent, not cycles later once wait_for has
-            # unwound (each cycle can take half a second on a saturated loop).
-            timer = event_loop.call_later(shutdown_timeout, too_long)
-            try:
-                await root.stop()
-            finally:
-                timer.cancel()
+            begin_shutdown()  # if the signal came while the tree was starting
+            await root.stop()
             await asyncio.wait((ended,))
         try:
             ended.result()
@@ -255,6 +262,8 @@ async def serve(
             root.tell(Cancel())
         raise
     finally:
+        for timer in budget:
+            timer.cancel()
         if ended is not None and not ended.done():
             ended.cancel()
         if server is not None:
