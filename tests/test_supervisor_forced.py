@@ -155,8 +155,10 @@ async def test_a_forced_shutdown_during_a_graceful_one_cancels_the_rest_in_one_p
 # -- the hard limit, once for the whole subtree ----------------------------------------------
 
 
-def limited_tree(journal: Journal, flushes: dict[str, float]) -> tuple[Supervisor, Supervisor]:
-    """root > sub > a, b, c: each child has a 1 s grace and a 4 s hard limit."""
+def limited_tree(
+    journal: Journal, flushes: dict[str, float], sub_grace: float | str = "infinity"
+) -> tuple[Supervisor, Supervisor]:
+    """root > sub > a, b, c: each loop has a 1 s grace and a 4 s hard limit."""
     clock: list[Cycles] = []
     sub = Supervisor(
         *(
@@ -165,7 +167,7 @@ def limited_tree(journal: Journal, flushes: dict[str, float]) -> tuple[Superviso
         ),
         name="sub",
     )
-    return Supervisor(sub, name="root"), sub
+    return Supervisor(child(sub, shutdown=sub_grace), name="root"), sub
 
 
 @virtual_time()
@@ -194,6 +196,22 @@ async def test_a_cancel_reaches_every_child_while_a_sibling_is_at_its_hard_limit
     assert [path for path, _ in cuts] == ["root/sub/c", "root/sub/b", "root/sub/a"]
     assert cuts[1][1] == cuts[2][1]
     assert tree._cut_short_count() == 3  # what run() turns into exit status 1
+
+
+@virtual_time()
+async def test_a_supervisor_whose_grace_is_spent_has_its_whole_subtree_cancelled_at_once() -> None:
+    journal: Journal = []
+    tree, _ = limited_tree(journal, {"a": 10.0, "b": 10.0, "c": 10.0}, sub_grace=2.0)
+    await tree.start()
+    event_loop = asyncio.get_running_loop()
+    began = event_loop.time()
+    await tree.stop()  # graceful: sub has 2 s, and is busy with c's clean-up then
+    assert [(name, moment - began) for name, moment, _ in journal] == [
+        ("c", 0.0),
+        ("b", 2.0),  # root's Cancel of sub, when sub's grace was spent, reached them
+        ("a", 2.0),
+    ]
+    assert event_loop.time() - began == 6.0  # their limits counted from that Cancel
 
 
 @virtual_time()

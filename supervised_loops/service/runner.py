@@ -5,8 +5,9 @@ either the tree ends by itself or the process gets SIGINT/SIGTERM (a signal
 before the tree has started means it is never started: status 0). On a
 signal it shuts the tree down in order (reverse start order, each child
 ``Stop`` → grace → ``Cancel`` → hard limit), within ``shutdown_timeout``
-seconds in total; a second signal, or the timeout, cancels whatever is
-still running at once.
+seconds in total, counted from the signal; a second signal, or the timeout,
+cancels whatever is still running at once (one pass over the whole tree:
+see docs/supervision.md, "Shutdown").
 
 Exit status: ``run`` returns normally after a clean stop (exit status 0) and
 raises ``SystemExit(1)`` otherwise, once the reason has been logged: an
@@ -95,7 +96,8 @@ async def serve(
         tree: a Supervisor, or a single actor (wrapped in one).
         control: serve the control socket: ``True`` at
             `default_socket_path`, or a path.
-        shutdown_timeout: seconds the graceful shutdown may take in total.
+        shutdown_timeout: seconds the graceful shutdown may take in total,
+            from the signal.
         handle_signals: install SIGINT/SIGTERM handlers (main thread only);
             the handlers found are put back when ``serve`` returns.
         on_started: called with the tree once it has started (e.g. to show it).
