@@ -171,21 +171,22 @@ async def serve(
     budget: list[asyncio.TimerHandle] = []
     tree_started = False
 
-    def begin_shutdown() -> None:
+    def begin_shutdown(since: float | None = None) -> None:
         # Stop goes out and the budget counts from the signal itself: on a
         # saturated event loop, this task's next step comes cycles later. A
         # timer, not wait_for around stop(): the forced pass is made the
         # moment the budget is spent, not once wait_for has unwound.
         if tree_started and not budget and root.is_running():
-            budget.append(event_loop.call_later(shutdown_timeout, too_long))
+            began = event_loop.time() if since is None else since
+            budget.append(event_loop.call_at(began + shutdown_timeout, too_long))
             root.tell(Stop())
 
-    def on_signal(signum: int) -> None:
+    def on_signal(signum: int, at: float | None = None) -> None:
         signals_seen.append(signum)
         if len(signals_seen) == 1:
             logger.warning("%s received: shutting down %r", signal.Signals(signum).name, root.name)
             stop_requested.set()
-            begin_shutdown()
+            begin_shutdown(at)
         else:
             logger.warning("second signal: cancelling %r now", root.name)
             force()
@@ -194,7 +195,8 @@ async def serve(
         # A Python-level handler, not add_signal_handler: removing that one
         # resets the default handlers, and a signal in the instant before
         # the caller's own came back would kill the process.
-        event_loop.call_soon_threadsafe(on_signal, signum)
+        # When it arrived, not when the event loop gets to it (a cycle later).
+        event_loop.call_soon_threadsafe(on_signal, signum, event_loop.time())
 
     previous: dict[int, Any] = {}
     if handle_signals:
