@@ -395,9 +395,8 @@ class Runnable(Actor):
     ) -> None:
         """Report the end of ``run`` from its task's last step: classify, answer, tell the parent.
 
-        The runner then raises ``error``, ends cancelled (``cancelled``) or
-        returns, awaiting nothing: whoever the report wakes (the parent's
-        task, an ask's caller) runs in a later step and finds the task done.
+        The runner then raises ``error``, ends cancelled (``cancelled``) or returns,
+        awaiting nothing: whoever the report wakes runs later and finds the task done.
         """
         run.reporting |= _REPORTED
         run.ended = True
@@ -448,7 +447,8 @@ class Runnable(Actor):
             self._discard_inbox()
         if exit.kind is ExitKind.FAILED:
             assert exit.error is not None
-            self._emit(ActorFailed, error=describe(exit.error))
+            if self._has_listeners():  # else the error is not worth describing
+                self._emit(ActorFailed, error=describe(exit.error))
         else:
             self._emit(ActorEnded, cancelled=exit.kind is ExitKind.CANCELLED)
         parent = self._parent

@@ -322,7 +322,8 @@ class SupervisorCore(Runnable, Parent):
         """
         if self._halted():
             return Started.HALTED  # stopping or failing: start nothing more
-        await self._settle(record)
+        if record._running or record._handled < record._run_id:  # else nothing to settle
+            await self._settle(record)
         actor = record.actor
         ended: asyncio.Future[Exit] = asyncio.get_running_loop().create_future()
         try:
