@@ -7,12 +7,18 @@ the shutdown goes on with its siblings. A supervisor child cancelled by its
 parent is told the parent's deadline and fits its own children's limits in
 it, keeping a margin to end in time.
 
+A ``Cancel`` of a supervisor, and a forced shutdown, is one pass over its
+whole subtree, made in the call that asks for it
+(`SupervisorShutdown._cancel_subtree`): every hard limit below counts from
+that instant, and each supervisor's task then only waits
+(`SupervisorShutdown._cancel_at_once`).
+
 A child's clean-up in progress (a Loop's ``after_loop``, a worker unwinding
 after ``Stop``) is not interrupted by ``Cancel``: it is cut short only when
 the child's hard limit is reached, or at once in a forced shutdown
-(`SupervisorShutdown._force_cancel`). A cut is published as a ``CutShort``
-event and counted in the run's ``cut_short``, up to the root, so that
-``run()`` can report it in its exit status.
+(`SupervisorShutdown._force_cancel`) if it was in progress then. A cut is
+published as a ``CutShort`` event and counted in the run's ``cut_short``, up
+to the root, so that ``run()`` can report it in its exit status.
 
 May import: ``supervision.core`` and what it may import.
 """
