@@ -24,6 +24,7 @@ number of them (a callback always ready would keep virtual time still).
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from collections.abc import Callable
 from typing import Any
@@ -33,7 +34,7 @@ import pytest
 from supervised_loops import Cancel, Every, Loop, Supervisor, child, worker
 from supervised_loops.events import ActorFailed, CutShort, Event, Subscription
 from supervised_loops.service.runner import serve
-from supervised_loops.testing import virtual_time
+from supervised_loops.testing import VirtualClock, virtual_time
 
 
 class Boom(Exception):
@@ -278,9 +279,34 @@ async def test_serves_second_signal_ends_a_nested_tree_within_one_hard_limit() -
     assert event_loop.time() - began == 33.0
 
 
-def _kill_self(signum: int) -> Callable[[], None]:
-    import os
+@pytest.mark.usefixtures("default_signal_handlers")
+def test_the_shutdown_budget_counts_from_the_signal_even_when_a_cycle_is_slow() -> None:
+    clock = VirtualClock()
 
+    async def main() -> tuple[int, float]:
+        journal: Journal = []
+        tree = Supervisor(flusher("slow", journal, 3600.0, []), name="app")
+        event_loop = asyncio.get_running_loop()
+
+        def saturated_cycle() -> None:
+            os.kill(os.getpid(), signal.SIGINT)  # handled at once; on_signal is queued
+            clock._jump(3.0)  # the rest of this cycle takes 3 s, as on a saturated loop
+
+        def signal_in_a_slow_cycle(_root: Supervisor) -> None:
+            event_loop.call_later(15, saturated_cycle)
+
+        began = event_loop.time()
+        status = await serve(tree, shutdown_timeout=5.0, on_started=signal_in_a_slow_cycle)
+        return status, event_loop.time() - began
+
+    status, took = clock.run(main())
+    assert status == 1  # forced: the flush was cut
+    # Forced 5 s after the signal arrived (20 s), not 5 s after the event
+    # loop got to it (23 s), nor once wait_for around stop() had unwound.
+    assert took == 20.0
+
+
+def _kill_self(signum: int) -> Callable[[], None]:
     return lambda: os.kill(os.getpid(), signum)
 
 
