@@ -53,7 +53,9 @@ def default_hook(function: F) -> F:
 
 
 def _overridden(supervisor: object, name: str) -> bool:
-    return not getattr(getattr(type(supervisor), name), "_default_hook", False)
+    # Looked up on the instance (a bound method passes the attribute through):
+    # a hook set on the instance counts as much as one defined by a subclass.
+    return not getattr(getattr(supervisor, name), "_default_hook", False)
 
 
 class SupervisorRestarts(SupervisorShutdown):
