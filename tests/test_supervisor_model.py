@@ -7,8 +7,15 @@ and ``terminate_child``; messages to the root; ``GetStatus``, ``Stop`` and
 ``Cancel`` sent by path. Everything runs in virtual time, so each example is
 deterministic. After the tree has stopped (or failed), these must hold:
 
-* shutdown order: while a supervisor shuts down, its children stop in
-  reverse start order;
+* shutdown order: while a supervisor shuts down gracefully, its children
+  stop in reverse start order; once the shutdown is forced (``Cancel`` of
+  that supervisor or of its parent, or the forced end of the whole tree, as
+  ``run()``'s second signal does), the children still running are cancelled
+  in one pass: each of their ``after_loop`` handlers begins within one
+  event-loop cycle of the request, in no defined order among them, and all
+  of them after those the graceful part stopped, which stay latest first;
+* a supervisor's ``after_stop`` comes after the ``after_loop`` of every
+  child of that run, graceful or forced;
 * intensity: no window of ``max_seconds`` holds more than ``max_restarts``
   restarts of one supervisor, and a supervisor gives up exactly when one
   more would exceed it (never earlier);
@@ -56,7 +63,12 @@ class World:
     """What the example observed."""
 
     def __init__(self) -> None:
-        self.stops: list[tuple[str, str, bool]] = []  # (supervisor path, child, shutting down)
+        # (supervisor path, child, shutting down, forced, late): the child is
+        # "" for the supervisor's own after_stop, "<start>" when its run begins;
+        # forced: the supervisor's shutdown had been forced; late: began more
+        # than one event-loop cycle after it was.
+        self.stops: list[tuple[str, str, bool, bool, bool]] = []
+        self.forced: dict[str, Forcing] = {}  # supervisor path -> its run's forced shutdown
         self.raised: list[Boom] = []
         self.handled: list[BaseException] = []
         self.reported: list[BaseException] = []
@@ -65,6 +77,35 @@ class World:
         # exit kind) when it is about to decide on a child's exit.
         self.decisions: list[tuple[Any, ...]] = []
         self.messages_handled = 0
+
+    def force(self, *supervisors: Supervisor) -> None:
+        """The driver has just forced the shutdown of these supervisors' running runs."""
+        forcing = Forcing()
+        for supervisor in supervisors:
+            if supervisor.is_running():
+                self.forced[supervisor.path] = forcing
+
+    def record(self, parent: Supervisor, name: str, caused: bool) -> None:
+        forcing = self.forced.get(parent.path)
+        late = forcing is not None and forcing.over
+        self.stops.append((parent.path, name, caused, forcing is not None, late))
+
+
+class Forcing:
+    """A forced shutdown, and whether the event-loop cycle after its own is over.
+
+    Made right after the request: the pass it made has woken every task it
+    cancelled, so a callback queued now runs after their next steps, and the
+    one that callback queues marks the end of the following cycle.
+    """
+
+    def __init__(self) -> None:
+        self.over = False
+        event_loop = asyncio.get_running_loop()
+        event_loop.call_soon(event_loop.call_soon, self._end)
+
+    def _end(self) -> None:
+        self.over = True
 
 
 class Leaf:
@@ -93,7 +134,7 @@ class Leaf:
             caused = parent.status().state is State.STOPPING
             caused = caused and not self.loop.failed() and not self.told
             self.told = max(0, self.told - 1)
-            world.stops.append((parent.path, self.loop.name, caused))
+            world.record(parent, self.loop.name, caused)
 
         @self.loop.error
         async def handler(error: BaseException) -> None:
@@ -117,6 +158,8 @@ class Node(Supervisor):
 
     async def before_start(self) -> None:
         self.world.decisions.append(("run", self.path))
+        self.world.forced.pop(self.path, None)  # a new run: not forced
+        self.world.stops.append((self.path, "<start>", False, False, False))
 
     async def on_child_exit(self, child: Child, exit: Exit) -> None:
         # Nothing is awaited between this hook and the decision: same instant, same state.
@@ -133,13 +176,13 @@ class Node(Supervisor):
             self.world.decisions.append(entry)
 
     async def after_stop(self) -> None:
-        self.world.stops.append((self.path, "", False))  # this run's shutdown is over
+        self.world.stops.append((self.path, "", False, False, False))  # its shutdown is over
         parent = self.parent
         if isinstance(parent, Supervisor):
             caused = parent.status().state is State.STOPPING
             caused = caused and not self.failed() and not self.told
             self.told = max(0, self.told - 1)
-            self.world.stops.append((parent.path, self.name, caused))
+            self.world.record(parent, self.name, caused)
 
     async def handle_message(self, message: Any) -> Any:
         self.world.messages_handled += 1
@@ -181,6 +224,10 @@ TREE = st.fixed_dictionaries(
         "root_leaves": st.lists(st.tuples(RESTART, BUSY), min_size=1, max_size=3),
         "sub_leaves": st.lists(st.tuples(RESTART, BUSY), min_size=1, max_size=3),
         "sub_restart": RESTART,
+        # How the tree ends: a graceful stop; a Cancel of the root (forced at
+        # once); a graceful stop forced after a while (run()'s second signal).
+        "ending": st.sampled_from(["stop", "stop", "cancel", "stop_then_force"]),
+        "force_after": st.integers(0, 12).map(lambda quarter: quarter / 4),
         "timeline": st.lists(
             st.tuples(st.integers(0, 80).map(lambda quarter: quarter / 4), ACTION),
             max_size=25,
@@ -272,8 +319,23 @@ async def scenario(plan: dict[str, Any]) -> None:
         elif kind == "cancel_sub":
             sub.told += sub.is_running()
             root.tell_at("sub", Cancel())
+            world.force(sub)
         await asyncio.sleep(0)
-    await root.stop()
+    if plan["ending"] == "cancel" and root.is_running():
+        root.tell(Cancel())
+        world.force(root, sub)
+    elif plan["ending"] == "stop_then_force" and root.is_running():
+        stopping = asyncio.ensure_future(root.stop())
+        await asyncio.sleep(plan["force_after"])
+        if root.is_running():
+            root._force_cancel()  # what run()'s second signal and its timeout do
+            world.force(root, sub)
+        await stopping
+    else:
+        await root.stop()
+    task = root.get_task()
+    assert task is not None
+    await asyncio.wait((task,))
     await asyncio.gather(*verbs, return_exceptions=True)
     for _ in range(5):
         await asyncio.sleep(0)
@@ -285,7 +347,9 @@ async def scenario(plan: dict[str, Any]) -> None:
     assert not root.is_running()
     assert not any(leaf.loop.is_running() for leaf in leaves)
 
-    # Shutdown order: while a supervisor shuts down, its children stop latest first.
+    # Shutdown order: while a supervisor shuts down gracefully, its children stop
+    # latest first; once forced, those left begin their after_loop within one
+    # event-loop cycle, in any order among them, after the graceful ones.
     ranks = {
         "root": {
             name: rank for rank, name in enumerate([_spec(spec).name for spec in specs] + added)
@@ -293,16 +357,35 @@ async def scenario(plan: dict[str, Any]) -> None:
         "root/sub": {leaf.loop.name: rank for rank, leaf in enumerate(sub_leaves)},
     }
     for path in ("root", "root/sub"):
-        run: list[int] = []
-        for parent, name, stopping in world.stops:
+        graceful: list[int] = []
+        forced: list[int] = []
+        for parent, name, stopping, was_forced, late in world.stops:
             if parent != path:
                 continue
             if not stopping:
-                run = []
+                graceful, forced = [], []
                 continue
-            run.append(ranks[path][name])
-            assert run == sorted(run, reverse=True), (path, world.stops)
-            assert len(set(run)) == len(run)
+            rank = ranks[path][name]
+            assert rank not in graceful + forced, (path, world.stops)
+            if was_forced:
+                # Cancelled in one pass with the others left: no order among them.
+                assert not graceful or rank < graceful[-1], (path, world.stops)
+                assert name == "sub" or not late, (path, world.stops)  # a loop: at once
+                forced.append(rank)
+            else:
+                assert not forced, (path, world.stops)  # forced stays forced
+                assert not graceful or rank < graceful[-1], (path, world.stops)
+                graceful.append(rank)
+
+    # A supervisor's after_stop comes after the after_loop of every child of that run.
+    over: set[str] = set()
+    for parent, name, _, _, _ in world.stops:
+        if name == "<start>":
+            over.discard(parent)
+        elif name == "":
+            over.add(parent)
+        else:
+            assert parent not in over, (parent, name, world.stops)
 
     # Intensity, against a model: replay every exit the supervisor decided on, with
     # OTP's restart rules (a child asked to stop stays down) and a fresh window per

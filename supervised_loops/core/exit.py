@@ -1,9 +1,14 @@
 """How a run ended: one pure function from what happened to the `Exit` reported.
 
-Every actor kind (Loop, worker, supervisor) ends a run the same way: its task
-is done, and what the parent is told depends only on how the task ended and
-on what was asked of the run. Keeping that decision in one function, with no
-event loop and no actor in sight, is what keeps the kinds from drifting apart
+Every actor kind (Loop, worker, supervisor) ends a run the same way, and
+what the parent is told depends only on how the task ends and on what was
+asked of the run. The runner usually classifies from its last step, with
+the outcome it is about to give its task (raise its error, end cancelled,
+return: `core.runnable.Runnable._end_in_task`); the task's done callback
+classifies from the finished task when the runner could not (a task
+cancelled before its first step, ``KeyboardInterrupt``). Keeping that
+decision in one function, with no event loop and no actor in sight, is what
+keeps the kinds from drifting apart
 (a copy that forgot that an unrequested ``CancelledError`` is a failure once
 reported a crashed worker as a requested stop).
 
@@ -34,7 +39,7 @@ def classify_exit(
             failure.
         task_error: the exception the task ended with (``KeyboardInterrupt``,
             ``SystemExit``, or an error raised past the run's own handling).
-        task_cancelled: the task ended cancelled.
+        task_cancelled: the task ended (or is about to end) cancelled.
         stop_requested: a ``Stop`` (or ``Restart``, ``Cancel``) reached the run.
         cancel_requested: a ``Cancel`` (or ``Restart``, a cancellation of the
             task from outside) reached the run.

@@ -10,7 +10,8 @@ answer, the default backoff, nobody told of its exit).
 Every call is synchronous and made from the child's side:
 
 * `Parent._on_child_exit` - the last step of every run: which run ended
-  (its run id) and how (`Exit`). Called from the run's task's done callback.
+  (its run id) and how (`Exit`). Called from the run's last step in its
+  task (nothing is awaited after it), or from the task's done callback.
 * `Parent._on_child_ready` - the run has become ready (a supervisor waiting
   to start the next sibling wakes at once).
 * `Parent._child_should_retry` - in the child's task, before it retries or
@@ -40,7 +41,7 @@ class Parent(Actor):
     __slots__ = ()
 
     def _on_child_exit(self, child: Actor, run_id: int, exit: Exit) -> None:
-        """Run ``run_id`` of ``child`` ended as ``exit`` (from its task's done callback)."""
+        """Run ``run_id`` of ``child`` ended as ``exit`` (from its last step, see above)."""
         raise NotImplementedError
 
     def _on_child_ready(self, child: Actor) -> None:

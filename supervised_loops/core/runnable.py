@@ -19,17 +19,19 @@ that is here, once:
   ``CancelledError`` raised by library code, ``Task.cancelling() == 0``) is
   a failure.
 * **Readiness** (`Runnable._set_ready`, `Runnable.wait_ready`).
-* **The exit report** (`Runnable._finished`): from the task's done callback,
-  `core.exit.classify_exit` turns the run's outcome into an `Exit`, pending
-  replies are answered, and the parent is told which run ended and how.
+* **The exit report** (`Runnable._end_in_task`): from the run's last step,
+  `core.exit.classify_exit` turns how the runner is about to end into an
+  `Exit`, replies are answered, the parent is told which run ended and how:
+  its step comes in the next event-loop cycle (a restart reaches the new
+  run's body in two cycles, not three). The task's done callback
+  (`Runnable._finished`) reports what a runner could not (a task cancelled
+  before its first step, ``KeyboardInterrupt``), from the task's outcome.
 
-Seams for later kinds of gating (a run that only proceeds while it holds a
-lease, say) belong in the kind's runner, between `_await_previous` and its
-work; a lost permit ends or pauses the work with a requested cancellation,
-which this module already reports as a requested end, not a failure.
+Gating (a run that proceeds only while it holds a lease) lives in the kind's
+runner; a lost permit ends the work with a requested cancellation.
 
-May import: ``core.actor``, ``core.parent``, ``core.exit`` and the pure
-top-level modules (``messages``, ``events``, ``backoff``, ``errors``).
+May import: ``core.actor``, ``core.parent``, ``core.exit``, ``core.replies``, ``core.run_record``
+and the pure top-level modules (``messages``, ``events``, ``backoff``, ``errors``).
 """
 
 from __future__ import annotations
@@ -39,12 +41,14 @@ import logging
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..backoff import ExponentialBackoff
-from ..errors import ActorNotRunning, ActorStopped
+from ..errors import ActorNotRunning
 from ..events import ActorEnded, ActorFailed, CutShort, describe
-from ..messages import Ack, Exit, ExitKind, State
+from ..messages import Exit, ExitKind, State
 from .actor import Actor
 from .exit import classify_exit
 from .parent import orphan_reason
+from .replies import Pending, abandon, acknowledge, acknowledge_when_ready
+from .run_record import REPORTED, RunRecord
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
@@ -64,130 +68,6 @@ logger = logging.getLogger("supervised_loops")
 #: The retry backoff of an actor with none of its own and no supervisor's:
 #: discord.ext.tasks' (full jitter over 1 × 2^k seconds, capped at 2^10).
 DEFAULT_BACKOFF = ExponentialBackoff()
-
-Pending = list[tuple[Any, "asyncio.Future[Any]"]]
-
-
-def acknowledge(pending: Pending | None, iteration: int, upcoming: Any) -> None:
-    """Answer every ask in ``pending`` with an `Ack`, and empty it."""
-    if not pending:
-        return
-    for message, future in pending:
-        if not future.done():
-            future.set_result(Ack(message, iteration, upcoming))
-    pending.clear()
-
-
-def acknowledge_when_ready(
-    ready: asyncio.Future[bool], message: Any, reply: Any, path: str
-) -> None:
-    """Answer ``reply`` once ``ready`` resolves: ``Ack(message, 0, None)``, or `ActorStopped`.
-
-    The acknowledgement of a Restart of a kind with no schedule (a worker,
-    a supervisor): the new run is ready, or it ended first.
-    """
-
-    def answer(_future: asyncio.Future[bool]) -> None:
-        if not reply.done():
-            if ready.result():
-                reply.set_result(Ack(message, 0, None))
-            else:
-                reply.set_exception(ActorStopped(path, message))
-
-    ready.add_done_callback(answer)
-
-
-def abandon(pending: Pending | None, path: str) -> None:
-    """Answer every ask in ``pending`` with `ActorStopped`, and empty it."""
-    if not pending:
-        return
-    for message, future in pending:
-        if not future.done():
-            future.set_exception(ActorStopped(path, message))
-    pending.clear()
-
-
-class RunRecord:
-    """What every run of every actor kind has (kinds extend it with their own slots).
-
-    Attributes:
-        args, kwargs: the arguments of this run.
-        run_id: the run's number, unique per actor, increasing.
-        restart: the run counts as a restart in the actor's status.
-        task: the run's task (set right after the record is made).
-        previous: the run still ending when this one was accepted.
-        state: what the run is doing (`State`).
-        readiness: True once ready, False if it ended first, None until then.
-        ready: its future, made only when someone waits (~150 B per loop saved).
-        began, ended: the task took its first step; the run has ended.
-        stop, cancelling: a stop, a cancel was asked (a cancel implies a stop).
-        cancel_sent: the actor cancelled the task itself: absorbed, not propagated.
-        error: the error the run escalated, if any.
-        reporting: the actor reporting the end when the task is done, or None.
-        finishing: when (event-loop time) the run's clean-up began (``after_loop``,
-            a worker unwinding after its Stop), or None; requests no longer
-            interrupt it then, only `Runnable._cut_short` does.
-        acks_end: asks answered when the run has ended (Stop, Cancel).
-    """
-
-    __slots__ = (
-        "acks_end",
-        "args",
-        "began",
-        "cancel_sent",
-        "cancelling",
-        "ended",
-        "error",
-        "finishing",
-        "kwargs",
-        "previous",
-        "readiness",
-        "ready",
-        "reporting",
-        "restart",
-        "run_id",
-        "state",
-        "stop",
-        "task",
-    )
-
-    def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, restart: bool) -> None:
-        self.args = args
-        self.kwargs = kwargs
-        self.restart = restart
-        self.run_id = 0
-        self.task: asyncio.Task[None] = None  # type: ignore[assignment]  # set right after
-        self.previous: RunRecord | None = None
-        self.state = State.STARTING
-        self.readiness: bool | None = None
-        self.ready: asyncio.Future[bool] | None = None
-        self.began = False
-        self.ended = False
-        self.stop = False
-        self.cancelling = False
-        self.cancel_sent = False
-        self.error: BaseException | None = None
-        self.finishing: float | None = None
-        self.reporting: Runnable | None = None
-        self.acks_end: Pending | None = None
-
-    def _task_done(self, _task: asyncio.Task[None]) -> None:  # 64 B bound, not a closure
-        self.reporting._finished(self)  # type: ignore[union-attr]  # set when registered
-
-    @property
-    def failed(self) -> bool:
-        """Whether the run escalated an error."""
-        return self.error is not None
-
-    def ending_or_replaced(self) -> bool:
-        """Whether a new start may follow this run (it is ending or ended)."""
-        return self.stop or self.cancelling or self.ended
-
-    def add_end_ack(self, message: Any, reply: asyncio.Future[Any]) -> None:
-        """Answer ``reply`` once the run has ended."""
-        if self.acks_end is None:
-            self.acks_end = []
-        self.acks_end.append((message, reply))
 
 
 class Runnable(Actor):
@@ -421,8 +301,42 @@ class Runnable(Actor):
 
     # -- the end of a run ---------------------------------------------------------------
 
+    def _end_in_task(
+        self, run: RunRecord, error: BaseException | None, *, report: bool = True
+    ) -> BaseException | None:
+        """End ``run`` from its task's last step: its final state, and its exit report.
+
+        The report (with ``report``; skipped when nothing waits for it)
+        classifies the end, answers what waits and tells the parent, which
+        acts on it in the next event-loop cycle. Returns what the runner then
+        raises, awaiting nothing more: ``error``, a ``CancelledError`` for a
+        cancelled run, or None (it returns).
+        """
+        cancelled = error is None and run.cancelling
+        failed = error is not None
+        run.state = State.FAILED if failed else State.CANCELLED if cancelled else State.STOPPED
+        run.ended = True
+        if report:
+            registered = run.reporting is not None
+            run.reporting = REPORTED
+            exit = classify_exit(
+                escalated=error,
+                task_error=None,
+                task_cancelled=cancelled,
+                stop_requested=run.stop,
+                cancel_requested=run.cancelling,
+            )
+            if error is not None and not registered:  # only to retrieve the task's exception
+                run.task.add_done_callback(run._task_done)
+            self._close_run(run, exit)
+        return error if error is not None else asyncio.CancelledError() if cancelled else None
+
     def _finished(self, run: RunRecord) -> None:
-        """After the task has ended: classify, answer, clean up, tell the parent."""
+        """After the task has ended, unreported: classify, answer, clean up, tell the parent.
+
+        (A run its runner reported (`_end_in_task`) does not come here: the
+        done callback only retrieves its task's exception.)
+        """
         task = run.task
         run.ended = True
         cancelled = task.cancelled()
@@ -435,6 +349,10 @@ class Runnable(Actor):
         )
         if cancelled and not run.began:  # cancelled from outside before its first step
             run.state = State.CANCELLED
+        self._close_run(run, exit)
+
+    def _close_run(self, run: RunRecord, exit: Exit) -> None:
+        """Answer what waits on the ended run, publish its end, tell the parent (last)."""
         self._set_ready(run, False)
         # Each step is skipped when it has nothing to do: ending thousands of
         # loops at once (a shutdown) should cost little more than their tasks.
@@ -443,22 +361,19 @@ class Runnable(Actor):
         self._run_ended(run, exit)
         if self._inbox and self._run is run:
             self._discard_inbox()
-        self._report_exit(run, exit)
-
-    def _iteration_of(self, run: Any) -> int:
-        """The iteration count an end acknowledgement carries (Loops override)."""
-        return 0
-
-    def _report_exit(self, run: RunRecord, exit: Exit) -> None:
-        """Publish how run ``run`` ended, then tell the parent (the last step of every run)."""
         if exit.kind is ExitKind.FAILED:
             assert exit.error is not None
-            self._emit(ActorFailed, error=describe(exit.error))
+            if self._has_listeners():  # else the error is not worth describing
+                self._emit(ActorFailed, error=describe(exit.error))
         else:
             self._emit(ActorEnded, cancelled=exit.kind is ExitKind.CANCELLED)
         parent = self._parent
         if parent is not None:
             parent._on_child_exit(self, run.run_id, exit)
+
+    def _iteration_of(self, run: Any) -> int:
+        """The iteration count an end acknowledgement carries (Loops override)."""
+        return 0
 
     # -- queries -----------------------------------------------------------------------
 

@@ -36,9 +36,6 @@ from ..events import ActorStarted
 from ..leases.gate import gate_of
 from ..messages import Exit
 from .iteration import (
-    _CANCELLED,
-    _FAILED,
-    _STOPPED,
     _STOPPING,
     CoroFunction,
     LoopIteration,
@@ -171,30 +168,26 @@ class LoopEngine(LoopIteration):
         run.ended = True
         if not ready:
             self._set_ready(run, False)
-        if error is not None:
-            run.state = _FAILED
-            self._report_when_done(run)  # _finished also retrieves the task's exception
-            raise error
-        if run.cancelling:
-            run.state = _CANCELLED
-            self._report_if_needed(run)
+        # The end is reported from this last step (no await follows), so the
+        # supervisor acts on it in the next event-loop cycle.
+        report = error is not None or self._report_needed(run)
+        raised = self._end_in_task(run, error, report=report)
+        if isinstance(raised, asyncio.CancelledError):
             # End cancelled without unwinding an exception through the frames:
             # a task cancelled during its last step is cancelled when it returns.
             run.task.cancel()
-            return
-        run.state = _STOPPED
-        self._report_if_needed(run)
+        elif raised is not None:
+            raise raised
 
-    def _report_if_needed(self, run: Run) -> None:
-        """On a clean end, ask for the end report if anything waits for it.
+    def _report_needed(self, run: Run) -> bool:
+        """On a clean end, whether anything waits for the end report.
 
-        ``_finished`` answers pending asks, turns queued messages into dead
-        letters, publishes the stopped event and tells the parent. Called on
-        the runner's last step, with no await after it, so nothing can change
-        the answer before the task is done. (A standalone loop has no
+        The report answers pending asks, turns queued messages into dead
+        letters, publishes the stopped event and tells the parent; a plain
+        standalone loop nobody listens to skips it. (A standalone loop has no
         ancestors, so its own hub is the only place a listener could be.)
         """
-        if (
+        return bool(
             self._parent is not None
             or self._hub is not None
             or run.acks_end
@@ -202,8 +195,7 @@ class LoopEngine(LoopIteration):
             or run.acks_run_now
             or run.acks_begin
             or self._inbox
-        ):
-            self._report_when_done(run)
+        )
 
     def _begin(self, run: Run) -> None:
         # The Restart asks (acks_begin) are answered once the new run has

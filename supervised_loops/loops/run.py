@@ -84,7 +84,7 @@ class LoopRun(RunRecord):
         self.cancel_sent = False
         self.error: BaseException | None = None
         self.finishing: float | None = None
-        self.reporting: Runnable | None = None
+        self.reporting: Runnable | object | None = None
         self.acks_end: Pending | None = None
         self.current_loop = 0
         # Requests, set by control handlers and read by the runner.

@@ -42,7 +42,7 @@ from typing import Any
 
 import attrs
 
-from ..events import Event
+from ..events import Event, Subscription
 from ..supervision.face import Supervisor
 from .cli_parser import HEALTH_TIMEOUT, build_parser
 from .control import (
@@ -127,9 +127,9 @@ def describe_event(event: Event) -> str:
     return f"{event.path}: {type(event).__name__}" + (f" {details}" if details else "")
 
 
-async def _log_events(tree: Supervisor) -> None:
+async def _log_events(events: Subscription) -> None:
     events_logger = logging.getLogger("supervised_loops.events")
-    async with tree.events() as events:
+    async with events:
         async for event in events:
             events_logger.info("%s", describe_event(event))
 
@@ -142,13 +142,18 @@ async def _run(args: argparse.Namespace, tree: Supervisor, held: list[int]) -> i
         footer = f"(Ctrl-C to stop; control socket {args.socket or default_socket_path(tree.name)})"
     view = LiveView(tree, sys.stdout, footer=footer) if show_live else None
     watchers: list[asyncio.Task[None]] = []
+    subscriptions: list[Subscription] = []
 
     def started(root: Supervisor) -> None:
         if view is not None:
             view.open()
             watchers.append(asyncio.ensure_future(view.run()))
         else:
-            watchers.append(asyncio.ensure_future(_log_events(root)))
+            # Subscribed now, not in the task's first step: an end that comes
+            # before it (a loop whose count is reached at once) is logged too.
+            events = root.events()
+            watchers.append(asyncio.ensure_future(_log_events(events)))
+            subscriptions.append(events)
 
     if args.dashboard is None and (args.dashboard_control or args.dashboard_token_file):
         raise _UsageError("--dashboard-control and --dashboard-token-file need --dashboard")
@@ -173,6 +178,8 @@ async def _run(args: argparse.Namespace, tree: Supervisor, held: list[int]) -> i
     finally:
         for watcher in watchers:
             watcher.cancel()
+        for subscription in subscriptions:
+            subscription.close()
         await asyncio.gather(*watchers, return_exceptions=True)
         if view is not None and watchers:
             view.close()

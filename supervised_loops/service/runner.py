@@ -5,8 +5,9 @@ either the tree ends by itself or the process gets SIGINT/SIGTERM (a signal
 before the tree has started means it is never started: status 0). On a
 signal it shuts the tree down in order (reverse start order, each child
 ``Stop`` → grace → ``Cancel`` → hard limit), within ``shutdown_timeout``
-seconds in total; a second signal, or the timeout, cancels whatever is
-still running at once.
+seconds in total, counted from the signal; a second signal, or the timeout,
+cancels whatever is still running at once (one pass over the whole tree:
+see docs/supervision.md, "Shutdown").
 
 Exit status: ``run`` returns normally after a clean stop (exit status 0) and
 raises ``SystemExit(1)`` otherwise, once the reason has been logged: an
@@ -40,7 +41,7 @@ from typing import Any
 
 from .. import _validate
 from ..core.actor import Actor
-from ..messages import Cancel
+from ..messages import Cancel, Stop
 from ..supervision.face import Supervisor, child
 from .control import ControlLimits, ControlServer, default_socket_path
 
@@ -95,7 +96,8 @@ async def serve(
         tree: a Supervisor, or a single actor (wrapped in one).
         control: serve the control socket: ``True`` at
             `default_socket_path`, or a path.
-        shutdown_timeout: seconds the graceful shutdown may take in total.
+        shutdown_timeout: seconds the graceful shutdown may take in total,
+            from the signal.
         handle_signals: install SIGINT/SIGTERM handlers (main thread only);
             the handlers found are put back when ``serve`` returns.
         on_started: called with the tree once it has started (e.g. to show it).
@@ -157,11 +159,34 @@ async def serve(
             forced = True
             root._force_cancel()  # Cancel, and cut short every after_loop in progress
 
-    def on_signal(signum: int) -> None:
+    def too_long() -> None:
+        if root.is_running():
+            logger.error(
+                "shutdown of %r took longer than %s seconds: cancelling",
+                root.name,
+                shutdown_timeout,
+            )
+            force()
+
+    budget: list[asyncio.TimerHandle] = []
+    tree_started = False
+
+    def begin_shutdown(since: float | None = None) -> None:
+        # Stop goes out and the budget counts from the signal itself: on a
+        # saturated event loop, this task's next step comes cycles later. A
+        # timer, not wait_for around stop(): the forced pass is made the
+        # moment the budget is spent, not once wait_for has unwound.
+        if tree_started and not budget and root.is_running():
+            began = event_loop.time() if since is None else since
+            budget.append(event_loop.call_at(began + shutdown_timeout, too_long))
+            root.tell(Stop())
+
+    def on_signal(signum: int, at: float | None = None) -> None:
         signals_seen.append(signum)
         if len(signals_seen) == 1:
             logger.warning("%s received: shutting down %r", signal.Signals(signum).name, root.name)
             stop_requested.set()
+            begin_shutdown(at)
         else:
             logger.warning("second signal: cancelling %r now", root.name)
             force()
@@ -170,7 +195,8 @@ async def serve(
         # A Python-level handler, not add_signal_handler: removing that one
         # resets the default handlers, and a signal in the instant before
         # the caller's own came back would kill the process.
-        event_loop.call_soon_threadsafe(on_signal, signum)
+        # When it arrived, not when the event loop gets to it (a cycle later).
+        event_loop.call_soon_threadsafe(on_signal, signum, event_loop.time())
 
     previous: dict[int, Any] = {}
     if handle_signals:
@@ -204,6 +230,7 @@ async def serve(
             return 0
         try:
             await root.start()
+            tree_started = True
         except Exception as error:
             logger.error("%r failed to start: %s", root.name, error, exc_info=error)
             return 1
@@ -216,15 +243,8 @@ async def serve(
         finally:
             stopping.cancel()
         if not ended.done():
-            try:
-                await asyncio.wait_for(root.stop(), shutdown_timeout)
-            except TimeoutError:
-                logger.error(
-                    "shutdown of %r took longer than %s seconds: cancelling",
-                    root.name,
-                    shutdown_timeout,
-                )
-                force()
+            begin_shutdown()  # if the signal came while the tree was starting
+            await root.stop()
             await asyncio.wait((ended,))
         try:
             ended.result()
@@ -246,6 +266,8 @@ async def serve(
             root.tell(Cancel())
         raise
     finally:
+        for timer in budget:
+            timer.cancel()
         if ended is not None and not ended.done():
             ended.cancel()
         if server is not None:

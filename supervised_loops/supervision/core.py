@@ -27,7 +27,8 @@ nobody announced with ``Cancel`` is re-raised once the children are down, so
 the task still ends cancelled: shutdown order and budgets hold even for a
 stray ``task.cancel()``.
 
-Exit reports: a child reports the end of each run from its task's done
+Exit reports: a child reports the end of each run from the run's last step
+(`core.runnable.Runnable._end_in_task`), or else from its task's done
 callback; `SupervisorCore._settle` waits for a report still on its way, so
 no failure is missed. Each names the run that ended (the child's own run
 id): a report about an older run is never news about the current one.
@@ -51,15 +52,12 @@ from ..core.runnable import Runnable
 from ..events import ChildRemoved, Escalated, describe
 from ..messages import Exit, ExitKind, State
 from .child import Child
-from .hooks import SupervisorHooks
+from .hooks import SupervisorHooks, overridden
 from .intensity import RestartWindow
 from .run import ExitReport, Started, SupervisorRun
 from .specs import AutoShutdown, ChildSpec, Quarantine, Strategy
 
 logger = logging.getLogger("supervised_loops")
-
-#: The module of `Supervisor`, whose ``before_start`` does nothing.
-_FACE = __name__.rsplit(".", 1)[0] + ".face"
 
 
 def _as_spec(value: ChildSpec | Actor) -> ChildSpec:
@@ -315,7 +313,8 @@ class SupervisorCore(Runnable, Parent):
         """
         if self._halted():
             return Started.HALTED  # stopping or failing: start nothing more
-        await self._settle(record)
+        if record._running or record._handled < record._run_id:  # else nothing to settle
+            await self._settle(record)
         if not self._launch_child(record, restart=restart):
             return Started.ENDED
         if not wait_ready:
@@ -376,9 +375,7 @@ class SupervisorCore(Runnable, Parent):
 
     def _starts_children_at_launch(self) -> bool:
         """Whether nothing runs before the first child starts: no ``before_start`` of the user's."""
-        hook = type(self._hooks).before_start
-        default = hook.__module__ == _FACE and hook.__qualname__ == "Supervisor.before_start"
-        return default and "before_start" not in getattr(self._hooks, "__dict__", {})
+        return not overridden(self._hooks, "before_start")
 
     async def wait_ready(self) -> bool:
         ready = await super().wait_ready()
@@ -432,7 +429,7 @@ class SupervisorCore(Runnable, Parent):
         return future.result()
 
     def _on_child_exit(self, child: Actor, run_id: int, exit: Exit) -> None:
-        """Run ``run_id`` of a child ended (called from its task's done callback)."""
+        """Run ``run_id`` of a child ended (from its last step or its task's done callback)."""
         record = self._by_actor.get(child)
         if record is None:
             return

@@ -109,15 +109,15 @@ class SupervisorEngine(SupervisorRestarts):
         await self._shutdown_children()
         await self._call_hook("after_stop", self._hooks.after_stop)
         self._end_run()
+        # The end is reported from this last step (its parent acts on it in
+        # the next cycle), unless a Restart message waits for the task to be
+        # done: its new run must exist before the parent hears of this end.
         failure = run.error
         if failure is not None:
-            run.state = State.FAILED
             self._note(failure)
-            raise failure
-        if run.cancelling:
-            run.state = State.CANCELLED
-            raise asyncio.CancelledError
-        run.state = State.STOPPED
+        raised = self._end_in_task(run, failure, report=not run.restart_after)
+        if raised is not None:
+            raise raised
 
     async def _start_initial(self) -> None:
         """Start the children in order, each once the previous one is ready.
@@ -255,7 +255,7 @@ class SupervisorEngine(SupervisorRestarts):
             if reply is not None:
                 run.add_end_ack(message, reply)
             if isinstance(message, Cancel):
-                self._cancel_now()
+                self._cancel_subtree()  # the whole subtree, in this call
             else:
                 run.stop = True
                 self._wake()
@@ -310,6 +310,10 @@ class SupervisorEngine(SupervisorRestarts):
             if not run.stop:
                 run.stop = True
                 self._wake()
+            # Reported from the done callback registered at launch, so the
+            # parent hears of the end after this callback has started the new
+            # run: it takes the new run as the child's own, as for a Loop.
+            run.restart_after = True
             run.task.add_done_callback(lambda _task: self._start_again(message, reply))
             return
         self._start_again(message, reply)

@@ -4,13 +4,9 @@ A supervisor starts its children in order, each once the previous one is
 ready; restarts them by their restart type and its strategy; fails (and so
 escalates to its own parent) when it restarts too often; and shuts them down
 in reverse order, each in three phases (Stop, Cancel, give up). The engine is
-`supervision.engine` (and the modules below it, see the package's
-docstring); this module is the face users see and subclass: settings, hooks,
-lifecycle, the OTP verbs and lookup by path.
-
-Subclassing is the way to customise it: declare children and settings on the
-class and override the hooks documented on `Supervisor`; their call
-order is in ``docs/subclassing.md``.
+`supervision.engine` and the modules below it; this module is the face users
+see and subclass (declare children and settings on the class, override the
+hooks; their call order is in ``docs/subclassing.md``).
 
 May import: every other ``supervision`` module, ``core`` and the pure
 top-level modules.
@@ -44,6 +40,7 @@ from . import verbs
 from .child import Child
 from .core import _as_spec
 from .engine import SupervisorEngine
+from .hooks import default_hook
 from .specs import (
     AutoShutdown,
     ChildCounts,
@@ -177,6 +174,7 @@ class Supervisor(SupervisorEngine):
         declared: Iterable[ChildSpec | Actor] = source() if callable(source) else source
         return declared
 
+    @default_hook
     async def before_start(self) -> None:
         """Called in the supervisor's task before the first child starts (default: nothing).
 
@@ -214,6 +212,7 @@ class Supervisor(SupervisorEngine):
         """
         return child.spec.backoff or self._backoff_default
 
+    @default_hook
     async def on_child_failure(self, child: Child, error: BaseException) -> None:
         """React to a child's run ending with an escalated error (default: nothing).
 
@@ -223,6 +222,7 @@ class Supervisor(SupervisorEngine):
         A Cancel of the supervisor while it awaits cancels it there.
         """
 
+    @default_hook
     async def on_child_exit(self, child: Child, exit: Exit) -> None:
         """React to a child's run ending by itself (default: nothing).
 
@@ -230,6 +230,7 @@ class Supervisor(SupervisorEngine):
         did not cause (normal, cancelled or failed), before `decide`.
         """
 
+    @default_hook
     def decide(self, child: Child, error: BaseException) -> Directive | str | None:
         """Decide what a child's failure means: a `Directive`.
 

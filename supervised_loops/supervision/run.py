@@ -80,12 +80,15 @@ class SupervisorRun(RunRecord):
         "auto_stop",
         "cancel_deadline",
         "cut_short",
+        "cut_until",
         "ended_exit",
         "forced",
         "in_hook",
         "intensity",
         "launched",
         "queue",
+        "restart_after",
+        "swept_at",
         "waiter",
     )
 
@@ -105,6 +108,12 @@ class SupervisorRun(RunRecord):
         self.cancel_deadline: float | None = None
         self.forced = False  # a forced shutdown: clean-ups in progress are cut at once
         self.cut_short = 0  # clean-ups cut short in this run's subtree
+        # The one-pass cancel of the subtree: when it was made (the hard limits
+        # count from then), and the children whose clean-up it cut, with the
+        # time they have to end.
+        self.swept_at: float | None = None
+        self.cut_until: dict[Child, float] | None = None
+        self.restart_after = False  # a Restart message starts a new run once the task is done
         self.intensity = intensity
         self.launched = 0  # children started in the call that launched the run
         self.ended_exit: asyncio.Future[Exit] = asyncio.get_running_loop().create_future()

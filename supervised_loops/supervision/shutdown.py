@@ -7,12 +7,18 @@ the shutdown goes on with its siblings. A supervisor child cancelled by its
 parent is told the parent's deadline and fits its own children's limits in
 it, keeping a margin to end in time.
 
+A ``Cancel`` of a supervisor, and a forced shutdown, is one pass over its
+whole subtree, made in the call that asks for it
+(`SupervisorShutdown._cancel_subtree`): every hard limit below counts from
+that instant, and each supervisor's task then only waits
+(`SupervisorShutdown._cancel_at_once`).
+
 A child's clean-up in progress (a Loop's ``after_loop``, a worker unwinding
 after ``Stop``) is not interrupted by ``Cancel``: it is cut short only when
 the child's hard limit is reached, or at once in a forced shutdown
-(`SupervisorShutdown._force_cancel`). A cut is published as a ``CutShort``
-event and counted in the run's ``cut_short``, up to the root, so that
-``run()`` can report it in its exit status.
+(`SupervisorShutdown._force_cancel`) if it was in progress then. A cut is
+published as a ``CutShort`` event and counted in the run's ``cut_short``, up
+to the root, so that ``run()`` can report it in its exit status.
 
 May import: ``supervision.core`` and what it may import.
 """
@@ -37,6 +43,10 @@ logger = logging.getLogger("supervised_loops")
 #: mistakes a supervisor that is busy cancelling for an unkillable one.
 _MARGIN_SHARE = 0.1
 _MARGIN_CAP = 1.0
+
+#: The Cancel of the one-pass shutdown (messages are frozen: one for them all,
+#: not 10 000 allocations in the pass).
+_CANCEL = Cancel()
 
 #: Seconds a child whose clean-up was cut short is given to end before it
 #: is reported unkillable (a cancelled after_loop normally ends at once).
@@ -152,18 +162,22 @@ class SupervisorShutdown(SupervisorCore):
             record._adopt_run(latest, asyncio.get_running_loop().create_future())
 
     async def _cancel_at_once(self, records: list[Child]) -> None:
-        """The forced shutdown: ``Cancel`` every running child in one pass, then wait.
+        """The forced part of a shutdown: every child cancelled in one pass, then waited for.
 
-        Each child's ``after_loop`` still runs (it is the flush). The hard
-        limits all count from the same instant and run side by side, so the
-        subtree takes as long as its longest limit, not the sum of them; a
-        child still running at its limit is reported unkillable, as in the
-        three-phase shutdown. A supervisor child gets its limit as its own
-        deadline and cancels its children at once in turn.
+        The pass (`_cancel_subtree`) was made in the call that forced the
+        shutdown; here it is only made if a cancellation of our task came
+        without one. Each child's ``after_loop`` still runs (it is the
+        flush). The hard limits count from the pass, side by side, so the
+        subtree takes as long as its longest limit, not the sum of them: the
+        children at their limit are cut short together, and one that still
+        runs after that is reported unkillable, as in the three phases.
+        Their exits are dealt with (``on_child_failure``) latest started first.
         """
+        self._cancel_subtree(forced=self._rec.forced)
+        run = self._rec
         event_loop = asyncio.get_running_loop()
-        began = event_loop.time()
-        forced = self._rec.forced
+        began = run.swept_at if run.swept_at is not None else event_loop.time()
+        cut = run.cut_until
         cancelled: list[tuple[Child, float | None]] = []
         for record in records:
             record._cancel_timer()
@@ -173,24 +187,24 @@ class SupervisorShutdown(SupervisorCore):
             self._track_latest_run(record)
             record._set_terminating(True)
             deadline = self._hard_deadline(record, began)
-            if isinstance(actor, SupervisorShutdown):
-                actor._set_cancel_deadline(deadline)
-                if forced:
-                    actor._force_cancel()
-            actor.tell(Cancel())
-            # A clean-up in progress (after_loop) outlives Cancel; a forced
-            # shutdown cuts it at once, the hard limit when it is reached.
-            if forced and self._cut(record):
-                deadline = event_loop.time() + _CUT_WAIT
+            if cut is not None and record in cut:  # its clean-up was cut by a forced pass
+                deadline = cut[record] if deadline is None else min(deadline, cut[record])
             cancelled.append((record, deadline))
+        cut_wait: dict[Child, float] = {}
         try:
             for record, deadline in cancelled:
                 if await self._wait_exit(record, deadline, until_cancel=False):
                     continue
-                if self._cut(record):
-                    now = event_loop.time()
-                    if await self._wait_exit(record, now + _CUT_WAIT, until_cancel=False):
+                # At its limit: cut it short, with every other child at its limit.
+                now = event_loop.time()
+                for other, limit in cancelled:
+                    if other in cut_wait or limit is None or limit > now:
                         continue
+                    if other._exit is not None and not other._exit.done() and self._cut(other):
+                        cut_wait[other] = now + _CUT_WAIT
+                until = cut_wait.get(record)
+                if until is not None and await self._wait_exit(record, until, until_cancel=False):
+                    continue
                 self._unkillable(record, event_loop.time() - began)
         finally:
             for record, _ in cancelled:
@@ -202,6 +216,54 @@ class SupervisorShutdown(SupervisorCore):
                 await self._terminate(record)
             else:
                 await self._settle(record)
+
+    def _cancel_subtree(self, *, forced: bool = False) -> None:
+        """Cancel this supervisor and every actor below it, in one pass, in the caller's call.
+
+        What ``Cancel`` of a supervisor does (also when its parent's
+        shutdown reaches it after its grace), and, with ``forced``, a forced
+        shutdown (`_force_cancel`). Depth first, latest started first, each
+        running Loop and worker below is sent ``Cancel`` and each supervisor
+        below is cancelled the same way, before this call returns: every
+        ``after_loop`` in the subtree begins at its task's next step, side by
+        side, instead of one supervisor level per event-loop cycle. Each
+        supervisor is woken after its children, so when its task runs, the
+        children that ended at once have already reported. The hard limits
+        of the whole subtree count from this instant (a supervisor child's
+        deadline bounds its children's, see `_set_cancel_deadline`).
+
+        ``forced`` also cuts short every clean-up in progress (``CutShort``);
+        the ``after_loop`` handlers this pass starts still run, within their
+        limits. A second call only wakes the task, unless it newly forces.
+        """
+        if not self.is_running():
+            return
+        run = self._rec
+        if run.swept_at is not None and (run.forced or not forced):
+            self._cancel_now()
+            return
+        if forced:
+            run.forced = True
+        run.stop = True  # halted from here on: children see it (no restart by message)
+        run.cancelling = True
+        event_loop = asyncio.get_running_loop()
+        if run.swept_at is None:
+            run.swept_at = event_loop.time()
+        for record in list(reversed(self._children)):
+            actor = record.actor
+            if record._removed or record._abandoned or not actor.is_running():
+                continue
+            if isinstance(actor, SupervisorShutdown):
+                actor._set_cancel_deadline(self._hard_deadline(record, run.swept_at))
+                actor._cancel_subtree(forced=forced)
+                continue
+            actor.tell(_CANCEL)
+            # A clean-up in progress outlives Cancel; a forced shutdown cuts it.
+            if forced and self._cut(record):
+                if run.cut_until is None:
+                    run.cut_until = {}
+                run.cut_until[record] = event_loop.time() + _CUT_WAIT
+        self._cancel_now()
 
     async def _stop_then_cancel(self, record: Child, *, yield_to_forced: bool = False) -> bool:
         actor = record.actor
@@ -219,13 +281,13 @@ class SupervisorShutdown(SupervisorCore):
         forced = self._rec.forced
         if isinstance(actor, SupervisorShutdown):
             actor._set_cancel_deadline(deadline)
-            if forced:
-                actor._force_cancel()
-        actor.tell(Cancel())
-        # A clean-up in progress (after_loop) outlives Cancel; a forced
-        # shutdown cuts it at once, the hard limit when it is reached.
-        if forced and self._cut(record):
-            deadline = event_loop.time() + _CUT_WAIT
+            actor._cancel_subtree(forced=forced)  # its whole subtree, in one pass
+        else:
+            actor.tell(Cancel())
+            # A clean-up in progress (after_loop) outlives Cancel; a forced
+            # shutdown cuts it at once, the hard limit when it is reached.
+            if forced and self._cut(record):
+                deadline = event_loop.time() + _CUT_WAIT
         if await self._wait_exit(record, deadline, until_cancel=False):
             return True
         if self._cut(record):
@@ -251,20 +313,11 @@ class SupervisorShutdown(SupervisorCore):
         return 0 if self._run is None else self._rec.cut_short
 
     def _force_cancel(self) -> None:
-        """Cancel, cutting short every clean-up in progress in the subtree (a forced shutdown).
+        """A forced shutdown: `_cancel_subtree`, cutting short every clean-up in progress.
 
-        Clean-ups that begin later are cut as soon as the shutdown reaches them.
+        What ``run()``'s second signal and its ``shutdown_timeout`` do.
         """
-        if not self.is_running():
-            return
-        self._rec.forced = True
-        for record in self._children:
-            actor = record.actor
-            if isinstance(actor, SupervisorShutdown):
-                actor._force_cancel()
-            elif actor.is_running():
-                self._cut(record)
-        self._cancel_now()
+        self._cancel_subtree(forced=True)
 
     def _hard_deadline(self, record: Child, now: float) -> float | None:
         timeout = record.spec.cancel_timeout
@@ -275,12 +328,15 @@ class SupervisorShutdown(SupervisorCore):
         return deadline
 
     def _set_cancel_deadline(self, deadline: float | None) -> None:
-        """Our parent gives us until ``deadline`` to end after its Cancel."""
-        if deadline is None:
+        """Our parent gives us until ``deadline`` to end after its Cancel (the earliest holds)."""
+        if deadline is None or not self.is_running():
             return
         now = asyncio.get_running_loop().time()
         margin = min(max(0.0, deadline - now) * _MARGIN_SHARE, _MARGIN_CAP)
-        self._rec.cancel_deadline = deadline - margin
+        run = self._rec
+        limit = deadline - margin
+        if run.cancel_deadline is None or limit < run.cancel_deadline:
+            run.cancel_deadline = limit
 
     def _unkillable(self, record: Child, waited: float) -> None:
         record._abandon()

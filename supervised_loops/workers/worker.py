@@ -296,12 +296,9 @@ class Worker(Runnable):
             run.error = error
             self._note(error)
             logger.error("worker %r failed", self.path, exc_info=error)
-            run.state = State.FAILED
-            raise error
-        if run.cancelling:
-            run.state = State.CANCELLED
-            raise asyncio.CancelledError
-        run.state = State.STOPPED
+        raised = self._end_in_task(run, error)  # reported from this last step: one cycle sooner
+        if raised is not None:
+            raise raised
 
     def _answer_failure(
         self, run: WorkerRun, error: BaseException

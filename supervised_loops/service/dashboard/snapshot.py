@@ -50,6 +50,9 @@ def _next(status: ActorStatus) -> float | None:
     return None if upcoming is None else round(upcoming.timestamp(), 2)
 
 
+_ENDED = frozenset({State.STOPPED.value, State.CANCELLED.value, State.FAILED.value})
+
+
 def _intensity(path: str, history: History, limits: Limits) -> list[Any] | None:
     found = limits(path)
     if found is None:
@@ -162,11 +165,14 @@ class View:
         )
         children = list(known) if is_open else None
         record = self._history.actor(path)
-        state = record.state
-        # The transient state no event announces, from the supervisor itself
-        # (its own state is one attribute read; its status would walk its subtree).
-        if actor._own_state() is State.STOPPING:
-            state = State.STOPPING.value
+        # The state from the supervisor itself (one attribute read; its status
+        # would walk its subtree), not from the events the history has seen:
+        # a browser's stream may get an event before the history does, and
+        # ``stopping`` is announced by no event. Quarantine is its parent's
+        # decision about an ended supervisor: known from its event.
+        state = actor._own_state().value
+        if record.state == State.QUARANTINED.value and state in _ENDED:
+            state = record.state
         rows[path] = {
             "name": actor.name,
             "kind": "supervisor",
