@@ -290,7 +290,7 @@ async def test_a_signal_shuts_the_tree_down_gracefully_and_serve_returns_0(
 
 @pytest.mark.usefixtures("default_signal_handlers")
 @virtual_time(start=START)
-async def test_shutdown_timeout_bounds_the_shutdown_then_cancels_and_returns_1(
+async def test_shutdown_timeout_cancels_the_rest_and_the_flush_runs_to_its_hard_limit(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     journal = Journal()
@@ -301,39 +301,70 @@ async def test_shutdown_timeout_bounds_the_shutdown_then_cancels_and_returns_1(
             on_started=after(15, kill_self(signal.SIGTERM)),
         )
     assert status == 1
-    assert asyncio.get_running_loop().time() == 20.0  # the signal at 15 s, then 5 s
+    # The signal at 15 s, the budget spent at 20 s: the flush in progress is
+    # not cut then, only at its hard limit (cancel_timeout, 5 s) from there.
+    assert asyncio.get_running_loop().time() == 25.0
     assert journal.entries == ["write", "write", "flush begins", "flush cut short"]
     assert [r.message for r in caplog.records] == [
         "SIGTERM received: shutting down 'app'",
         "shutdown of 'app' took longer than 5.0 seconds: cancelling",
-        "loop 'app/writer': its clean-up was cut short after 5.000 s"
-        " (a hard limit or a forced shutdown)",
+        "loop 'app/writer': its clean-up was cut short after 10.000 s"
+        " (its hard limit, or a third signal)",
+        "'app' was cancelled before its shutdown ended",
+    ]
+
+
+SECOND_SIGNAL = (
+    "second signal: cancelling 'app' now (clean-ups run to their hard limits; "
+    "a third signal cuts them short)"
+)
+
+
+def signal_at(*moments: float) -> Callable[[Supervisor], None]:
+    """An ``on_started`` callback sending SIGINT to this process at each moment."""
+
+    def started(_root: Supervisor) -> None:
+        for moment in moments:
+            asyncio.get_running_loop().call_later(moment, kill_self(signal.SIGINT))
+
+    return started
+
+
+@pytest.mark.usefixtures("default_signal_handlers")
+@virtual_time(start=START)
+async def test_a_second_signal_cancels_a_slow_shutdown_and_the_flush_still_ends(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    journal = Journal()
+    with caplog.at_level(logging.WARNING, logger="supervised_loops"):
+        status = await serve(flushing_tree(journal, hold=12.0), on_started=signal_at(15, 25))
+    assert status == 1  # forced: not a clean stop
+    assert asyncio.get_running_loop().time() == 27.0  # the flush began at 15 s and took 12
+    assert journal.entries == ["write", "write", "flush begins", "flush done after a cancel"]
+    assert [r.message for r in caplog.records] == [
+        "SIGINT received: shutting down 'app'",
+        SECOND_SIGNAL,
         "'app' was cancelled before its shutdown ended",
     ]
 
 
 @pytest.mark.usefixtures("default_signal_handlers")
 @virtual_time(start=START)
-async def test_a_second_signal_cancels_a_slow_shutdown_and_serve_returns_1(
+async def test_a_third_signal_cuts_the_flush_short_at_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     journal = Journal()
-
-    def signal_twice(_root: Supervisor) -> None:
-        event_loop = asyncio.get_running_loop()
-        event_loop.call_later(15, kill_self(signal.SIGINT))
-        event_loop.call_later(25, kill_self(signal.SIGINT))  # shutdown_timeout: 30 s
-
     with caplog.at_level(logging.WARNING, logger="supervised_loops"):
-        status = await serve(flushing_tree(journal, hold=3600.0), on_started=signal_twice)
+        status = await serve(flushing_tree(journal, hold=3600.0), on_started=signal_at(15, 25, 26))
     assert status == 1
-    assert asyncio.get_running_loop().time() == 25.0
+    assert asyncio.get_running_loop().time() == 26.0
     assert journal.entries == ["write", "write", "flush begins", "flush cut short"]
     assert [r.message for r in caplog.records] == [
         "SIGINT received: shutting down 'app'",
-        "second signal: cancelling 'app' now",
-        "loop 'app/writer': its clean-up was cut short after 10.000 s"
-        " (a hard limit or a forced shutdown)",
+        SECOND_SIGNAL,
+        "third signal: cutting short every clean-up of 'app'",
+        "loop 'app/writer': its clean-up was cut short after 11.000 s"
+        " (its hard limit, or a third signal)",
         "'app' was cancelled before its shutdown ended",
     ]
 
@@ -624,7 +655,7 @@ tree = Supervisor(child(ticker, shutdown=3600.0), name="slow")
 """
 
 
-def test_real_process_a_second_signal_during_a_slow_shutdown_exits_1_at_once(
+def test_real_process_a_third_signal_during_a_slow_shutdown_exits_1_at_once(
     tmp_path: Path, short_dir: Path, service: Service
 ) -> None:
     (tmp_path / "slow.py").write_text(SLOW_TARGET)
@@ -634,13 +665,17 @@ def test_real_process_a_second_signal_during_a_slow_shutdown_exits_1_at_once(
     process.send_signal(signal.SIGINT)
     wait_for("after_loop", (tmp_path / "after_loop_began").exists, process, tmp_path)
     assert process.poll() is None  # the shutdown really is waiting on after_loop
+    process.send_signal(signal.SIGTERM)  # cancels the tree; the flush goes on
+    wait_for("the second signal", lambda: "second signal" in stderr_of(tmp_path), process, tmp_path)
+    assert process.poll() is None  # the after_loop still runs, to its hard limit (5 s)
     began = time.monotonic()
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(signal.SIGINT)  # the third: cut it short now
     assert ended(process, 5.0) == 1
-    assert time.monotonic() - began < 5.0
+    assert time.monotonic() - began < 4.0
     log = stderr_of(tmp_path)
     assert "SIGINT received: shutting down 'slow'" in log
     assert "second signal: cancelling 'slow' now" in log
+    assert "third signal: cutting short every clean-up of 'slow'" in log
     assert "'slow' was cancelled before its shutdown ended" in log
 
 
@@ -717,6 +752,6 @@ async def test_an_after_loop_cut_by_its_hard_limit_makes_the_exit_status_1(
     assert [r.message for r in caplog.records] == [
         "SIGTERM received: shutting down 'app'",
         "loop 'app/writer': its clean-up was cut short after 5.000 s"
-        " (a hard limit or a forced shutdown)",
+        " (its hard limit, or a third signal)",
         "'app': 1 clean-up(s) (after_loop) cut short by a hard shutdown limit",
     ]

@@ -291,7 +291,7 @@ class Runnable(Actor):
         run.cancel_sent = True  # absorbed: the run ends cancelled, not failed
         run.task.cancel()
         logger.error(
-            "%s %r: its clean-up was cut short after %.3f s (a hard limit or a forced shutdown)",
+            "%s %r: its clean-up was cut short after %.3f s (its hard limit, or a third signal)",
             self._kind,
             self.path,
             waited,

@@ -7,15 +7,17 @@ signal it shuts the tree down in order (reverse start order, each child
 ``Stop`` → grace → ``Cancel`` → hard limit), within ``shutdown_timeout``
 seconds in total, counted from the signal; a second signal, or the timeout,
 cancels whatever is still running at once (one pass over the whole tree:
-see docs/supervision.md, "Shutdown").
+see docs/supervision.md, "Shutdown"), and the clean-ups (``after_loop``, the
+flush) still run, each to its hard limit; a third signal cuts short the
+clean-ups still running.
 
 Exit status: ``run`` returns normally after a clean stop (exit status 0) and
 raises ``SystemExit(1)`` otherwise, once the reason has been logged: an
 escalated failure (with its traceback), a tree that failed to start, or a
 *forced* shutdown (a second signal, or ``shutdown_timeout`` running out,
-while the tree was still shutting down: every ``after_loop`` in progress is
-cut short, so the stop was not clean), or an ``after_loop`` cut short by a
-child's hard shutdown limit (a ``CutShort`` event). ``serve`` is the same
+while the tree was still shutting down: what still ran was cancelled, so the
+stop was not clean), or an ``after_loop`` cut short by a child's hard
+shutdown limit or a third signal (a ``CutShort`` event). ``serve`` is the same
 without the exit, for programs that embed the tree in a larger asyncio
 application.
 
@@ -151,13 +153,18 @@ async def serve(
     signals_seen: list[int] = []
     forced = False
 
-    def force() -> None:
-        # Cancel whatever still runs; only a tree still running makes the
-        # stop unclean (a signal racing the tree's own end changes nothing).
+    def force(*, cut: bool = False) -> None:
+        # Cancel whatever still runs, in one pass; only a tree still running
+        # makes the stop unclean (a signal racing the tree's own end changes
+        # nothing). The clean-ups (after_loop) run on to their hard limits,
+        # unless ``cut``: then those in progress are cut short at once too.
         nonlocal forced
         if root.is_running():
             forced = True
-            root._force_cancel()  # Cancel, and cut short every after_loop in progress
+            if cut:
+                root._force_cancel()
+            else:
+                root._cancel_subtree()
 
     def too_long() -> None:
         if root.is_running():
@@ -187,9 +194,16 @@ async def serve(
             logger.warning("%s received: shutting down %r", signal.Signals(signum).name, root.name)
             stop_requested.set()
             begin_shutdown(at)
-        else:
-            logger.warning("second signal: cancelling %r now", root.name)
+        elif len(signals_seen) == 2:
+            logger.warning(
+                "second signal: cancelling %r now (clean-ups run to their hard limits; "
+                "a third signal cuts them short)",
+                root.name,
+            )
             force()
+        else:
+            logger.warning("third signal: cutting short every clean-up of %r", root.name)
+            force(cut=True)
 
     def handler(signum: int, _frame: types.FrameType | None) -> None:
         # A Python-level handler, not add_signal_handler: removing that one

@@ -15,8 +15,9 @@ that instant, and each supervisor's task then only waits
 
 A child's clean-up in progress (a Loop's ``after_loop``, a worker unwinding
 after ``Stop``) is not interrupted by ``Cancel``: it is cut short only when
-the child's hard limit is reached, or at once in a forced shutdown
-(`SupervisorShutdown._force_cancel`) if it was in progress then. A cut is
+the child's hard limit is reached, or at once by
+`SupervisorShutdown._force_cancel` (``run()``'s third signal) if it was in
+progress then. A cut is
 published as a ``CutShort`` event and counted in the run's ``cut_short``, up
 to the root, so that ``run()`` can report it in its exit status.
 
@@ -313,9 +314,11 @@ class SupervisorShutdown(SupervisorCore):
         return 0 if self._run is None else self._rec.cut_short
 
     def _force_cancel(self) -> None:
-        """A forced shutdown: `_cancel_subtree`, cutting short every clean-up in progress.
+        """`_cancel_subtree`, also cutting short every clean-up in progress.
 
-        What ``run()``'s second signal and its ``shutdown_timeout`` do.
+        What ``run()``'s third signal does (its second signal and its
+        ``shutdown_timeout`` cancel without cutting: clean-ups run to their
+        hard limits).
         """
         self._cancel_subtree(forced=True)
 
