@@ -112,6 +112,10 @@ class Runnable(Actor):
     def _run_ended(self, run: Any, exit: Exit) -> None:
         """Settle the kind's own pending replies of a run that has ended."""
 
+    def _report_needed(self, run: Any) -> bool:
+        """On a clean end, whether anything waits for the end report (a kind may skip it)."""
+        return True
+
     # -- launching ----------------------------------------------------------------
 
     def _launch(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, restart: bool) -> Any:
@@ -302,13 +306,14 @@ class Runnable(Actor):
     # -- the end of a run ---------------------------------------------------------------
 
     def _end_in_task(
-        self, run: RunRecord, error: BaseException | None, *, report: bool = True
+        self, run: RunRecord, error: BaseException | None, *, report: bool | None = None
     ) -> BaseException | None:
         """End ``run`` from its task's last step: its final state, and its exit report.
 
-        The report (with ``report``; skipped when nothing waits for it)
-        classifies the end, answers what waits and tells the parent, which
-        acts on it in the next event-loop cycle. Returns what the runner then
+        The report classifies the end, answers what waits and tells the
+        parent, which acts on it in the next event-loop cycle; it is skipped
+        when ``report`` is False, or, left None, for a clean end the kind says
+        nothing waits for (`_report_needed`). Returns what the runner then
         raises, awaiting nothing more: ``error``, a ``CancelledError`` for a
         cancelled run, or None (it returns).
         """
@@ -316,6 +321,8 @@ class Runnable(Actor):
         failed = error is not None
         run.state = State.FAILED if failed else State.CANCELLED if cancelled else State.STOPPED
         run.ended = True
+        if report is None:
+            report = failed or self._report_needed(run)
         if report:
             registered = run.reporting is not None
             run.reporting = REPORTED

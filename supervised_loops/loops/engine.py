@@ -160,24 +160,30 @@ class LoopEngine(LoopIteration):
             if after_error is not None:
                 after_error = await self._escalate(run, after_error)
                 error = after_error if error is None else error
-        gate = gate_of(self._coro)
-        if gate is not None:  # the lease is given back before the run reports its end
-            late = await gate.leave(self, run)
-            error = late if error is None else error
+        if gate_of(self._coro) is not None:  # the lease is given back before the end report
+            error = await self._give_back_lease(run, error)
         run.error = error
         run.ended = True
         if not ready:
             self._set_ready(run, False)
         # The end is reported from this last step (no await follows), so the
-        # supervisor acts on it in the next event-loop cycle.
-        report = error is not None or self._report_needed(run)
-        raised = self._end_in_task(run, error, report=report)
-        if isinstance(raised, asyncio.CancelledError):
-            # End cancelled without unwinding an exception through the frames:
-            # a task cancelled during its last step is cancelled when it returns.
+        # supervisor acts on it in the next event-loop cycle. (No new locals
+        # here: they would stay in every idle loop's frame.)
+        if error is not None:
+            self._end_in_task(run, error)
+            raise error
+        if self._end_in_task(run, None) is not None:
+            # Cancelled: end so without unwinding an exception through the
+            # frames (a task cancelled during its last step is cancelled when
+            # it returns).
             run.task.cancel()
-        elif raised is not None:
-            raise raised
+
+    async def _give_back_lease(self, run: Run, error: BaseException | None) -> BaseException | None:
+        """Release the run's lease; the error the run ends with (the release's, if none)."""
+        gate = gate_of(self._coro)
+        assert gate is not None
+        late = await gate.leave(self, run)
+        return late if error is None else error
 
     def _report_needed(self, run: Run) -> bool:
         """On a clean end, whether anything waits for the end report.
