@@ -30,7 +30,9 @@ sit above everything) can implement it.
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+import logging
+import weakref
+from typing import Any, Literal, Protocol
 
 __all__ = [
     "Instrumentation",
@@ -39,6 +41,7 @@ __all__ = [
     "Trigger",
     "current",
     "install",
+    "log_broken",
 ]
 
 Trigger = Literal["schedule", "run-now", "retry"]
@@ -164,3 +167,32 @@ def install(instrumentation: Instrumentation | None) -> Instrumentation | None:
 def current() -> Instrumentation | None:
     """The instrumentation in force, or None."""
     return installed
+
+
+# Instrumentations that raised, so that one with several iterations in
+# flight is logged once, not once per iteration (weakly: forgotten with them).
+_failed: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def log_broken(
+    instrumentation: object, error: BaseException, *, detached: bool, logger: logging.Logger
+) -> None:
+    """Log that ``instrumentation`` raised ``error`` and is uninstalled.
+
+    Logged when it is detached (``detached``: the caller has just
+    uninstalled it), and not again when it raises again for the iterations
+    it saw begin and still gets the ends of; installed anew and raising, it
+    is logged anew. The one rule for the engine's hook and for the telemetry
+    fan-out.
+    """
+    if not detached:
+        try:
+            if instrumentation in _failed:
+                return
+        except TypeError:  # not weakly referenceable: logged each time it raises
+            pass
+    try:
+        _failed.add(instrumentation)
+    except TypeError:
+        pass
+    logger.error("instrumentation %r raised; it is uninstalled", instrumentation, exc_info=error)

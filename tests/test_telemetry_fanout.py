@@ -104,7 +104,7 @@ async def test_a_member_raising_at_a_start_is_dropped_logged_once_and_not_told_t
     assert history.calls == [("ended", 0, None), ("ended", 1, None)]
     assert members() == (history,)
     assert [r.message for r in caplog.records] == [
-        "instrumentation <Member b> raised: it is uninstalled"
+        "instrumentation <Member b> raised; it is uninstalled"
     ]
 
 

@@ -17,8 +17,7 @@ May import: ``instrument`` (a leaf) and the standard library.
 from __future__ import annotations
 
 import logging
-import weakref
-from typing import Any, Final
+from typing import Final
 
 from .. import instrument
 from ..instrument import Instrumentation, Outcome, SkipReason, Trigger
@@ -30,30 +29,13 @@ logger = logging.getLogger("supervised_loops")
 BROKEN: Final = object()
 """The token of an iteration whose instrumentation raised at its start: no end is sent."""
 
-# Instrumentations that raised, so that one with several iterations in
-# flight is logged once, not once per iteration (weakly: forgotten with them).
-_failed: weakref.WeakSet[Any] = weakref.WeakSet()
-
 
 def broken(instrumentation: Instrumentation, error: Exception) -> None:
-    """``instrumentation`` raised ``error``: uninstall it (if in force) and log it.
-
-    Logged when it is uninstalled, and not again for the iterations it saw
-    begin and still gets the ends of (installed anew, it is logged anew).
-    """
-    if instrument.installed is instrumentation:
+    """``instrumentation`` raised ``error``: uninstall it (if in force) and log it (once)."""
+    detached = instrument.installed is instrumentation
+    if detached:
         instrument.install(None)
-    else:
-        try:
-            if instrumentation in _failed:
-                return
-        except TypeError:  # not weakly referenceable: logged each time it raises
-            pass
-    try:
-        _failed.add(instrumentation)
-    except TypeError:
-        pass
-    logger.error("instrumentation %r raised; it is uninstalled", instrumentation, exc_info=error)
+    instrument.log_broken(instrumentation, error, detached=detached, logger=logger)
 
 
 def iteration_started(

@@ -16,8 +16,7 @@ the engine sends it to the `Fanout` that was installed then (see
 from __future__ import annotations
 
 import logging
-import weakref
-from typing import Any, Final
+from typing import Final
 
 from .. import instrument
 from ..instrument import Instrumentation, Outcome, SkipReason, Trigger
@@ -28,9 +27,6 @@ logger = logging.getLogger("supervised_loops.telemetry")
 
 _RAISED: Final = object()
 """A member's token when it raised at the start: it is not told the end."""
-
-# Members that raised, so that one is logged once, not for each iteration in flight.
-_failed: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 class Fanout:
@@ -68,9 +64,9 @@ class Fanout:
                         path, name, iteration, trigger, attempt, scheduled, started
                     )
                 )
-            except Exception:
+            except Exception as error:
                 tokens.append(_RAISED)
-                _drop(member)
+                _drop(member, error)
         return tokens
 
     def iteration_ended(
@@ -97,32 +93,23 @@ class Fanout:
                     path, name, iteration, trigger, attempt, scheduled, started, ended, outcome,
                     error, own,
                 )  # fmt: skip
-            except Exception:
-                _drop(member)
+            except Exception as failure:
+                _drop(member, failure)
 
     def iteration_skipped(self, path: str, name: str, reason: SkipReason) -> None:
         for member in self.members:
             try:
                 member.iteration_skipped(path, name, reason)
-            except Exception:
-                _drop(member)
+            except Exception as failure:
+                _drop(member, failure)
 
 
-def _drop(member: Instrumentation) -> None:
+def _drop(member: Instrumentation, error: Exception) -> None:
     """Detach ``member``, which raised; logged when detached, not again for its late ends."""
-    if any(present is member for present in members()):
+    detached = any(present is member for present in members())
+    if detached:
         detach(member)
-    else:
-        try:
-            if member in _failed:
-                return
-        except TypeError:  # not weakly referenceable: logged each time it raises
-            pass
-    try:
-        _failed.add(member)
-    except TypeError:
-        pass
-    logger.exception("instrumentation %r raised: it is uninstalled", member)
+    instrument.log_broken(member, error, detached=detached, logger=logger)
 
 
 def members() -> tuple[Instrumentation, ...]:
