@@ -226,4 +226,4 @@ def test_the_live_view_footer_says_a_second_ctrl_c_forces_a_slow_shutdown() -> N
     tree.status = lambda: stopping  # type: ignore[method-assign]
     frame = view.frame(80, 24)
     assert STOPPING_FOOTER in frame
-    assert "Ctrl-C again to force it" in frame
+    assert "Ctrl-C again cancels the rest" in frame

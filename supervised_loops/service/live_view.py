@@ -22,7 +22,7 @@ LIVE_REFRESH_SECONDS = 1.0
 LIVE_LOG_RECORDS = 200
 
 #: The footer while the tree shuts down.
-STOPPING_FOOTER = "(shutting down in order; Ctrl-C again to force it)"
+STOPPING_FOOTER = "(shutting down; Ctrl-C again cancels the rest, a third cuts clean-ups short)"
 
 
 class LiveView:
