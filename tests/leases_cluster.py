@@ -9,6 +9,7 @@ processes of one machine.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import queue
@@ -134,7 +135,10 @@ class Cluster:
                 time.sleep(0.5)
                 for replica in self.replicas:
                     Path(f"/tmp/leases_dump_{replica.pid}.txt").write_text("".join(replica.stderr))
-                raise AssertionError(f"no matching event within {timeout} s: {self.describe()}")
+                raise AssertionError(
+                    f"no event matching {_source(predicate)} within {timeout} s"
+                    f" (dumps in /tmp/leases_dump_<pid>.txt): {self.describe()}"
+                )
             try:
                 event = self.feed.get(timeout=remaining)
             except queue.Empty:
@@ -204,3 +208,11 @@ class Cluster:
             for stream in (replica.process.stdout, replica.process.stderr):
                 if stream is not None:
                     stream.close()
+
+
+def _source(predicate: Callable[[Event], bool]) -> str:
+    """The line that wrote ``predicate`` (which wait failed, in a failure's message)."""
+    try:
+        return repr(inspect.getsource(predicate).strip())
+    except (OSError, TypeError):
+        return repr(predicate)
