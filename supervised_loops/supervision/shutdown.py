@@ -251,20 +251,32 @@ class SupervisorShutdown(SupervisorCore):
         if run.swept_at is None:
             run.swept_at = event_loop.time()
         for record in list(reversed(self._children)):
-            actor = record.actor
-            if record._removed or record._abandoned or not actor.is_running():
+            if record._removed or record._abandoned or not record.actor.is_running():
                 continue
-            if isinstance(actor, SupervisorShutdown):
-                actor._set_cancel_deadline(self._hard_deadline(record, run.swept_at))
-                actor._cancel_subtree(forced=forced)
-                continue
-            actor.tell(_CANCEL)
-            # A clean-up in progress outlives Cancel; a forced shutdown cuts it.
-            if forced and self._cut(record):
+            cut_until = self._cancel_child(record, self._hard_deadline(record, run.swept_at))
+            if cut_until is not None:
                 if run.cut_until is None:
                     run.cut_until = {}
-                run.cut_until[record] = event_loop.time() + _CUT_WAIT
+                run.cut_until[record] = cut_until
         self._cancel_now()
+
+    def _cancel_child(self, record: Child, deadline: float | None) -> float | None:
+        """Cancel one child, a supervisor child with its whole subtree, within ``deadline``.
+
+        In a forced shutdown a clean-up in progress is cut short at once
+        (else it outlives Cancel, to its hard limit): returns then until when
+        the cut child is given to end, else None.
+        """
+        actor = record.actor
+        forced = self._rec.forced
+        if isinstance(actor, SupervisorShutdown):
+            actor._set_cancel_deadline(deadline)
+            actor._cancel_subtree(forced=forced)  # its whole subtree, in one pass
+            return None
+        actor.tell(_CANCEL)
+        if forced and self._cut(record):
+            return asyncio.get_running_loop().time() + _CUT_WAIT
+        return None
 
     async def _stop_then_cancel(self, record: Child, *, yield_to_forced: bool = False) -> bool:
         actor = record.actor
@@ -279,16 +291,9 @@ class SupervisorShutdown(SupervisorCore):
                 return False
         began = event_loop.time()
         deadline = self._hard_deadline(record, began)
-        forced = self._rec.forced
-        if isinstance(actor, SupervisorShutdown):
-            actor._set_cancel_deadline(deadline)
-            actor._cancel_subtree(forced=forced)  # its whole subtree, in one pass
-        else:
-            actor.tell(Cancel())
-            # A clean-up in progress (after_loop) outlives Cancel; a forced
-            # shutdown cuts it at once, the hard limit when it is reached.
-            if forced and self._cut(record):
-                deadline = event_loop.time() + _CUT_WAIT
+        cut_until = self._cancel_child(record, deadline)
+        if cut_until is not None:
+            deadline = cut_until
         if await self._wait_exit(record, deadline, until_cancel=False):
             return True
         if self._cut(record):
