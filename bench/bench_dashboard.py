@@ -2,42 +2,46 @@
 
     python bench/bench_dashboard.py                 # 10 000 loops, 5 rounds
     python bench/bench_dashboard.py --quick         # 1 000 loops, 2 rounds
-    python bench/bench_dashboard.py --hook-cost     # nothing / a no-op / the history in the hook
-    python bench/bench_dashboard.py --toggle        # closed / history / open on one running tree
-    python bench/bench_dashboard.py --record-cost   # the history's method alone, hot and cold
+    python bench/bench_dashboard.py --record-all    # what a ring on every loop would cost
+    python bench/bench_dashboard.py --record-cost   # a ring's method alone, hot and cold
 
-Three conditions, interleaved round by round (the order rotates), each in
-a fresh event loop with the same tree: ``loops / 100`` supervisors of 100
+Five conditions, interleaved round by round (the order rotates), each in
+a fresh process (a fresh heap: the first tree built in a process runs
+measurably faster than later ones) with the same tree: ``loops / 100`` supervisors of 100
 loops each, every loop every ``--interval`` seconds with a body that only
 counts.
 
 * **closed**: the tree alone.
-* **open, no browser**: the tree with its dashboard serving (history in
-  the instrumentation hook, lifecycle events collected), nobody connected.
-* **open + browser**: the same, with one headless chromium (Debian's,
-  through chromium-driver) showing the page, connected to its live stream.
+* **open, no browser**: the tree with its dashboard serving (lifecycle
+  events collected), nobody connected.
+* **open + 1 live stream, 100 loops shown**: the same, with a client in
+  another process reading the live stream of the view a browser has with
+  one supervisor unfolded (its hundred loops recorded, their charts sent
+  every second): what serving a browser costs the service, without the
+  browser's own work on the same two cores.
+* **open + 1 browser**: the same, with one headless chromium (Debian's,
+  through chromium-driver) showing the page as it opens: the root and its
+  hundred supervisors, folded (no loop row in view).
+* **open + 1 browser, 100 loops shown**: the same browser with one
+  supervisor unfolded: its hundred loops are in view, so they are recorded
+  (each has a ring of its recent iterations) and their charts are sent and
+  drawn. The browser is another process, but on a small machine it runs on
+  the same cores and caches as the service, which runs slower beside it.
 
 Measured over a window of ``--seconds`` after a warm-up: the process's CPU
 time per iteration (the service's own cost) and iterations per second; and
 the CPU time the browser's processes used meanwhile, as a share of one core
-(read from /proc). The browser is another process, but on a small machine
-it runs on the same cores as the service, and the service's code runs
-slower beside it (caches, scheduling): the middle condition shows what the
-dashboard costs the service by itself, the last one what a browser on the
-same machine adds. The figure of merit is the ratio open / closed of CPU
-per iteration (the median of each round's ratio); the target is at most
-1.10 at 10 000 loops.
+(read from /proc). The figure of merit is the ratio to closed of CPU per
+iteration (the median of each round's ratio); the target is at most 1.10 at
+10 000 loops.
 
-``--hook-cost`` splits the cost of the open dashboard: the same tree with
-nothing in the instrumentation hook, with an instrumentation that does
-nothing (the loop engine's side of the hook), and with the dashboard's
-history (no server, no browser). The
-history's memory for that many loops is measured too (tracemalloc).
-
-``--toggle`` keeps one tree running and measures it in turns, window by
-window: closed, with the history alone in the hook, and with the dashboard
-open (no browser): the same run objects throughout, so what differs is only
-what the dashboard does.
+``--record-all`` keeps one tree running and switches, every second, between
+no ring at all, a ring on every loop (what recording all loops would cost:
+the dashboard does not, see ``supervised_loops/service/dashboard/watch.py``),
+and an instrumentation that does nothing in the hook (what the hook's
+machinery costs the engine). Switching every second on one tree puts every
+condition under the same load and the same memory layout: the ratios are
+steadier than between fresh trees.
 
 Needs the ``dashboard`` and ``test`` extras and ``apt-get install chromium
 chromium-driver``.
@@ -48,14 +52,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 import tracemalloc
 from typing import Any
 
-from supervised_loops import Supervisor, instrument, loop
-from supervised_loops.service.dashboard import Dashboard, History
+from supervised_loops import Loop, Supervisor, instrument, loop
+from supervised_loops.loops import recent
+from supervised_loops.service.dashboard import Dashboard
 
 
 def make_tree(loops: int, interval: float, counter: list[int]) -> Supervisor:
@@ -86,17 +94,22 @@ def browser() -> Any:
     return webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
 
 
-def open_page(driver: Any, url: str) -> None:
+def open_page(driver: Any, url: str, *, unfold: bool) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     driver.get(url)
+    first = '#tree [data-path="bench/s0"]'
     WebDriverWait(driver, 30).until(
         lambda d: (
-            d.find_element(By.ID, "link").text == "live"
-            and d.find_elements(By.CSS_SELECTOR, '#tree [data-path="bench/s0"]')
+            d.find_element(By.ID, "link").text == "live" and d.find_elements(By.CSS_SELECTOR, first)
         )
     )
+    if unfold:
+        driver.find_element(By.CSS_SELECTOR, f"{first} .fold").click()
+        WebDriverWait(driver, 30).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, '#tree [data-path="bench/s0/l99"] canvas')
+        )
 
 
 def browser_cpu(driver: Any) -> float:
@@ -122,40 +135,106 @@ def browser_cpu(driver: Any) -> float:
     return total
 
 
-async def measure(args: argparse.Namespace, condition: str, driver: Any) -> dict[str, float]:
+def rings(tree: Supervisor) -> int:
+    """How many loops of ``tree`` have a ring now."""
+    stack: list[Any] = [tree]
+    found = 0
+    while stack:
+        actor = stack.pop()
+        if isinstance(actor, Supervisor):
+            stack.extend(actor.lookup(info.name) for info in actor.which_children())
+        elif recent.of(actor) is not None:
+            found += 1
+    return found
+
+
+#: A client in its own process that reads the live stream as the page does
+#: (the view with one supervisor unfolded), and nothing else: what serving a
+#: browser costs the service, without a browser's rendering on the same cores.
+STREAM_READER = """
+import sys, urllib.request
+with urllib.request.urlopen(sys.argv[1] + "api/events?open=bench/s0") as stream:
+    print("connected", flush=True)
+    while stream.readline():
+        pass
+"""
+
+
+async def child(args: argparse.Namespace) -> None:
+    """A round in this (fresh) process: one tree, every condition in turn on it.
+
+    Driven by the parent over stdin and stdout: for each condition (the
+    order given), opens the dashboard unless closed and prints ``open URL``;
+    waits for a line (the parent connects a browser or a stream meanwhile);
+    settles, measures, prints the figures as JSON; waits for a line (the
+    parent disconnects) and closes the dashboard.
+    """
     counter = [0]
     tree = make_tree(args.loops, args.interval, counter)
-    dashboard = Dashboard(tree, "127.0.0.1:0") if condition != "closed" else None
-    connected = condition == "browser"
-    if dashboard is not None:
-        await dashboard.start()
     await tree.start()
     try:
-        if dashboard is not None and connected:
-            await asyncio.to_thread(open_page, driver, dashboard.url)
         await asyncio.sleep(args.warmup)
-        gc.collect()
-        counted, cpu, wall = counter[0], time.process_time(), time.perf_counter()
-        browser = browser_cpu(driver)
-        await asyncio.sleep(args.seconds)
-        browser = browser_cpu(driver) - browser
-        counted = counter[0] - counted
-        cpu = time.process_time() - cpu
-        wall = time.perf_counter() - wall
+        for condition in args.child.split(","):
+            dashboard = Dashboard(tree, "127.0.0.1:0") if condition != "closed" else None
+            if dashboard is not None:
+                await dashboard.start()
+            print("open", dashboard.url if dashboard is not None else "-", flush=True)
+            await asyncio.to_thread(sys.stdin.readline)
+            await asyncio.sleep(args.settle)
+            gc.collect()
+            counted, cpu, wall = counter[0], time.process_time(), time.perf_counter()
+            await asyncio.sleep(args.seconds)
+            counted = counter[0] - counted
+            cpu = time.process_time() - cpu
+            wall = time.perf_counter() - wall
+            figures = {"cpu_us": cpu / counted * 1e6, "rate": counted / wall, "rings": rings(tree)}
+            print(json.dumps(figures), flush=True)
+            await asyncio.to_thread(sys.stdin.readline)
+            if dashboard is not None:
+                await dashboard.close()
     finally:
-        if connected:
-            await asyncio.to_thread(driver.get, "about:blank")
         await tree.stop()
-        if dashboard is not None:
-            await dashboard.close()
-    return {"cpu_us": cpu / counted * 1e6, "rate": counted / wall, "browser": browser / wall}
+
+
+def measure(args: argparse.Namespace, conditions: list[str], driver: Any) -> list[dict[str, float]]:
+    """One round: a fresh process with one tree, ``conditions`` measured on it in this order."""
+    settings = ["--loops", str(args.loops), "--interval", str(args.interval)]
+    settings += ["--warmup", str(args.warmup), "--seconds", str(args.seconds)]
+    settings += ["--settle", str(args.settle)]
+    command = [sys.executable, __file__, "--child", ",".join(conditions), *settings]
+    found: list[dict[str, float]] = []
+    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as run:
+        assert run.stdin is not None
+        assert run.stdout is not None
+        for condition in conditions:
+            url = run.stdout.readline().split()[1]
+            reader = None
+            if condition in ("browser", "unfolded"):
+                open_page(driver, url, unfold=condition == "unfolded")
+            elif condition == "stream":
+                reader = subprocess.Popen(
+                    [sys.executable, "-c", STREAM_READER, url], stdout=subprocess.PIPE
+                )
+                assert reader.stdout is not None
+                reader.stdout.readline()
+            run.stdin.write("go\n")
+            run.stdin.flush()
+            browser, began = browser_cpu(driver), time.perf_counter()
+            figures: dict[str, float] = json.loads(run.stdout.readline())
+            figures["browser"] = (browser_cpu(driver) - browser) / (time.perf_counter() - began)
+            found.append(figures)
+            if reader is not None:
+                reader.kill()
+                reader.wait()
+            if condition in ("browser", "unfolded"):
+                driver.get("about:blank")
+            run.stdin.write("next\n")
+            run.stdin.flush()
+    return found
 
 
 class NoOp:
-    """An instrumentation that does nothing: what the engine's side of the hook costs.
-
-    Like the history, it observes ends only (one call per iteration).
-    """
+    """An instrumentation that does nothing: what the hook's machinery costs the engine."""
 
     observes_starts = False
 
@@ -169,147 +248,112 @@ class NoOp:
         pass
 
 
-async def measure_hook(args: argparse.Namespace, kind: str) -> float:
-    """CPU per iteration with nothing, a no-op, or the dashboard's history in the hook."""
-    counter = [0]
-    tree = make_tree(args.loops, args.interval, counter)
-    chosen = {"off": None, "no-op": NoOp(), "history": History()}[kind]
-    previous = instrument.install(chosen)
-    try:
-        await tree.start()
-        await asyncio.sleep(args.warmup)
-        gc.collect()
-        counted, cpu = counter[0], time.process_time()
-        await asyncio.sleep(args.seconds)
-        return (time.process_time() - cpu) / (counter[0] - counted) * 1e6
-    finally:
-        await tree.stop()
-        instrument.install(previous)
+def every_loop(tree: Supervisor) -> list[Loop[Any]]:
+    stack: list[Any] = [tree]
+    found: list[Loop[Any]] = []
+    while stack:
+        actor = stack.pop()
+        if isinstance(actor, Supervisor):
+            stack.extend(actor.lookup(info.name) for info in actor.which_children())
+        else:
+            found.append(actor)
+    return found
 
 
-def hook_cost(args: argparse.Namespace) -> None:
-    kinds = ["off", "no-op", "history"]
-    results: dict[str, list[float]] = {kind: [] for kind in kinds}
-    for round_index in range(args.rounds):
-        for kind in kinds if round_index % 2 == 0 else kinds[::-1]:
-            results[kind].append(asyncio.run(measure_hook(args, kind)))
-            print(f"round {round_index + 1} {kind:>7}: {results[kind][-1]:.2f} µs", flush=True)
-    off = statistics.median(results["off"])
-    print()
-    print("| in the instrumentation hook | CPU per iteration (median) | vs nothing |")
-    print("|---|---|---|")
-    for kind in kinds:
-        value = statistics.median(results[kind])
-        print(f"| {kind} | {value:.2f} µs | {value / off:.2f}× |")
-
-
-async def toggled(args: argparse.Namespace) -> dict[str, list[float]]:
-    """CPU per iteration in windows of one running tree: closed, history only, open.
-
-    The same tree and the same run objects in every window, the conditions
-    rotating window by window: what the dashboard adds to a service already
-    running, free of the differences between two fresh trees (where their
-    objects landed in memory) and of slow drifts of the machine's load.
-    """
+async def switched(args: argparse.Namespace) -> dict[str, tuple[float, int]]:
+    """CPU and iterations per condition, switching every second on one running tree."""
     counter = [0]
     tree = make_tree(args.loops, args.interval, counter)
     await tree.start()
-    results: dict[str, list[float]] = {"closed": [], "history": [], "open": []}
-    kinds = list(results)
+    loops = every_loop(tree)
+    made = {id(each): recent.RecentIterations() for each in loops}
+    kinds = ["nothing", "every loop recorded", "no-op instrumentation"]
+    totals = dict.fromkeys(kinds, (0.0, 0))
     try:
         await asyncio.sleep(args.warmup)
-        for window in range(args.windows):
-            shift = window % len(kinds)
-            for kind in kinds[shift:] + kinds[:shift]:
-                dashboard = Dashboard(tree, "127.0.0.1:0") if kind == "open" else None
-                previous = instrument.install(History()) if kind == "history" else None
-                if dashboard is not None:
-                    await dashboard.start()
-                await asyncio.sleep(0.5)  # settle: the dashboard's start is not measured
-                counted, cpu = counter[0], time.process_time()
-                await asyncio.sleep(args.window)
-                cpu = time.process_time() - cpu
-                results[kind].append(cpu / (counter[0] - counted) * 1e6)
-                if kind == "history":
-                    instrument.install(previous)
-                if dashboard is not None:
-                    await dashboard.close()
+        ends = time.monotonic() + args.seconds * len(kinds) * args.rounds
+        turn = 0
+        while time.monotonic() < ends:
+            kind = kinds[turn % len(kinds)]
+            turn += 1
+            for each in loops:
+                each._recent = made[id(each)] if kind == "every loop recorded" else None
+            instrument.install(NoOp() if kind == "no-op instrumentation" else None)
+            counted, cpu = counter[0], time.process_time()
+            await asyncio.sleep(1.0)
+            spent, done = totals[kind]
+            totals[kind] = (spent + time.process_time() - cpu, done + counter[0] - counted)
     finally:
+        instrument.install(None)
+        for each in loops:
+            each._recent = None
         await tree.stop()
-    return results
+    return totals
 
 
-def toggle(args: argparse.Namespace) -> None:
-    results = asyncio.run(toggled(args))
-    print(f"# {args.loops} loops, {args.windows} windows of {args.window} s per condition")
-    print("| in the running tree | CPU per iteration | vs closed (median of windows) |")
+def record_all(args: argparse.Namespace) -> None:
+    totals = asyncio.run(switched(args))
+    print(
+        f"# {args.loops} loops every {args.interval} s; conditions switched every second,"
+        f" {args.seconds * args.rounds:.0f} s each; load average {os.getloadavg()[0]:.2f}"
+    )
+    print("| on one running tree | CPU per iteration | vs nothing |")
     print("|---|---|---|")
-    for kind, values in results.items():
-        ratios = [v / c for v, c in zip(values, results["closed"], strict=True)]
-        print(
-            f"| {kind} | {statistics.median(values):.2f} µs | {statistics.median(ratios):.2f}"
-            f" ({min(ratios):.2f}–{max(ratios):.2f}) |"
-        )
+    base = totals["nothing"][0] / totals["nothing"][1]
+    for kind, (spent, done) in totals.items():
+        print(f"| {kind} | {spent / done * 1e6:.2f} µs | {spent / done / base:.2f}× |")
 
 
 def record_cost(args: argparse.Namespace) -> None:
-    """The history's method alone: one loop over and over, many in turns, and with cold caches.
+    """A ring's method alone: one loop over and over, many in turns, and with cold caches.
 
     What recording an iteration costs in Python, and what it costs when each
-    loop's history has left the CPU caches since its last iteration (as with
+    loop's ring has left the CPU caches since its last iteration (as with
     ``--loops`` loops taking turns, the engine's own data in between: here
     16 MiB are written between batches of 100 records).
     """
-    history = History()
-    paths = [f"bench/s{index // 100}/l{index % 100}" for index in range(args.loops)]
-    record = history.iteration_ended
+    made = [recent.RecentIterations() for _ in range(args.loops)]
     flush = bytearray(16 * 1024 * 1024)
 
-    def timed(order: list[str], *, cold: bool) -> float:
+    def timed(order: list[recent.RecentIterations], *, cold: bool) -> float:
         spent, count = 0.0, 0
         for start in range(0, len(order), 100):
             if cold:
                 flush[::64] = bytes(len(flush[::64]))  # a write to every cache line
             began = time.process_time()
-            for path in order[start : start + 100]:
-                record(path, "l", 1, "schedule", 1, 1.0, 1.5, 2.0, "ok", None, None)
+            for ring in order[start : start + 100]:
+                ring.add(1.5, 2.0, 1.0, 0.0)
             spent += time.process_time() - began
             count += min(100, len(order) - start)
         return spent / count * 1e9
 
-    cases = {
-        "one loop, over and over": [paths[0]] * len(paths),
-        f"{args.loops} loops in turns": paths,
-    }
-    timed(paths, cold=False)  # every loop's history made
-    print("| recording an iteration in the history | ns, median of the rounds |")
+    cases = {"one loop, over and over": [made[0]] * len(made), f"{args.loops} loops in turns": made}
+    print("| recording an iteration in a ring | ns, median of the rounds |")
     print("|---|---|")
     for name, order in cases.items():
         hot = statistics.median(timed(order, cold=False) for _ in range(args.rounds))
         print(f"| {name} | {hot:.0f} |")
-    cold = statistics.median(timed(paths, cold=True) for _ in range(args.rounds))
+    cold = statistics.median(timed(made, cold=True) for _ in range(args.rounds))
     print(f"| {args.loops} loops in turns, caches flushed between batches of 100 | {cold:.0f} |")
 
 
-def history_memory(loops: int) -> float:
-    """Bytes of history per loop once every loop has a full ring and a traceback."""
-    from supervised_loops.service.dashboard.history import ITERATIONS_KEPT
-
+def ring_memory(loops: int) -> float:
+    """Bytes per loop of full rings, each with a traceback."""
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
-    history = History()
     try:
         raise ConnectionError("source unavailable")
     except ConnectionError as error:
         failure = error
-    for index in range(loops):
-        begun = (f"bench/s{index // 100}/l{index % 100}", "l", 1, "schedule", 1, 0.0, 0.001)
-        for _ in range(ITERATIONS_KEPT):
-            history.iteration_ended(*begun, 0.002, "ok", None, None)  # type: ignore[arg-type]
-        history.iteration_ended(*begun, 0.002, "retried", failure, None)  # type: ignore[arg-type]
+    made = []
+    for _ in range(loops):
+        ring = recent.RecentIterations()
+        for _ in range(recent.ITERATIONS_KEPT):
+            ring.add(0.0, 0.002, 0.0, 0.0)
+        ring.add_outcome(0.0, 0.002, 0.0, "retried", failure, 1)
+        made.append(ring)
     used = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
-    del history
     return used / loops
 
 
@@ -317,35 +361,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--loops", type=int, default=10_000)
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between iterations")
-    parser.add_argument("--seconds", type=float, default=6.0, help="measured window per round")
+    parser.add_argument("--seconds", type=float, default=5.0, help="measured window")
     parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument(
+        "--settle", type=float, default=1.0, help="seconds between opening and measuring"
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="1 000 loops, 2 rounds, 4 s windows")
+    parser.add_argument("--child", help=argparse.SUPPRESS)  # one condition, for measure()
     parser.add_argument(
-        "--hook-cost",
+        "--record-all",
         action="store_true",
-        help="instead: nothing / a no-op / the history in the instrumentation hook, no browser",
-    )
-    parser.add_argument(
-        "--toggle",
-        action="store_true",
-        help="instead: closed / history / open (no browser) in turns on one running tree",
+        help="instead: nothing / a ring on every loop / a no-op hook, switched every second",
     )
     parser.add_argument(
         "--record-cost",
         action="store_true",
-        help="instead: the history's method alone, hot and with cold caches",
+        help="instead: a ring's method alone, hot and with cold caches",
     )
-    parser.add_argument("--windows", type=int, default=8, help="--toggle: windows per condition")
-    parser.add_argument("--window", type=float, default=2.0, help="--toggle: seconds per window")
     args = parser.parse_args()
     if args.quick:
-        args.loops, args.rounds, args.seconds, args.warmup = 1_000, 2, 4.0, 2.0
-    if args.hook_cost:
-        hook_cost(args)
+        args.loops, args.rounds, args.seconds, args.warmup = 1_000, 2, 3.0, 2.0
+    if args.child:
+        asyncio.run(child(args))
         return
-    if args.toggle:
-        toggle(args)
+    if args.record_all:
+        record_all(args)
         return
     if args.record_cost:
         record_cost(args)
@@ -354,40 +395,52 @@ def main() -> None:
         f"# {args.loops} loops every {args.interval} s; {args.rounds} rounds of {args.seconds} s;"
         f" load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
     )
-    conditions = ["closed", "open", "browser"]
-    names = {"closed": "closed", "open": "open, no browser", "browser": "open + 1 browser"}
+    conditions = ["closed", "open", "stream", "browser", "unfolded"]
+    names = {
+        "closed": "closed",
+        "open": "open, no browser",
+        "stream": "open + 1 live stream, 100 loops shown",
+        "browser": "open + 1 browser",
+        "unfolded": "open + 1 browser, 100 loops shown",
+    }
     results: dict[str, list[dict[str, float]]] = {name: [] for name in conditions}
     driver = browser()
     try:
         for round_index in range(args.rounds):
             shift = round_index % len(conditions)
-            for name in conditions[shift:] + conditions[:shift]:
-                figures = asyncio.run(measure(args, name, driver))
+            order = conditions[shift:] + conditions[:shift]
+            for name, figures in zip(order, measure(args, order, driver), strict=True):
                 results[name].append(figures)
                 print(
-                    f"round {round_index + 1} {names[name]:>16}: {figures['cpu_us']:.2f} µs"
+                    f"round {round_index + 1} {names[name]:>37}: {figures['cpu_us']:.2f} µs"
                     f" CPU/iteration, {figures['rate']:.0f} iterations/s,"
+                    f" {figures['rings']:.0f} loops recorded,"
                     f" browser {figures['browser'] * 100:.0f} % of a core",
                     flush=True,
                 )
     finally:
         driver.quit()
     print()
-    print("| condition | CPU per iteration | range | vs closed (median of rounds) | browser CPU |")
-    print("|---|---|---|---|---|")
+    print(
+        "| condition | CPU per iteration | range | vs closed (median of rounds)"
+        " | loops recorded | browser CPU |"
+    )
+    print("|---|---|---|---|---|---|")
     for name in conditions:
         values = [r["cpu_us"] for r in results[name]]
         ratios = [
             r["cpu_us"] / c["cpu_us"] for r, c in zip(results[name], results["closed"], strict=True)
         ]
         share = statistics.median(r["browser"] for r in results[name])
+        recorded = statistics.median(r["rings"] for r in results[name])
         print(
             f"| {names[name]} | {statistics.median(values):.2f} µs |"
             f" {min(values):.2f}–{max(values):.2f} | {statistics.median(ratios):.2f}"
-            f" ({min(ratios):.2f}–{max(ratios):.2f}) | {share * 100:.0f} % of a core |"
+            f" ({min(ratios):.2f}–{max(ratios):.2f}) | {recorded:.0f} |"
+            f" {share * 100:.0f} % of a core |"
         )
     print(
-        f"history memory: {history_memory(args.loops) / 1024:.2f} KiB per loop"
+        f"ring memory: {ring_memory(args.loops) / 1024:.2f} KiB per recorded loop"
         f" (full ring and a traceback each, {args.loops} loops)"
     )
 

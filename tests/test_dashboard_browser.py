@@ -28,7 +28,8 @@ from typing import Any
 
 import pytest
 
-from supervised_loops import Supervisor, instrument, serve
+from supervised_loops import Loop, Supervisor, serve
+from supervised_loops.loops import recent
 from supervised_loops.messages import Stop
 
 selenium = pytest.importorskip("selenium")
@@ -275,17 +276,16 @@ def test_a_ctl_stop_from_another_client_shows_within_a_second(
 
 
 def _fail_an_iteration(demo: Service, path: str) -> None:
-    """Report a failed iteration through the hook, as the loop engine does."""
+    """Record a failed iteration in the loop's ring, as the loop engine does."""
 
     def report() -> None:
-        hook = instrument.current()
-        assert hook is not None
-        begun = (path, "poller", 99, "schedule", 1, 0.0, 0.1)
+        assert demo.tree is not None
+        poller = demo.tree.lookup(path.partition("/")[2])
+        assert isinstance(poller, Loop)
         try:
             raise ConnectionError('source unavailable <b id="injected">as markup</b>')
         except ConnectionError as error:
-            token = hook.iteration_started(*begun) if hook.observes_starts else None
-            hook.iteration_ended(*begun, 0.2, "retried", error, token)
+            recent.attach(poller).add_outcome(0.1, 0.2, 0.0, "retried", error, 99)
 
     demo.call(report)
 

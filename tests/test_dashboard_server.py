@@ -15,11 +15,13 @@ import pytest
 
 from supervised_loops import Supervisor, instrument, loop, serve
 from supervised_loops.events import ActorFailed, ActorStarted, ChildRestarted
+from supervised_loops.loops import recent
 from supervised_loops.messages import Stop
 from supervised_loops.service import cli
 from supervised_loops.service.dashboard import Dashboard, History, server
 from supervised_loops.service.dashboard import snapshot as snapshots
 from supervised_loops.service.dashboard.snapshot import Sent, View
+from supervised_loops.service.dashboard.watch import Watch
 
 
 def make_tree() -> Supervisor:
@@ -176,8 +178,8 @@ async def test_live_streams_are_capped_so_browsers_cannot_burden_the_actors(
 async def test_a_browser_that_lost_events_is_sent_the_whole_tree_again() -> None:
     tree = make_tree()
     history = History()
-    rows = snapshots.rows_of(tree.status(), history, lambda _path: None)
-    sent = Sent(history)
+    rows = snapshots.rows_of(tree.status(), history, lambda _path: None, lambda _path: None)
+    sent = Sent(lambda _path: None)
     assert set(sent.changes(rows, full=True)["rows"]) == set(rows)
     assert sent.changes(rows, full=True)["rows"] == {}
     sent.forget()
@@ -203,32 +205,31 @@ async def test_a_view_shows_a_big_supervisor_folded_without_its_loops_until_open
     history.seed(tree.status())
     await tree.start()
     try:
-        rows = View(tree, history, lambda _path: None).rows()
+        rows = View(tree, history, lambda _path: None, Watch()).rows()
         assert set(rows) == {"app", "app/wide"}
         assert rows["app/wide"]["children"] is None
         assert rows["app/wide"]["count"] == snapshots.FOLD_ABOVE + 1
-        opened = View(tree, history, lambda _path: None, opened=["app/wide"]).rows()
+        opened = View(tree, history, lambda _path: None, Watch(), opened=["app/wide"]).rows()
         assert len(opened) == 2 + snapshots.FOLD_ABOVE + 1
         assert opened["app/wide/l0"]["kind"] == "loop"
         small = wide_tree(snapshots.FOLD_ABOVE)
         small_history = History()
         small_history.seed(small.status())
-        assert (
-            len(View(small, small_history, lambda _path: None).rows()) == 2 + snapshots.FOLD_ABOVE
-        )
-        closed = View(small, small_history, lambda _path: None, closed=["app/wide"]).rows()
+        shown = View(small, small_history, lambda _path: None, Watch()).rows()
+        assert len(shown) == 2 + snapshots.FOLD_ABOVE
+        closed = View(small, small_history, lambda _path: None, Watch(), closed=["app/wide"]).rows()
         assert set(closed) == {"app", "app/wide"}
     finally:
         await tree.stop()
 
 
-def test_a_views_period_grows_with_its_cost_to_keep_the_dashboards_share_small(
+async def test_a_views_period_grows_with_its_cost_to_keep_the_dashboards_share_small(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     tree = make_tree()
     history = History()
     history.seed(tree.status())
-    view = View(tree, history, lambda _path: None, interval=0.05)
+    view = View(tree, history, lambda _path: None, Watch(), interval=0.05)
     view.rows()
     assert view.period == 0.05  # a small tree costs far less than 1/20 of it
     real = snapshots.row_of_status
@@ -283,19 +284,13 @@ async def test_serve_with_a_dashboard_logs_its_address_serves_it_and_closes_it(
                 session.get(url + "api/state") as response,
             ):
                 seen.append(response.status)
-                seen.append(instrument.current() is not None)
+                seen.append(recent.recording())
             root.tell(Stop())
 
         tasks.append(asyncio.ensure_future(look()))
 
-    previous = instrument.install(None)
-    try:
-        status = await serve(
-            tree, handle_signals=False, dashboard="127.0.0.1:0", on_started=started
-        )
-        assert instrument.current() is None  # the history is detached when the dashboard closes
-    finally:
-        instrument.install(previous)
+    status = await serve(tree, handle_signals=False, dashboard="127.0.0.1:0", on_started=started)
+    assert not recent.recording()  # recording stops when the dashboard closes
     assert status == 0
     assert seen == [200, True]
     url = next(
@@ -412,7 +407,7 @@ async def test_a_childs_event_also_refreshes_its_supervisors_row() -> None:
     await tree.start()
     try:
         history.seed(tree.status())
-        view = View(tree, history, lambda _path: None)
+        view = View(tree, history, lambda _path: None, Watch())
         assert set(view.rows()) == {"app", "app/inner", "app/inner/tick", "app/inner/slow"}
         inner = tree.lookup("inner")
         tick = tree.lookup("inner/tick")

@@ -42,10 +42,11 @@ CONFIGURATION = (
     "_wait_first",
 )
 
-#: The binding itself: the instance a copy is bound to (None on the class's
-#: Loop), and the class's Loop's cache of copies for instances without a
-#: ``__dict__``.
-BINDING = ("_instance", "_instances")
+#: What each copy has of its own, never copied: the binding itself (the
+#: instance a copy is bound to, None on the class's Loop, and the class's
+#: Loop's cache of copies for instances without a ``__dict__``), and the
+#: ring of recent iterations (``loops.recent``).
+BINDING = ("_instance", "_instances", "_recent")
 
 L = TypeVar("L", bound="Loop[Any]")
 
@@ -88,4 +89,5 @@ def _copy(loop: L, obj: Any) -> L:
         setattr(bound, field, getattr(loop, field))
     bound._instance = obj
     bound._instances = None
+    bound._recent = None
     return bound

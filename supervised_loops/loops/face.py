@@ -134,9 +134,9 @@ class Loop(LoopControl, Generic[LF]):
         self._before: CoroFunction | None = None
         self._after: CoroFunction | None = None
         self._error: CoroFunction | None = None
-        self._instance: Any = None
         self._attr_name: str | None = None
-        self._instances: Any = None
+        # The binding (loops.binding.BINDING): each copy sets its own.
+        self._instance = self._instances = self._recent = None
 
     # -- per-instance binding ---------------------------------------------
 

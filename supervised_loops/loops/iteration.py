@@ -18,7 +18,7 @@ overlap are `loops.overlap`'s.
 and runs the rest of each run (hooks, cancellation, escalation).
 
 May import: ``loops.run``, ``loops.plan``, ``loops.sleep``, ``loops.binding``,
-``loops.observe``, ``core`` and the pure top-level modules.
+``loops.observe``, ``loops.recent``, ``core`` and the pure top-level modules.
 """
 
 from __future__ import annotations
@@ -34,11 +34,12 @@ from ..backoff import ExponentialBackoff, RetryRule, retry_delay
 from ..clock import Clock, get_clock
 from ..core.runnable import Runnable, acknowledge
 from ..events import IterationFailed, RetryScheduled, describe
-from ..instrument import Instrumentation, Outcome, Trigger
+from ..instrument import Instrumentation, Outcome, SkipReason, Trigger
 from ..messages import State
 from ..schedule import Schedule
-from . import observe, plan
+from . import observe, plan, recent
 from .binding import BINDING, CONFIGURATION
+from .recent import CODES, RecentIterations
 from .run import LoopRun as Run
 from .sleep import arm, arrived, disarm, yield_once
 
@@ -59,6 +60,7 @@ _STARTING, _RUNNING, _SLEEPING, _RETRYING, _PAUSED = (
     State.RETRYING,
     State.PAUSED,
 )
+_OK = CODES["ok"]
 _STOPPING, _STOPPED, _CANCELLED, _FAILED = (
     State.STOPPING,
     State.STOPPED,
@@ -91,7 +93,9 @@ class LoopIteration(Runnable):
     _after: CoroFunction | None
     _error: CoroFunction | None
     _instance: Any
+    _instances: Any  # weakref.WeakKeyDictionary | dict of bound copies (loops.binding)
     _run: Run | None  # a Loop's runs are LoopRuns
+    _recent: RecentIterations | None  # while recording (loops.recent)
 
     def _body_args(self, run: Run) -> tuple[Any, ...]:
         return run.args if self._instance is None else (self._instance, *run.args)
@@ -166,28 +170,28 @@ class LoopIteration(Runnable):
             run.state = _RUNNING
             started = event_loop.time()
             instrumentation = hooks.installed
-            if instrumentation is None:
-                try:
-                    await body(*args, **kwargs)
-                except BaseException as exc:
-                    if self._schedule_retry(run, exc, event_loop.time, clock):
-                        continue
-                    raise
-            else:
-                # Apart from _iterate, with one tuple for what the end repeats:
-                # a suspended _iterate keeps its locals and its evaluation
-                # stack (sized by its widest call) in every idle loop's frame.
-                begun = self._observe_start(run, instrumentation, by_request, started)
-                by_request = False
-                try:
-                    await body(*args, **kwargs)
-                except BaseException as exc:
-                    retried = self._schedule_retry(run, exc, event_loop.time, clock)
-                    self._observe_end(run, begun, self._outcome(run, exc, retried), exc)
-                    if retried:
-                        continue
-                    raise
+            # What the instrumentation's end repeats of its start, in one tuple
+            # made apart from _iterate: a suspended _iterate keeps its locals
+            # and its evaluation stack (sized by its widest call) in every
+            # idle loop's frame.
+            begun = (
+                None
+                if instrumentation is None
+                else self._observe_start(run, instrumentation, by_request, started)
+            )
+            try:
+                await body(*args, **kwargs)
+            except BaseException as exc:
+                if self._failed(run, exc, started, by_request, begun):
+                    continue
+                raise
+            if begun is not None:
                 self._observe_end(run, begun, "ok", None)
+            if self._recent is not None:  # the loop's ring (loops.recent): three numbers
+                self._recent.add(
+                    started, event_loop.time(), plan.due_of(run, by_request, started), _OK
+                )
+            by_request = False
             if run.trackers:
                 self._recovered(run)
             run.current_loop += 1
@@ -195,9 +199,8 @@ class LoopIteration(Runnable):
             run.last_start = started
             if run.extra:
                 run.extra = False
-                by_request = False
             elif plan.advance(run, self._schedule, event_loop.time(), clock, skip_missed):
-                observe.iteration_skipped(self.path, self._name, "missed")
+                self._skipped("missed")
             # Between iterations: the next one is planned. Not RUNNING any
             # more, so next_iteration reads the planned time, not the tick after.
             run.state = _SLEEPING
@@ -220,16 +223,57 @@ class LoopIteration(Runnable):
         upcoming = None if finished else self._next_iteration_of(run)
         acknowledge(answered, run.current_loop, upcoming)
 
+    def _failed(
+        self, run: Run, error: BaseException, started: float, by_request: bool, begun: Begun | None
+    ) -> bool:
+        """Decide about an iteration that raised ``error``: True if it is retried.
+
+        The decision is `_schedule_retry`'s; the iteration is then recorded
+        in the loop's ring and told to the instrumentation that saw it begin
+        (``begun``), with the outcome the decision gave it.
+        """
+        scheduled = plan.due_of(run, by_request, started)  # before a retry moves it
+        event_loop = self._event_loop
+        assert event_loop is not None
+        retried = self._schedule_retry(run, error, event_loop.time, get_clock(event_loop))
+        ring = self._ring_after("failed")
+        if ring is not None or begun is not None:
+            outcome = self._outcome(run, error, retried)
+            if ring is not None:
+                ended = event_loop.time()
+                ring.add_outcome(started, ended, scheduled, outcome, error, run.current_loop)
+            if begun is not None:
+                self._observe_end(run, begun, outcome, error)
+        return retried
+
+    def _ring_after(self, outcome: Outcome) -> RecentIterations | None:
+        """The ring an iteration that ended with ``outcome`` goes to, if any.
+
+        While recording is on, a loop whose iteration did not succeed gets a
+        ring if it has none: its failure and traceback are kept whether or not
+        anything showed the loop before (see `loops.recent`).
+        """
+        found = self._recent
+        if found is None and outcome != "ok" and recent.recording():
+            found = recent.attach(self)
+        return found
+
+    def _skipped(self, reason: SkipReason) -> None:
+        """A due iteration did not run: count it in the ring, tell the instrumentation."""
+        if self._recent is not None:
+            self._recent.skipped += 1
+        observe.iteration_skipped(self.path, self._name, reason)
+
     def _observe_start(
         self, run: Run, instrumentation: Instrumentation, by_request: bool, started: float
     ) -> Begun:
         """Tell the instrumentation an iteration starts (see `loops.observe`)."""
         trigger: Trigger = "schedule"
-        scheduled = run.due
         if run.retry_at is not None:
-            trigger, scheduled = "retry", run.retry_at
+            trigger = "retry"
         elif by_request:
-            trigger, scheduled = "run-now", started
+            trigger = "run-now"
+        scheduled = plan.due_of(run, by_request, started)
         attempt = run.consecutive_failures + 1
         token = None
         if instrumentation.observes_starts:
@@ -288,7 +332,7 @@ class LoopIteration(Runnable):
                 run.resumed = False
                 run.retry_at = None
                 if plan.resume(run, self._schedule, time(), clock):
-                    observe.iteration_skipped(self.path, self._name, "paused")
+                    self._skipped("paused")
             if run.rescheduled:
                 run.rescheduled = False
                 plan.replan(run, self._schedule, time(), clock)

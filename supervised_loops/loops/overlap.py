@@ -141,7 +141,7 @@ async def iterate_overlapping(loop: LoopIteration, run: LoopRun) -> None:
                     continue
                 if held_back != run.due:
                     held_back = run.due
-                    observe.iteration_skipped(loop.path, loop._name, "overlap")
+                    loop._skipped("overlap")
                 await loop._wait(run, None, clock)
                 continue
             extra = run.run_now
@@ -173,7 +173,7 @@ async def iterate_overlapping(loop: LoopIteration, run: LoopRun) -> None:
             pool.launch(_one(loop, run, pool, claimed, extra, run.due))
             run.last_start = time()
             if not extra and plan.advance(run, loop._schedule, time(), clock, skip_missed):
-                observe.iteration_skipped(loop.path, loop._name, "missed")
+                loop._skipped("missed")
         while pool.running and pool.failure is None:
             run.state = State.STOPPING
             if run.stop:
@@ -220,44 +220,38 @@ async def _attempts(
     attempt = 1
     while True:
         instrumentation = instrument.installed
-        if instrumentation is None:
-            try:
-                await loop._call_body(run)
-                retried = False
-            except BaseException as exc:
-                task = asyncio.current_task()
-                if (
-                    isinstance(exc, asyncio.CancelledError)
-                    and task is not None
-                    and task.cancelling()
-                ):
-                    raise
-                if not loop._schedule_retry(run, exc, event_loop.time, clock):
-                    raise
-                retried = True
-        else:
-            path, name, iteration = loop.path, loop._name, run.current_loop
-            started = event_loop.time()
-            token = None
-            if instrumentation.observes_starts:
-                token = observe.iteration_started(
-                    instrumentation, path, name, iteration, trigger, attempt, scheduled, started
-                )
-            outcome: Outcome = "failed"
-            error: BaseException | None = None
-            try:
-                await loop._call_body(run)
-                retried, outcome = False, "ok"
-            except BaseException as exc:
-                error = exc
-                retried = loop._schedule_retry(run, exc, event_loop.time, clock)
-                outcome = loop._outcome(run, exc, retried)
-                if not retried:
-                    raise
-            finally:  # this iteration's end, to the instrumentation that saw it begin
+        iteration = run.current_loop
+        started = event_loop.time()
+        token = None
+        if instrumentation is not None and instrumentation.observes_starts:
+            token = observe.iteration_started(
+                instrumentation, loop.path, loop._name, iteration, trigger, attempt, scheduled,
+                started,
+            )  # fmt: skip
+        outcome: Outcome = "failed"
+        error: BaseException | None = None
+        try:
+            await loop._call_body(run)
+            retried, outcome = False, "ok"
+        except BaseException as exc:
+            error = exc
+            task = asyncio.current_task()
+            if isinstance(exc, asyncio.CancelledError) and task is not None and task.cancelling():
+                outcome = "cancelled"  # reaped: the run is ending
+                raise
+            retried = loop._schedule_retry(run, exc, event_loop.time, clock)
+            outcome = loop._outcome(run, exc, retried)
+            if not retried:
+                raise
+        finally:  # the end: to the loop's ring, and to the instrumentation that saw it begin
+            ended = event_loop.time()
+            ring = loop._ring_after(outcome)
+            if ring is not None:
+                ring.add_outcome(started, ended, scheduled, outcome, error, iteration)
+            if instrumentation is not None:
                 observe.iteration_ended(
-                    instrumentation, path, name, iteration, trigger, attempt, scheduled, started,
-                    event_loop.time(), outcome, error, token,
+                    instrumentation, loop.path, loop._name, iteration, trigger, attempt,
+                    scheduled, started, ended, outcome, error, token,
                 )  # fmt: skip
         if retried:
             retry_at = run.retry_at

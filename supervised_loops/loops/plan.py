@@ -186,3 +186,14 @@ def _grid_due(run: Run, schedule: Every) -> None:
 def _slot_due(run: Run, slot: dt.datetime, now: float, wall: dt.datetime) -> None:
     run.due_wall = slot
     run.due = now + (slot - wall).total_seconds()
+
+
+def due_of(run: Run, by_request: bool, started: float) -> float:
+    """When the iteration that began at ``started`` was due (its lateness counts from it).
+
+    A retry was due at its retry time, a RunNow's iteration when it began
+    (``by_request``), any other at its slot of the schedule.
+    """
+    if run.retry_at is not None:
+        return run.retry_at
+    return started if by_request else run.due

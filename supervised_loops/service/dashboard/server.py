@@ -34,13 +34,17 @@ from ... import _validate
 from ...clock import get_clock
 from ...core.actor import Actor
 from ...events import EventsDropped, Subscription
+from ...loops import recent
+from ...loops.face import Loop
+from ...loops.recent import RecentIterations
+from ...messages import ActorStatus
 from ...supervision.face import Supervisor
-from ...telemetry.fanout import attach, detach
 from ..control import MAX_REQUEST_BYTES, ControlServer, default_socket_path
 from ..control_protocol import decode_request, error_reply
 from .access import COOKIE, Access, parse_address
 from .history import History, event_to_json
 from .snapshot import Sent, View, rows_of
+from .watch import Watch
 
 __all__ = ["DEFAULT_ADDRESS", "Dashboard"]
 
@@ -117,6 +121,8 @@ class Dashboard:
         self._collector: asyncio.Task[None] | None = None
         self._streams: set[asyncio.Task[Any]] = set()
         self._url = ""
+        self._recording = False
+        self._watch = Watch()
         # Never started: only its request handling is used (see _control).
         self._commands = ControlServer(tree, default_socket_path(tree.name))
 
@@ -152,8 +158,11 @@ class Dashboard:
         self._runner = runner
         host, port = runner.addresses[0][:2]
         self._url = f"http://{f'[{host}]' if ':' in host else host}:{port}/"
-        self.history.seed(self._tree.status())  # once; events keep it current after
-        attach(self.history)
+        status = self._tree.status()
+        self.history.seed(status)  # once; events keep it current after
+        # Loops get rings when a browser shows them (and when they fail).
+        recent.start_recording()
+        self._recording = True
         # Subscribed now, not when the task first runs: nothing published
         # after start() returns is missed.
         self._collector = asyncio.ensure_future(
@@ -170,7 +179,7 @@ class Dashboard:
         runner, self._runner = self._runner, None
         if runner is None:
             return
-        detach(self.history)
+        self._stop_recording()
         tasks = [*self._streams, *([self._collector] if self._collector else [])]
         for task in tasks:
             task.cancel()
@@ -185,7 +194,39 @@ class Dashboard:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
+    def _stop_recording(self) -> None:
+        """Stop recording; the last recorder takes the rings from the tree's loops."""
+        if not self._recording:
+            return
+        self._recording = False
+        self._watch.release()
+        recent.stop_recording()
+        if recent.recording():
+            return  # another dashboard records; the loops' next runs drop the rings
+        for loop in self._loops(self._tree.status()):
+            recent.detach(loop)
+
     # -- what the tree knows ------------------------------------------------
+
+    def _loops(self, status: ActorStatus) -> list[Loop[Any]]:
+        """The loops of the tree ``status`` describes (those still in it)."""
+        found: list[Loop[Any]] = []
+        stack = [status]
+        while stack:
+            current = stack.pop()
+            stack.extend(current.children)
+            if current.kind == "loop":
+                with contextlib.suppress(LookupError):
+                    actor = self._actor(current.path)
+                    if isinstance(actor, Loop):
+                        found.append(actor)
+        return found
+
+    def _recent_of(self, path: str) -> RecentIterations | None:
+        try:
+            return recent.of(self._actor(path))
+        except LookupError:
+            return None
 
     def _actor(self, path: str) -> Actor:
         root = self._tree.name
@@ -253,13 +294,13 @@ class Dashboard:
 
     async def _state(self, request: web.Request) -> web.Response:
         # The whole tree: a full status, for scripts; the page uses the stream.
-        rows = rows_of(self._tree.status(), self.history, self._limits)
+        rows = rows_of(self._tree.status(), self.history, self._limits, self._recent_of)
         body = {**self._settings(), "rows": rows, "events": list(self.history.events)}
         return web.json_response(body)
 
     async def _traceback(self, request: web.Request) -> web.Response:
         path = request.query.get("path", "")
-        loop = self.history.loops.get(path)
+        loop = self._recent_of(path)
         text = None if loop is None else loop.traceback
         return web.json_response(
             {
@@ -308,11 +349,12 @@ class Dashboard:
             self._tree,
             self.history,
             self._limits,
+            self._watch,
             opened=_paths(request.query.get("open")),
             closed=_paths(request.query.get("closed")),
             interval=self._interval,
         )
-        sent = Sent(self.history)
+        sent = Sent(self._recent_of)
 
         async def send(kind: str, data: Any) -> None:
             text = json.dumps(data, separators=(",", ":"))

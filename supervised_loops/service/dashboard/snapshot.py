@@ -1,12 +1,14 @@
 """The tree as rows the page draws, and what changed since a browser's last look.
 
 A *row* is one actor: its status fields, for a supervisor its restart
-intensity and (when unfolded) its children's paths, for a loop its recent
-iterations. What it costs must not grow with the tree, since the dashboard
-shares the event loop with the actors: a `View` builds only the rows a
-browser can see — the root, and the children of each unfolded supervisor —
-so a tree of 10 000 loops in a hundred folded supervisors costs a hundred
-rows per update, not ten thousand statuses.
+intensity and (when unfolded) its children's paths, for a loop the version
+of its ring of recent iterations (`supervised_loops.loops.recent`), whose
+contents go with the row when it changed. What it costs must not grow
+with the tree, since the dashboard shares the event loop with the actors:
+a `View` builds only the rows a browser can see — the root, and the
+children of each unfolded supervisor — so a tree of 10 000 loops in a
+hundred folded supervisors costs a hundred rows per update, not ten
+thousand statuses.
 
 Supervisors are unfolded by default when they have at most `FOLD_ABOVE`
 children (the root always); the browser sends the ones the person opened or
@@ -27,9 +29,12 @@ from typing import Any
 
 from ...clock import get_clock
 from ...core.actor import Actor
+from ...loops.face import Loop
+from ...loops.recent import RecentIterations
 from ...messages import ActorStatus, State
 from ...supervision.face import Supervisor
 from .history import History
+from .watch import Watch
 
 __all__ = ["BUDGET_FACTOR", "FOLD_ABOVE", "Sent", "View", "row_of_status", "rows_of"]
 
@@ -41,6 +46,8 @@ FOLD_ABOVE = 20
 
 Row = dict[str, Any]
 Limits = Callable[[str], "tuple[int, float] | None"]
+#: The ring of the loop at a path, or None (not a loop, gone, not recording).
+RecentOf = Callable[[str], "RecentIterations | None"]
 
 
 def _next(status: ActorStatus) -> float | None:
@@ -60,8 +67,10 @@ def _intensity(path: str, history: History, limits: Limits) -> list[Any] | None:
     return [history.intensity(path, get_clock().wall()), found[0], found[1]]
 
 
-def row_of_status(status: ActorStatus, history: History, limits: Limits) -> Row:
-    """The row of one actor from its full status."""
+def row_of_status(
+    status: ActorStatus, history: History, limits: Limits, ring: RecentIterations | None
+) -> Row:
+    """The row of one actor from its full status (``ring``: its recent iterations)."""
     row: Row = {
         "name": status.name,
         "kind": status.kind,
@@ -76,13 +85,14 @@ def row_of_status(status: ActorStatus, history: History, limits: Limits) -> Row:
     if status.kind == "supervisor":
         row["children"] = [child.path for child in status.children]
         row["intensity"] = _intensity(status.path, history, limits)
-    loop = history.loops.get(status.path)
-    if loop is not None:
-        row["hv"] = loop.version
+    if ring is not None:
+        row["hv"] = ring.version
     return row
 
 
-def rows_of(status: ActorStatus, history: History, limits: Limits) -> dict[str, Row]:
+def rows_of(
+    status: ActorStatus, history: History, limits: Limits, recent_of: RecentOf
+) -> dict[str, Row]:
     """Every actor of ``status`` (the actor and its whole subtree) as rows by path.
 
     For ``GET /api/state``: it costs a full status of the subtree.
@@ -91,7 +101,8 @@ def rows_of(status: ActorStatus, history: History, limits: Limits) -> dict[str, 
     stack = [status]
     while stack:
         current = stack.pop()
-        rows[current.path] = row_of_status(current, history, limits)
+        ring = recent_of(current.path) if current.kind == "loop" else None
+        rows[current.path] = row_of_status(current, history, limits, ring)
         stack.extend(reversed(current.children))
     return rows
 
@@ -101,8 +112,9 @@ class View:
 
     Args:
         tree: the root.
-        history: the loops' recent iterations and every actor's lifecycle record.
+        history: every actor's lifecycle record.
         limits: a supervisor's ``(max_restarts, max_seconds)`` by path.
+        watch: gives the loops in the view their rings (and takes them back later).
         opened, closed: supervisors the browser unfolded or folded, by path
             (the others follow `FOLD_ABOVE`).
         interval: the shortest period, in seconds.
@@ -113,6 +125,7 @@ class View:
         tree: Supervisor,
         history: History,
         limits: Limits,
+        watch: Watch,
         *,
         opened: Collection[str] = (),
         closed: Collection[str] = (),
@@ -121,6 +134,7 @@ class View:
         self._tree = tree
         self._history = history
         self._limits = limits
+        self._watch = watch
         self._opened = frozenset(opened)
         self._closed = frozenset(closed)
         self._interval = interval
@@ -133,6 +147,7 @@ class View:
         began = time.perf_counter()
         rows: dict[str, Row] = {}
         self._add(self._tree, rows)
+        self._watch.sweep()
         self._visible = set(rows)
         self.period = max(self._interval, (time.perf_counter() - began) * BUDGET_FACTOR)
         return rows
@@ -155,7 +170,8 @@ class View:
     def _add(self, actor: Actor, rows: dict[str, Row], *, deep: bool = True) -> None:
         path = actor.path
         if not isinstance(actor, Supervisor):
-            rows[path] = row_of_status(actor.status(), self._history, self._limits)
+            ring = self._watch.see(actor) if isinstance(actor, Loop) else None
+            rows[path] = row_of_status(actor.status(), self._history, self._limits, ring)
             return
         known = self._history.children.get(path, {})
         is_open = (
@@ -199,10 +215,14 @@ class View:
 
 
 class Sent:
-    """What one browser has been sent: the rows it holds."""
+    """What one browser has been sent: the rows it holds.
 
-    def __init__(self, history: History) -> None:
-        self._history = history
+    Args:
+        recent_of: the ring of a loop by path, for the rows that changed.
+    """
+
+    def __init__(self, recent_of: RecentOf) -> None:
+        self._recent_of = recent_of
         self._rows: dict[str, Row] = {}
 
     def forget(self) -> None:
@@ -221,8 +241,8 @@ class Sent:
         for path, row in rows.items():
             if sent.get(path) != row:
                 sent[path] = row
-                loop = self._history.loops.get(path)
-                changed[path] = row if loop is None else {**row, "history": loop.recent()}
+                ring = self._recent_of(path) if "hv" in row else None
+                changed[path] = row if ring is None else {**row, "history": ring.recent()}
         removed: list[str] = []
         if full and len(sent) != len(rows):
             removed = [path for path in sent if path not in rows]
