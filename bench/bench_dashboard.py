@@ -135,17 +135,21 @@ def browser_cpu(driver: Any) -> float:
     return total
 
 
-def rings(tree: Supervisor) -> int:
-    """How many loops of ``tree`` have a ring now."""
+def every_loop(tree: Supervisor) -> list[Loop[Any]]:
     stack: list[Any] = [tree]
-    found = 0
+    found: list[Loop[Any]] = []
     while stack:
         actor = stack.pop()
         if isinstance(actor, Supervisor):
             stack.extend(actor.lookup(info.name) for info in actor.which_children())
-        elif recent.of(actor) is not None:
-            found += 1
+        else:
+            found.append(actor)
     return found
+
+
+def rings(tree: Supervisor) -> int:
+    """How many loops of ``tree`` have a ring now."""
+    return sum(recent.of(each) is not None for each in every_loop(tree))
 
 
 #: A client in its own process that reads the live stream as the page does
@@ -246,18 +250,6 @@ class NoOp:
 
     def iteration_skipped(self, *args: object) -> None:
         pass
-
-
-def every_loop(tree: Supervisor) -> list[Loop[Any]]:
-    stack: list[Any] = [tree]
-    found: list[Loop[Any]] = []
-    while stack:
-        actor = stack.pop()
-        if isinstance(actor, Supervisor):
-            stack.extend(actor.lookup(info.name) for info in actor.which_children())
-        else:
-            found.append(actor)
-    return found
 
 
 async def switched(args: argparse.Namespace) -> dict[str, tuple[float, int]]:

@@ -339,3 +339,16 @@ def test_recording_is_counted() -> None:
     recent.stop_recording()
     seen.append(recent.recording())
     assert seen == [False, True, False]
+
+
+@virtual_time()
+async def test_while_recording_a_cancelled_iteration_gives_no_ring(recording: None) -> None:
+    @loop(seconds=1)
+    async def work() -> None:
+        await asyncio.sleep(10)
+
+    work.start()
+    await asyncio.sleep(0.5)
+    work.cancel()  # during the body
+    await settle()
+    assert recent.of(work) is None

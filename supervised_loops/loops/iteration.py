@@ -61,6 +61,7 @@ _STARTING, _RUNNING, _SLEEPING, _RETRYING, _PAUSED = (
     State.PAUSED,
 )
 _OK = CODES["ok"]
+_FAILURES = frozenset({"retried", "failed"})
 _STOPPING, _STOPPED, _CANCELLED, _FAILED = (
     State.STOPPING,
     State.STOPPED,
@@ -95,7 +96,7 @@ class LoopIteration(Runnable):
     _instance: Any
     _instances: Any  # weakref.WeakKeyDictionary | dict of bound copies (loops.binding)
     _run: Run | None  # a Loop's runs are LoopRuns
-    _recent: RecentIterations | None  # while recording (loops.recent)
+    _recent: RecentIterations | None  # its recent iterations, when kept (loops.recent)
 
     def _body_args(self, run: Run) -> tuple[Any, ...]:
         return run.args if self._instance is None else (self._instance, *run.args)
@@ -236,25 +237,24 @@ class LoopIteration(Runnable):
         event_loop = self._event_loop
         assert event_loop is not None
         retried = self._schedule_retry(run, error, event_loop.time, get_clock(event_loop))
-        ring = self._ring_after("failed")
-        if ring is not None or begun is not None:
-            outcome = self._outcome(run, error, retried)
-            if ring is not None:
-                ended = event_loop.time()
-                ring.add_outcome(started, ended, scheduled, outcome, error, run.current_loop)
-            if begun is not None:
-                self._observe_end(run, begun, outcome, error)
+        outcome = self._outcome(run, error, retried)
+        ring = self._ring_after(outcome)
+        if ring is not None:
+            ended = event_loop.time()
+            ring.add_outcome(started, ended, scheduled, outcome, error, run.current_loop)
+        if begun is not None:
+            self._observe_end(run, begun, outcome, error)
         return retried
 
     def _ring_after(self, outcome: Outcome) -> RecentIterations | None:
         """The ring an iteration that ended with ``outcome`` goes to, if any.
 
-        While recording is on, a loop whose iteration did not succeed gets a
-        ring if it has none: its failure and traceback are kept whether or not
-        anything showed the loop before (see `loops.recent`).
+        While recording is on, a loop whose iteration failed (retried or not)
+        gets a ring if it has none: the failure and its traceback are kept
+        whether or not anything showed the loop before (see `loops.recent`).
         """
         found = self._recent
-        if found is None and outcome != "ok" and recent.recording():
+        if found is None and outcome in _FAILURES and recent.recording():
             found = recent.attach(self)
         return found
 

@@ -4,10 +4,10 @@
 --dashboard 127.0.0.1:8080`` starts it beside the tree, in the same event
 loop. Modules: `server` (HTTP endpoints, live stream), `access` (who may
 see and steer), `snapshot` (the tree as rows, changes per browser),
-`history` (recent iterations and events, bounded). It shares the
-instrumentation hook with exporters through `supervised_loops.telemetry.fanout`.
-The page is in ``static/``. The guide
-is ``docs/dashboard.md``.
+`history` (recent events and each actor's record, bounded), `watch` (which
+loops get a ring of recent iterations, ``supervised_loops.loops.recent``:
+those a browser shows). The page is in ``static/``. The guide is
+``docs/dashboard.md``.
 """
 
 from __future__ import annotations
