@@ -12,14 +12,16 @@ iteration shows, so rings are given to the loops that need one, not to all:
   the loops a browser shows, ``service.dashboard.watch``, and detaches every
   loop of its tree when it closes); a loop keeps its ring across its runs;
 * while recording is on (`start_recording`, counted: two dashboards may
-  record at once), a loop whose iteration does not succeed gets a ring if it
-  has none, so the failure and its traceback are kept.
+  record at once), a loop whose iteration fails (retried or not; a
+  cancellation does not count) gets a ring if it has none, so the failure
+  and its traceback are kept.
 
 What a ring holds, per loop: the last `ITERATIONS_KEPT` iterations (duration,
 lateness, outcome), how many due iterations were skipped, and the traceback
 of the last failed iteration (its end, at most `TRACEBACK_CHARS`). Memory per
-loop: about 1.7 KiB plus the traceback, whatever the loop does and for
-however long; nothing for a loop without a ring.
+loop: about 2.1 KiB with a short traceback (``bench/bench_dashboard.py``
+measures it), whatever the loop does and for however long; nothing for a
+loop without a ring.
 
 Everything here runs on the event loop's thread, called by the loop engine.
 

@@ -158,8 +158,7 @@ class Dashboard:
         self._runner = runner
         host, port = runner.addresses[0][:2]
         self._url = f"http://{f'[{host}]' if ':' in host else host}:{port}/"
-        status = self._tree.status()
-        self.history.seed(status)  # once; events keep it current after
+        self.history.seed(self._tree.status())  # once; events keep it current after
         # Loops get rings when a browser shows them (and when they fail).
         recent.start_recording()
         self._recording = True
@@ -195,14 +194,16 @@ class Dashboard:
         await self.close()
 
     def _stop_recording(self) -> None:
-        """Stop recording; the last recorder takes the rings from the tree's loops."""
+        """Stop recording, and take the rings of the tree's loops.
+
+        Another dashboard on the same tree gives the loops it shows their
+        rings again at its next update (their charts start again).
+        """
         if not self._recording:
             return
         self._recording = False
         self._watch.release()
         recent.stop_recording()
-        if recent.recording():
-            return  # another dashboard records; the loops' next runs drop the rings
         for loop in self._loops(self._tree.status()):
             recent.detach(loop)
 
