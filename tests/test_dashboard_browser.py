@@ -460,3 +460,21 @@ def test_every_state_has_its_own_colour_stopping_included(page: WebDriver) -> No
     assert shown["idle"] == shown["stopped"] == shown["cancelled"]
     distinct = [shown[state] for state in states if state not in ("idle", "cancelled")]
     assert len(set(distinct)) == len(distinct), shown
+
+
+def test_a_charts_new_iterations_are_appended_to_what_the_page_holds(page: WebDriver) -> None:
+    # After the first update the server sends only the iterations the page has
+    # not had: what the page holds must stay every iteration up to the last 60.
+    poller = row(page, "demo/ingest/poller")
+    assert poller is not None
+    strip = poller.find_element(By.CSS_SELECTOR, ".c-strip")
+
+    def held() -> tuple[int, str]:
+        count = int(strip.get_attribute("data-count") or "0")
+        return count, strip.get_attribute("data-outcomes") or ""
+
+    start, _ = held()
+    WebDriverWait(page, 30).until(lambda _d: held()[0] >= start + 3)  # three updates at least
+    count, outcomes = held()
+    assert len(outcomes) == min(count, 60)
+    assert set(outcomes) <= set("orfc")

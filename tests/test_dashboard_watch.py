@@ -82,10 +82,21 @@ async def test_a_changed_loop_row_carries_its_chart_and_an_unchanged_one_nothing
         first = sent.changes(view.rows(), full=True)["rows"]
         assert first["app/shown"]["history"]["count"] == 0  # the ring is new: empty
         await asyncio.sleep(2.5)
-        later = sent.changes(view.rows(), full=True)["rows"]
-        assert later["app/shown"]["history"]["outcomes"] == "oo"
+        later = sent.changes(view.rows(), full=True)["rows"]["app/shown"]["history"]
+        assert (later["first"], later["outcomes"]) == (0, "oo")
         again = sent.changes(view.rows(), full=True)["rows"]
         assert "app/shown" not in again  # nothing ran since: nothing sent
+        await asyncio.sleep(1)
+        tail = sent.changes(view.rows(), full=True)["rows"]["app/shown"]["history"]
+        assert (tail["first"], tail["count"], tail["outcomes"]) == (2, 3, "o")  # the new one only
+        sent.forget()  # the browser lost events: whole charts again
+        whole = sent.changes(view.rows(), full=True)["rows"]["app/shown"]["history"]
+        assert (whole["first"], whole["outcomes"]) == (0, "ooo")
+        shown = tree.lookup("shown")
+        recent.detach(shown)
+        recent.attach(shown).add(0.0, 0.001, 0.0, 0.0)  # a new ring: sent whole
+        fresh = sent.changes(view.rows(), full=True)["rows"]["app/shown"]["history"]
+        assert (fresh["first"], fresh["count"]) == (0, 1)
     finally:
         await tree.stop()
 

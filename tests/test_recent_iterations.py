@@ -59,6 +59,22 @@ def test_only_the_last_iterations_are_kept_oldest_first(extra: int) -> None:
     assert shown["count"] == ring.count == total
 
 
+@pytest.mark.parametrize(
+    ("total", "since", "first"),
+    [(10, 0, 0), (10, 7, 7), (100, 90, 90), (100, 5, 40), (100, 100, 100)],
+)
+def test_the_iterations_after_the_first_since_are_the_tail_a_reader_appends(
+    total: int, since: int, first: int
+) -> None:
+    ring = RecentIterations()
+    for index in range(total):
+        ring.add(0.0, index / 1000, 0.0, 0.0)
+    shown = ring.recent(since)
+    assert shown["first"] == first  # never before what the ring still holds
+    assert shown["durations"] == [float(i) for i in range(first, total)]
+    assert len(shown["outcomes"]) == total - first
+
+
 def test_a_failed_or_retried_iteration_keeps_its_traceback_a_cancelled_one_does_not() -> None:
     ring = RecentIterations()
     ring.add_outcome(1.0, 2.0, 1.0, "retried", raised(ConnectionError("link down")), 3)

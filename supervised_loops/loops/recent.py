@@ -132,20 +132,22 @@ class RecentIterations:
             self.traceback = _format(error)
             self.traceback_iteration = iteration
 
-    def recent(self) -> dict[str, Any]:
-        """The remembered iterations, oldest first, as JSON-ready lists.
+    def recent(self, since: int = 0) -> dict[str, Any]:
+        """The remembered iterations after the first ``since``, oldest first, JSON-ready.
 
-        ``durations`` and ``lateness`` in milliseconds (rounded to 0.01 ms),
-        ``outcomes`` a string of ``o`` (ok), ``r`` (retried), ``f`` (failed)
-        and ``c`` (cancelled).
+        ``first`` is the count of iterations before the first one listed
+        (so a reader that holds the iterations up to ``since`` appends these
+        when ``first == since``); ``durations`` and ``lateness`` in
+        milliseconds (rounded to 0.01 ms), ``outcomes`` a string of ``o``
+        (ok), ``r`` (retried), ``f`` (failed) and ``c`` (cancelled).
         """
         count = self.count
-        kept = min(count, ITERATIONS_KEPT)
-        first = count - kept
+        first = max(since, count - ITERATIONS_KEPT, 0)
         ring = self._ring
-        order = [_WIDTH * ((first + i) % ITERATIONS_KEPT) for i in range(kept)]
+        order = [_WIDTH * (i % ITERATIONS_KEPT) for i in range(first, count)]
         return {
             "count": count,
+            "first": first,
             "skipped": self.skipped,
             "durations": [round(ring[i] * 1000, 2) for i in order],
             "lateness": [round(ring[i + 1] * 1000, 2) for i in order],

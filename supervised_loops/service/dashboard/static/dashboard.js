@@ -108,8 +108,10 @@ function drawChart(canvas, history) {
 
 function drawStrip(cell, history) {
   const outcomes = history ? history.outcomes : "";
-  if (cell.dataset.outcomes === outcomes) return;
+  const count = history ? String(history.count) : "";
+  if (cell.dataset.outcomes === outcomes && cell.dataset.count === count) return;
   cell.dataset.outcomes = outcomes;
+  cell.dataset.count = count;  // the same outcomes may slide by: the count still moves
   const strip = el("span", "strip");
   for (const code of outcomes.slice(-30)) strip.append(el("i", code === "o" ? "" : code));
   strip.title = history ? history.count + " iterations, " + history.skipped + " skipped" : "";
@@ -213,9 +215,23 @@ function merge(rows, removed) {
   for (const [path, row] of Object.entries(rows)) {
     const known = state.rows.get(path);
     if (known && known.history && !row.history && known.hv === row.hv) row.history = known.history;
+    if (known && known.history && row.history) row.history = joined(known.history, row.history);
     state.rows.set(path, row);
   }
   render(Object.keys(rows));
+}
+
+// A chart's new iterations after those held (the server sends the tail it
+// has not sent yet: `first` counts the iterations before it); the last 60 kept.
+function joined(held, update) {
+  if (update.first === 0 || update.first !== held.count) return update;  // whole, or a new ring
+  const keep = (list) => list.slice(-60);
+  return {
+    ...update,
+    durations: keep(held.durations.concat(update.durations)),
+    lateness: keep(held.lateness.concat(update.lateness)),
+    outcomes: held.outcomes.concat(update.outcomes).slice(-60),
+  };
 }
 
 function describe(event) {
