@@ -470,8 +470,12 @@ def test_a_charts_new_iterations_are_appended_to_what_the_page_holds(page: WebDr
     strip = poller.find_element(By.CSS_SELECTOR, ".c-strip")
 
     def held() -> tuple[int, str]:
-        count = int(strip.get_attribute("data-count") or "0")
-        return count, strip.get_attribute("data-outcomes") or ""
+        # Both read in one script: an update between two reads would pair them wrongly.
+        count, outcomes = page.execute_script(
+            "return [arguments[0].dataset.count || '0', arguments[0].dataset.outcomes || ''];",
+            strip,
+        )
+        return int(count), outcomes
 
     start, _ = held()
     WebDriverWait(page, 30).until(lambda _d: held()[0] >= start + 3)  # three updates at least
