@@ -47,11 +47,17 @@ def no_limits(_path: str) -> None:
     return None
 
 
+def seeded(tree: Supervisor) -> History:
+    """The dashboard's history of ``tree`` as it is before any event."""
+    history = History()
+    history.seed(tree.status())
+    return history
+
+
 @virtual_time()
 async def test_a_view_gives_its_loops_rings_and_a_folded_supervisors_loops_none() -> None:
     tree = wide(snapshots.FOLD_ABOVE + 1)
-    history = History()
-    history.seed(tree.status())
+    history = seeded(tree)
     watch = Watch()
     await tree.start()
     try:
@@ -69,8 +75,7 @@ async def test_a_view_gives_its_loops_rings_and_a_folded_supervisors_loops_none(
 @virtual_time()
 async def test_a_changed_loop_row_carries_its_chart_and_an_unchanged_one_nothing() -> None:
     tree = wide(2)
-    history = History()
-    history.seed(tree.status())
+    history = seeded(tree)
     await tree.start()
     try:
         view = View(tree, history, no_limits, Watch())
@@ -104,8 +109,7 @@ async def test_a_changed_loop_row_carries_its_chart_and_an_unchanged_one_nothing
 @virtual_time()
 async def test_a_ring_goes_some_time_after_the_last_view_that_showed_it() -> None:
     tree = wide(1)
-    history = History()
-    history.seed(tree.status())
+    history = seeded(tree)
     watch = Watch()
     await tree.start()
     try:
@@ -128,8 +132,7 @@ async def test_a_ring_goes_some_time_after_the_last_view_that_showed_it() -> Non
 async def test_a_ring_holding_a_failure_stays_while_the_dashboard_is_open() -> None:
     failing = make_loop("failing", fails=True)
     tree = Supervisor(failing, name="app")
-    history = History()
-    history.seed(tree.status())
+    history = seeded(tree)
     watch = Watch()
     recent.start_recording()
     try:

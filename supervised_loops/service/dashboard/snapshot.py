@@ -46,7 +46,7 @@ FOLD_ABOVE = 20
 
 Row = dict[str, Any]
 Limits = Callable[[str], "tuple[int, float] | None"]
-#: The ring of the loop at a path, or None (not a loop, gone, not recording).
+#: The ring of the loop at a path, or None (not a loop, gone, or without a ring).
 RecentOf = Callable[[str], "RecentIterations | None"]
 
 

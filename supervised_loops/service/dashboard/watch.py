@@ -3,7 +3,7 @@
 Recording a loop's iterations costs little per iteration, but at ten
 thousand loops that each iterate twice a second it is a tenth to a fifth of
 what the loops themselves cost (``bench/bench_dashboard.py --record-all``),
-and the issue's budget for the open dashboard is a tenth. So the rings go
+and the open dashboard's budget is a tenth (``docs/dashboard.md``). So the rings go
 where someone looks: a loop gets its ring the first time a browser's view
 includes its row, keeps it while it stays in some view, and loses it
 `KEEP_UNSEEN` seconds after the last view that included it (its chart starts
